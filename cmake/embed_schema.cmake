@@ -1,0 +1,13 @@
+# Turns schema/NNN_*.sql into a C++ header: an array of {version, sql} in version order.
+file(GLOB files ${SCHEMA_DIR}/*.sql)
+list(SORT files)
+set(body "// Generated from schema/*.sql by cmake/embed_schema.cmake. Do not edit.\n#pragma once\n#include <array>\n#include <string_view>\nnamespace apsis::store::schema {\nstruct Migration { int version; std::string_view sql; };\ninline constexpr std::array migrations{\n")
+foreach(f ${files})
+  get_filename_component(name ${f} NAME)
+  string(REGEX MATCH "^[0-9]+" version ${name})
+  math(EXPR version "${version}")
+  file(READ ${f} sql)
+  string(APPEND body "  Migration{${version}, R\"apsis_sql(${sql})apsis_sql\"},\n")
+endforeach()
+string(APPEND body "};\n}\n")
+file(WRITE ${OUT} "${body}")

@@ -1,0 +1,97 @@
+#include "http/url.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace apsis::http {
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::ranges::transform(out, out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+bool fail(std::string* error, std::string message) {
+  if (error) *error = std::move(message);
+  return false;
+}
+
+bool valid_port(std::string_view port) {
+  if (port.empty() || port.size() > 5) return false;
+  if (!std::ranges::all_of(port, [](unsigned char c) { return std::isdigit(c); })) return false;
+  const int value = std::stoi(std::string(port));
+  return value > 0 && value <= 65535;
+}
+
+bool split_authority(std::string_view authority, Url& url, std::string* error) {
+  if (authority.find('@') != std::string_view::npos)
+    return fail(error, "credentials in the URL are not allowed");
+  std::string_view host = authority;
+  std::string_view port;
+  if (authority.starts_with('[')) {
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) return fail(error, "unterminated IPv6 address");
+    host = authority.substr(1, close - 1);
+    auto rest = authority.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return fail(error, "unexpected text after IPv6 address");
+      port = rest.substr(1);
+    }
+  } else if (const auto colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+  }
+  if (host.empty()) return fail(error, "missing host");
+  url.host = lower(host);
+  if (!port.empty() || authority.ends_with(':')) {
+    if (!valid_port(port)) return fail(error, "invalid port '" + std::string(port) + "'");
+    url.port = std::string(port);
+  } else {
+    url.port = url.is_tls() ? "443" : "80";
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string Url::origin() const {
+  const bool v6 = host.find(':') != std::string::npos;
+  return scheme + "://" + (v6 ? "[" + host + "]" : host) + ":" + port;
+}
+
+std::optional<Url> parse_url(std::string_view text, std::string* error) {
+  const auto sep = text.find("://");
+  if (sep == std::string_view::npos) return fail(error, "not an absolute URL (expected scheme://host)"), std::nullopt;
+  Url url;
+  url.scheme = lower(text.substr(0, sep));
+  if (url.scheme != "http" && url.scheme != "https")
+    return fail(error, "unsupported scheme '" + url.scheme + "' (use https)"), std::nullopt;
+  auto rest = text.substr(sep + 3);
+  const auto path_start = rest.find_first_of("/?#");
+  const auto authority = rest.substr(0, path_start);
+  if (!split_authority(authority, url, error)) return std::nullopt;
+  std::string_view target = path_start == std::string_view::npos ? std::string_view{} : rest.substr(path_start);
+  if (const auto hash = target.find('#'); hash != std::string_view::npos) target = target.substr(0, hash);
+  url.target = target.empty() ? "/" : std::string(target);
+  if (url.target.front() == '?') url.target.insert(0, "/");
+  if (std::ranges::any_of(url.target, [](unsigned char c) { return c <= 0x20 || c == 0x7f; }))
+    return fail(error, "URL contains spaces or control characters"), std::nullopt;
+  return url;
+}
+
+std::optional<Url> resolve_reference(const Url& base, std::string_view reference, std::string* error) {
+  if (reference.find("://") != std::string_view::npos) return parse_url(reference, error);
+  if (reference.starts_with("//")) return parse_url(base.scheme + ":" + std::string(reference), error);
+  if (!reference.starts_with('/')) return fail(error, "relative reference '" + std::string(reference) + "' is not an absolute path"), std::nullopt;
+  Url url = base;
+  url.target = std::string(reference);
+  return url;
+}
+
+bool is_loopback_host(std::string_view host) {
+  const auto h = lower(host);
+  return h == "localhost" || h == "::1" || h.starts_with("127.");
+}
+
+}  // namespace apsis::http
