@@ -1,0 +1,116 @@
+#include "apsis/protocol.hpp"
+
+#include <boost/beast/core/detail/base64.hpp>
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <ctime>
+
+namespace apsis::apsis_one {
+namespace {
+
+constexpr std::string_view kGatewayDeny = "not authorized to access this resource";
+
+std::string cut(std::string_view text, std::size_t limit = 300) {
+  std::string out;
+  for (char c : text.substr(0, limit)) out += (c == '\n' || c == '\r') ? ' ' : c;
+  if (text.size() > limit) out += "…";
+  return out;
+}
+
+std::string reason_phrase(unsigned status) {
+  switch (status) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 410: return "Gone";
+    case 413: return "Payload Too Large";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "";
+  }
+}
+
+}  // namespace
+
+Verdict classify(Call call, unsigned status, std::string_view body) {
+  if (call == Call::poll) {
+    if (status == 200) return Verdict::success;
+    if (status == 404) return Verdict::in_progress;
+    if (status == 410) return Verdict::gone;
+  } else if (status >= 200 && status < 300) {
+    return Verdict::success;
+  }
+  if (status == 401 && call != Call::token) return Verdict::token_rejected;
+  if (status == 403 && call != Call::token && body.find(kGatewayDeny) != std::string_view::npos)
+    return Verdict::token_rejected;
+  if (status == 429) return Verdict::rate_limited;
+  if (status >= 500 || status == 408) return Verdict::transient;
+  return Verdict::permanent;
+}
+
+std::string api_message(std::string_view body) {
+  boost::system::error_code ec;
+  const auto value = boost::json::parse(body, ec);
+  if (!ec && value.is_object()) {
+    for (const char* key : {"message", "detail", "title", "error_description", "error"}) {
+      if (const auto* field = value.as_object().if_contains(key); field && field->is_string())
+        return cut(field->as_string());
+    }
+  }
+  return cut(body);
+}
+
+std::string describe_failure(Call call, unsigned status, std::string_view body) {
+  const char* what = call == Call::token ? "token request" : call == Call::submit ? "export submit" : "poll";
+  std::string text = std::string("APSIS One answered the ") + what + " with " + std::to_string(status);
+  if (const auto phrase = reason_phrase(status); !phrase.empty()) text += " " + phrase;
+  if (status == 413)
+    text += ": the request asks for more topics, attributes or tags than the API supports; reduce them in the "
+            "export's request";
+  if (status == 403 && call != Call::token) text += " even with a fresh token: the API client lacks permission";
+  if (const auto message = api_message(body); !message.empty()) text += " (API says: " + message + ")";
+  return text;
+}
+
+std::optional<Milliseconds> parse_retry_after(std::string_view value, TimePoint now) {
+  while (!value.empty() && std::isspace(static_cast<unsigned char>(value.front()))) value.remove_prefix(1);
+  while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) value.remove_suffix(1);
+  if (value.empty()) return std::nullopt;
+  if (std::all_of(value.begin(), value.end(), [](unsigned char c) { return std::isdigit(c); })) {
+    if (value.size() > 9) return std::nullopt;
+    return std::chrono::seconds(std::stol(std::string(value)));
+  }
+  std::tm tm{};
+  const std::string text(value);
+  if (!strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm)) return std::nullopt;
+  const auto at = Clock::from_time_t(timegm(&tm));
+  return at > now ? std::chrono::duration_cast<Milliseconds>(at - now) : Milliseconds(0);
+}
+
+std::optional<TimePoint> jwt_expiry(std::string_view token) {
+  const auto first = token.find('.');
+  const auto second = first == std::string_view::npos ? first : token.find('.', first + 1);
+  if (second == std::string_view::npos) return std::nullopt;
+  std::string payload(token.substr(first + 1, second - first - 1));
+  for (auto& c : payload) c = c == '-' ? '+' : c == '_' ? '/' : c;
+  while (payload.size() % 4) payload += '=';
+  std::string decoded(boost::beast::detail::base64::decoded_size(payload.size()), '\0');
+  const auto [written, read] = boost::beast::detail::base64::decode(decoded.data(), payload.data(), payload.size());
+  if (read != payload.size()) return std::nullopt;
+  decoded.resize(written);
+  boost::system::error_code ec;
+  const auto claims = boost::json::parse(decoded, ec);
+  if (ec || !claims.is_object()) return std::nullopt;
+  const auto* exp = claims.as_object().if_contains("exp");
+  if (!exp || !exp->is_number()) return std::nullopt;
+  const auto seconds = exp->to_number<std::int64_t>();
+  return TimePoint(std::chrono::seconds(seconds));
+}
+
+}  // namespace apsis::apsis_one

@@ -1,0 +1,29 @@
+#include <cstdio>
+
+#include "cli/arguments.hpp"
+#include "cli/commands.hpp"
+#include "config/config_loader.hpp"
+
+namespace apsis::cli {
+
+std::optional<config::Config> load_config_or_report(const std::string& path) {
+  auto result = config::load_config_file(path);
+  for (const auto& error : result.errors) std::fprintf(stderr, "%s\n", error.to_string().c_str());
+  if (!result.errors.empty())
+    std::fprintf(stderr, "%zu error%s in %s\n", result.errors.size(), result.errors.size() == 1 ? "" : "s",
+                 path.c_str());
+  return std::move(result.config);
+}
+
+int check_command(const std::vector<std::string>& args) {
+  const auto arguments = parse_arguments(args, {"config"}, {});
+  if (!arguments.positional.empty()) throw UsageError("check takes no positional arguments");
+  const auto path = arguments.required("config");
+  const auto config = load_config_or_report(path);
+  if (!config) return kExitBadConfig;
+  std::printf("%s: OK (%zu account%s, %zu export%s)\n", path.c_str(), config->accounts.size(),
+              config->accounts.size() == 1 ? "" : "s", config->exports.size(), config->exports.size() == 1 ? "" : "s");
+  return kExitOk;
+}
+
+}  // namespace apsis::cli

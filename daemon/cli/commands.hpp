@@ -1,0 +1,32 @@
+// The apsis-exportd commands. Each returns the process exit code.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace apsis::cli {
+
+// Exit codes shared by the commands, documented in README.md.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitJobFailed = 1;
+inline constexpr int kExitBadConfig = 2;
+inline constexpr int kExitJobExpired = 3;
+inline constexpr int kExitUsage = 64;
+inline constexpr int kExitInterrupted = 130;
+
+int check_command(const std::vector<std::string>& args);
+int once_command(const std::vector<std::string>& args);
+int jobs_command(const std::vector<std::string>& args);
+
+}  // namespace apsis::cli
+
+#include <optional>
+
+#include "config/config.hpp"
+
+namespace apsis::cli {
+
+// Loads and validates the file; on errors prints each as "file:line:col: message" and returns nullopt.
+std::optional<config::Config> load_config_or_report(const std::string& path);
+
+}  // namespace apsis::cli

@@ -1,0 +1,99 @@
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <random>
+
+#include "apsis/apsis_client.hpp"
+#include "cli/arguments.hpp"
+#include "cli/commands.hpp"
+#include "jobs/definition_json.hpp"
+#include "jobs/job_lifecycle.hpp"
+
+namespace apsis::cli {
+namespace {
+
+namespace asio = boost::asio;
+
+std::string export_names(const config::Config& config) {
+  std::string names;
+  for (const auto& [name, definition] : config.exports) names += (names.empty() ? "" : ", ") + name;
+  return names.empty() ? "none" : names;
+}
+
+int exit_code_for(const store::Job& job) {
+  switch (job.state) {
+    case store::JobState::succeeded: return kExitOk;
+    case store::JobState::expired: return kExitJobExpired;
+    default: return kExitJobFailed;
+  }
+}
+
+}  // namespace
+
+int once_command(const std::vector<std::string>& args) {
+  const auto arguments = parse_arguments(args, {"config"}, {});
+  if (arguments.positional.size() != 1) throw UsageError("once needs exactly one EXPORT name");
+  const auto config = load_config_or_report(arguments.required("config"));
+  if (!config) return kExitBadConfig;
+  const auto found = config->exports.find(arguments.positional[0]);
+  if (found == config->exports.end()) {
+    std::fprintf(stderr, "apsis-exportd once: no export named '%s' (defined: %s)\n", arguments.positional[0].c_str(),
+                 export_names(*config).c_str());
+    return kExitBadConfig;
+  }
+  const auto& definition = found->second;
+
+  auto store = store::JobStore::open(config->state_db);
+  asio::io_context io;
+  jobs::Random random(std::random_device{}());
+  const service::Logger log;
+  apsis_one::ApsisClient client(io.get_executor(), config->accounts.at(definition.account), config->retry,
+                                system_now(), random);
+  const auto now = Clock::now();
+  auto job = store.create(definition.name, now, jobs::definition_to_json(definition), now);
+  jobs::JobLifecycle lifecycle({store, client, *config, system_now(), random, log}, definition, job);
+
+  // Ctrl-C or SIGTERM cancels the job's coroutine; its row stays resumable.
+  asio::cancellation_signal cancel;
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  bool interrupted = false;
+  signals.async_wait([&](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    interrupted = true;
+    cancel.emit(asio::cancellation_type::terminal);
+  });
+  std::optional<store::Job> result;
+  std::exception_ptr failure;
+  asio::co_spawn(io, lifecycle.run(),
+                 asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr error, store::Job final_job) {
+                   signals.cancel();
+                   if (error)
+                     failure = error;
+                   else
+                     result = std::move(final_job);
+                 }));
+  io.run();
+
+  if (!result) {
+    const auto row = store.find(job.id);
+    std::fprintf(stderr, "apsis-exportd once: %s; job %lld left in state '%s'\n",
+                 interrupted ? "interrupted" : "stopped", static_cast<long long>(job.id),
+                 row ? std::string(store::to_string(row->state)).c_str() : "unknown");
+    if (failure && !interrupted) std::rethrow_exception(failure);
+    return kExitInterrupted;
+  }
+  if (result->state == store::JobState::succeeded) {
+    std::printf("%s\n", result->output_path.value_or("").c_str());
+  } else {
+    std::fprintf(stderr, "apsis-exportd once: job %lld %s: %s\n", static_cast<long long>(result->id),
+                 std::string(store::to_string(result->state)).c_str(), result->error.value_or("").c_str());
+  }
+  return exit_code_for(*result);
+}
+
+}  // namespace apsis::cli

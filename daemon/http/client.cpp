@@ -1,0 +1,225 @@
+#include "http/client.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include <array>
+#include <variant>
+
+namespace apsis::http {
+namespace {
+
+namespace beast = boost::beast;
+using asio::use_awaitable;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+using boost::system::system_error;
+
+constexpr std::size_t kMaxCollectedBody = 1 << 20;  // error/JSON answers; files stream instead
+constexpr auto kTuple = asio::as_tuple(use_awaitable);
+
+std::string host_header(const Url& url) {
+  const bool default_port = (url.is_tls() && url.port == "443") || (!url.is_tls() && url.port == "80");
+  const bool v6 = url.host.find(':') != std::string::npos;
+  const std::string host = v6 ? "[" + url.host + "]" : url.host;
+  return default_port ? host : host + ":" + url.port;
+}
+
+bool is_ip_literal(const std::string& host) {
+  error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+void throw_on(const error_code& ec, const std::string& step) {
+  if (ec) throw system_error(ec, step);
+}
+
+}  // namespace
+
+// One open connection to one origin, plain or TLS.
+class Connection {
+ public:
+  using Plain = beast::tcp_stream;
+  using Tls = beast::ssl_stream<beast::tcp_stream>;
+
+  Connection(asio::any_io_executor ex, asio::ssl::context* tls)
+      : stream_(tls ? std::variant<Plain, Tls>(std::in_place_type<Tls>, ex, *tls)
+                    : std::variant<Plain, Tls>(std::in_place_type<Plain>, ex)) {}
+
+  beast::tcp_stream& socket() {
+    return std::visit([](auto& s) -> beast::tcp_stream& { return beast::get_lowest_layer(s); }, stream_);
+  }
+
+  asio::awaitable<void> open(const Url& url, Milliseconds timeout) {
+    tcp::resolver resolver(socket().get_executor());
+    auto [resolve_ec, endpoints] = co_await resolver.async_resolve(url.host, url.port, kTuple);
+    throw_on(resolve_ec, "resolving " + url.host);
+    socket().expires_after(timeout);
+    auto [connect_ec, endpoint] = co_await socket().async_connect(endpoints, kTuple);
+    throw_on(connect_ec, "connecting to " + url.origin());
+    if (auto* tls = std::get_if<Tls>(&stream_)) co_await handshake(*tls, url, timeout);
+  }
+
+  asio::awaitable<void> write(beast_http::request<beast_http::string_body>& request, Milliseconds timeout) {
+    socket().expires_after(timeout);
+    auto [ec, n] = co_await std::visit(
+        [&](auto& s) { return beast_http::async_write(s, request, kTuple); }, stream_);
+    throw_on(ec, "sending request");
+  }
+
+  asio::awaitable<void> read_header(beast_http::response_parser<beast_http::buffer_body>& parser,
+                                    Milliseconds timeout) {
+    socket().expires_after(timeout);
+    auto [ec, n] = co_await std::visit(
+        [&](auto& s) { return beast_http::async_read_header(s, buffer_, parser, kTuple); }, stream_);
+    throw_on(ec, "reading response header");
+  }
+
+  // Fills the parser's current body buffer; returns how many body bytes arrived.
+  asio::awaitable<void> read_body(beast_http::response_parser<beast_http::buffer_body>& parser, Milliseconds timeout) {
+    socket().expires_after(timeout);
+    auto [ec, n] = co_await std::visit(
+        [&](auto& s) { return beast_http::async_read(s, buffer_, parser, kTuple); }, stream_);
+    if (ec == beast_http::error::need_buffer) co_return;
+    throw_on(ec, "reading response body");
+  }
+
+ private:
+  static asio::awaitable<void> handshake(Tls& tls, const Url& url, Milliseconds timeout) {
+    // SNI carries host names only (RFC 6066); the certificate is checked against the host either way.
+    if (!is_ip_literal(url.host) && !SSL_set_tlsext_host_name(tls.native_handle(), url.host.c_str()))
+      throw system_error(error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()),
+                         "setting TLS server name");
+    tls.set_verify_callback(asio::ssl::host_name_verification(url.host));
+    beast::get_lowest_layer(tls).expires_after(timeout);
+    auto [ec] = co_await tls.async_handshake(asio::ssl::stream_base::client, kTuple);
+    throw_on(ec, "TLS handshake with " + url.origin());
+  }
+
+  std::variant<Plain, Tls> stream_;
+  beast::flat_buffer buffer_;
+};
+
+namespace {
+
+beast_http::request<beast_http::string_body> build_request(const Request& request, const std::string& user_agent) {
+  beast_http::request<beast_http::string_body> out{request.method, request.url.target, 11};
+  out.set(beast_http::field::host, host_header(request.url));
+  out.set(beast_http::field::user_agent, user_agent);
+  for (const auto& [name, value] : request.headers) out.set(name, value);
+  out.body() = request.body;
+  out.prepare_payload();
+  out.keep_alive(true);
+  return out;
+}
+
+struct Exchange {
+  Response response;
+  bool keep_alive{false};
+  bool header_received{false};
+};
+
+asio::awaitable<void> exchange(Connection& connection, const Request& request, BodyTarget* target,
+                               const Client::Options& options, Exchange& result) {
+  auto message = build_request(request, options.user_agent);
+  co_await connection.write(message, options.timeout);
+
+  beast_http::response_parser<beast_http::buffer_body> parser;
+  parser.body_limit(boost::none);  // files are unbounded; collected bodies are capped below
+  co_await connection.read_header(parser, options.timeout);
+  result.header_received = true;
+
+  Response& response = result.response;
+  response.status = parser.get().result_int();
+  response.headers = static_cast<const beast_http::fields&>(parser.get());
+  response.streamed = target != nullptr && response.status == 200;
+  if (response.streamed) target->begin(response);
+
+  std::array<char, 64 * 1024> chunk;
+  while (!parser.is_done()) {
+    parser.get().body().data = chunk.data();
+    parser.get().body().size = chunk.size();
+    co_await connection.read_body(parser, options.timeout);
+    const std::size_t got = chunk.size() - parser.get().body().size;
+    response.body_bytes += got;
+    if (response.streamed)
+      target->data(std::span<const char>(chunk.data(), got));
+    else if (response.body.size() < kMaxCollectedBody)
+      response.body.append(chunk.data(), std::min(got, kMaxCollectedBody - response.body.size()));
+  }
+  result.keep_alive = parser.keep_alive();
+}
+
+}  // namespace
+
+Client::Client(asio::any_io_executor executor, Options options)
+    : executor_(std::move(executor)), options_(std::move(options)) {
+  tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+  tls_->set_verify_mode(asio::ssl::verify_peer);
+  tls_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+  if (options_.ca_file)
+    tls_->load_verify_file(options_.ca_file->string());
+  else
+    tls_->set_default_verify_paths();
+}
+
+Client::~Client() = default;
+
+asio::awaitable<std::unique_ptr<Connection>> Client::acquire(const Url& url, bool& reused) {
+  auto& pool = idle_[url.origin()];
+  if (!pool.empty()) {
+    auto connection = std::move(pool.back());
+    pool.pop_back();
+    reused = true;
+    co_return connection;
+  }
+  reused = false;
+  auto connection = std::make_unique<Connection>(executor_, url.is_tls() ? tls_.get() : nullptr);
+  co_await connection->open(url, options_.timeout);
+  co_return connection;
+}
+
+void Client::release(const Url& url, std::unique_ptr<Connection> connection) {
+  idle_[url.origin()].push_back(std::move(connection));
+}
+
+std::size_t Client::idle_connections() const {
+  std::size_t n = 0;
+  for (const auto& [origin, pool] : idle_) n += pool.size();
+  return n;
+}
+
+asio::awaitable<Response> Client::send(const Request& request, BodyTarget* target) {
+  for (;;) {
+    bool reused = false;
+    auto connection = co_await acquire(request.url, reused);
+    Exchange result;
+    try {
+      co_await exchange(*connection, request, target, options_, result);
+    } catch (const system_error&) {
+      // The server may have closed an idle keep-alive connection just before we used it: that
+      // says nothing about the request, so try once more on a fresh connection.
+      if (reused && !result.header_received) continue;
+      throw;
+    }
+    if (result.keep_alive) release(request.url, std::move(connection));
+    co_return std::move(result.response);
+  }
+}
+
+bool is_transient_network_error(const error_code& ec) {
+  // Certificate and protocol failures will not heal by retrying; a TLS stream cut short
+  // (stream_truncated, its own category) is an ordinary cut connection.
+  return ec.category() != asio::error::get_ssl_category();
+}
+
+}  // namespace apsis::http

@@ -1,0 +1,89 @@
+// An HTTP/1.1 client over Boost.Beast for one trust configuration: plain TCP (loopback only, checked
+// by the config) or TLS that verifies the chain and host name (SNI). Keeps idle keep-alive
+// connections per origin. Every network step has a deadline. Single-threaded: use from one strand.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/verb.hpp>
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "http/url.hpp"
+#include "util/time.hpp"
+
+namespace apsis::http {
+
+namespace asio = boost::asio;
+namespace beast_http = boost::beast::http;
+
+struct Request {
+  beast_http::verb method{beast_http::verb::get};
+  Url url;
+  std::vector<std::pair<std::string, std::string>> headers;  // beyond Host and User-Agent
+  std::string body;
+};
+
+struct Response {
+  unsigned status{0};
+  beast_http::fields headers;
+  std::string body;       // collected unless streamed to a BodyTarget
+  bool streamed{false};   // the body went to the BodyTarget
+  std::uint64_t body_bytes{0};
+};
+
+// Receives a 200 answer's body as it arrives, so a multi-gigabyte file never sits in memory.
+struct BodyTarget {
+  // Called once the 200 header is in, before any body byte; may throw to refuse the body.
+  std::function<void(const Response& head)> begin;
+  std::function<void(std::span<const char> bytes)> data;
+};
+
+class Connection;
+
+class Client {
+ public:
+  struct Options {
+    std::optional<std::filesystem::path> ca_file;  // else the system CA store
+    Milliseconds timeout{std::chrono::seconds(60)};  // per step: connect, handshake, write, each read
+    std::string user_agent{"apsis-exportd"};
+  };
+
+  Client(asio::any_io_executor executor, Options options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Sends the request and reads the answer. With a target, a 200 answer's body streams to it.
+  // Throws boost::system::system_error on network errors, a cut body included
+  // (beast::http::error::partial_message), with the failed step named in what().
+  asio::awaitable<Response> send(const Request& request, BodyTarget* target = nullptr);
+
+  const asio::any_io_executor& executor() const { return executor_; }
+
+  // Idle keep-alive connections held, all origins.
+  std::size_t idle_connections() const;
+
+ private:
+  asio::awaitable<std::unique_ptr<Connection>> acquire(const Url& url, bool& reused);
+  void release(const Url& url, std::unique_ptr<Connection> connection);
+
+  asio::any_io_executor executor_;
+  Options options_;
+  std::unique_ptr<asio::ssl::context> tls_;
+  std::map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
+};
+
+// True for errors worth retrying: refused, reset, timed out, cut bodies, DNS hiccups.
+bool is_transient_network_error(const boost::system::error_code& ec);
+
+}  // namespace apsis::http

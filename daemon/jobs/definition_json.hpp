@@ -1,0 +1,13 @@
+#pragma once
+
+#include <string>
+
+#include "config/config.hpp"
+
+namespace apsis::jobs {
+
+// The definition a job runs with, stored in its row so a restart (or a changed YAML file) does not
+// change a job in flight. Holds no secrets: accounts are referenced by name.
+std::string definition_to_json(const config::ExportDefinition& definition);
+
+}  // namespace apsis::jobs

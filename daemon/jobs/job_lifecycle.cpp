@@ -1,0 +1,178 @@
+#include "jobs/job_lifecycle.hpp"
+
+#include <boost/asio/error.hpp>
+#include <boost/system/system_error.hpp>
+
+#include "apsis/errors.hpp"
+#include "config/output_template.hpp"
+#include "util/sleep.hpp"
+
+namespace apsis::jobs {
+namespace {
+
+using store::JobState;
+using apsis_one::Verdict;
+
+bool is_cancellation(const boost::system::system_error& e) {
+  return e.code() == boost::asio::error::operation_aborted;
+}
+
+std::string header_or_empty(const http::Response& response, boost::beast::http::field field) {
+  return std::string(response.headers[field]);
+}
+
+}  // namespace
+
+JobLifecycle::JobLifecycle(JobEnvironment environment, config::ExportDefinition definition, store::Job job)
+    : env_(environment), definition_(std::move(definition)), job_(std::move(job)) {}
+
+boost::asio::awaitable<store::Job> JobLifecycle::run() {
+  try {
+    if (job_.state == JobState::pending) co_await submit();
+    while (!store::is_final(job_.state)) co_await poll_once();
+  } catch (const boost::system::system_error& e) {
+    if (is_cancellation(e)) throw;  // shutdown: the row stays as it is, to be resumed
+    finish(JobState::failed, e.what());
+  } catch (const apsis_one::ApsisError& e) {
+    if (e.status()) job_.last_http_status = static_cast<int>(*e.status());
+    finish(JobState::failed, e.what());
+  } catch (const std::exception& e) {
+    finish(JobState::failed, e.what());
+  }
+  co_return job_;
+}
+
+boost::asio::awaitable<void> JobLifecycle::submit() {
+  env_.log.job(service::Level::info, job_.export_name, job_.id, "submitting " + std::string(config::to_string(definition_.kind)) + " export");
+  const auto submitted = co_await env_.client.submit(definition_, [this] {
+    ++job_.submit_attempts;
+    save();
+  });
+  const TimePoint now = env_.now();
+  job_.state = JobState::submitted;
+  job_.submitted_at = now;
+  job_.poll_url = submitted.poll_url;
+  job_.poll_expires_at = now + definition_.polling.url_validity;
+  job_.last_http_status = static_cast<int>(submitted.status);
+  job_.next_poll_at = next_poll_time(now, backoff_delay(definition_.polling.backoff, 0, env_.random),
+                                     *job_.poll_expires_at);
+  save();
+  env_.log.job(service::Level::info, job_.export_name, job_.id, "submitted; polling until " + format_iso8601(*job_.poll_expires_at));
+}
+
+boost::asio::awaitable<void> JobLifecycle::poll_once() {
+  const TimePoint due = job_.next_poll_at.value_or(env_.now());
+  if (const auto wait = std::chrono::duration_cast<Milliseconds>(due - env_.now()); wait.count() > 0)
+    co_await sleep_for(wait);
+  if (env_.now() >= job_.poll_expires_at.value_or(TimePoint::max())) {
+    finish(JobState::expired, "the poll URL's validity ended after " + std::to_string(job_.polls) +
+                                  " polls without the file becoming ready");
+    co_return;
+  }
+  http::BodyTarget target{[this](const http::Response& head) { on_file_ready(head); },
+                          [this](std::span<const char> bytes) { download_->write(bytes); }};
+  const auto answer = co_await env_.client.poll(*job_.poll_url, definition_, target);
+  on_answer(answer);
+}
+
+void JobLifecycle::on_file_ready(const http::Response& head) {
+  const auto encoding = header_or_empty(head, boost::beast::http::field::content_encoding);
+  const bool gzip = encoding.find("gzip") != std::string::npos;
+  const bool want_gzip = definition_.compression == config::Compression::gzip;
+  if (gzip != want_gzip)
+    throw apsis_one::ApsisError(std::string("asked for ") + (want_gzip ? "gzip" : "uncompressed") +
+                                    " content but APSIS One sent Content-Encoding '" + encoding + "'",
+                                head.status);
+  job_.state = JobState::downloading;
+  job_.last_http_status = static_cast<int>(head.status);
+  ++job_.download_attempts;
+  job_.content_type = header_or_empty(head, boost::beast::http::field::content_type);
+  job_.content_encoding = encoding.empty() ? std::optional<std::string>() : encoding;
+  save();  // before the first body byte: a crash now leaves a row that says "download again"
+  download_ = std::make_unique<sink::Download>(output_path(), gzip);
+}
+
+void JobLifecycle::on_answer(const apsis_one::PollAnswer& answer) {
+  ++job_.polls;
+  if (answer.status != 0) job_.last_http_status = static_cast<int>(answer.status);
+  switch (answer.verdict) {
+    case Verdict::success:
+      return publish();
+    case Verdict::in_progress:
+      return poll_again_after(backoff_delay(definition_.polling.backoff, job_.polls, env_.random), JobState::submitted);
+    case Verdict::gone:
+      return finish(JobState::expired, answer.detail);
+    case Verdict::rate_limited:
+    case Verdict::transient:
+      break;
+    case Verdict::token_rejected:
+    case Verdict::permanent:
+      return finish(JobState::failed, answer.detail);
+  }
+  download_.reset();  // a cut body: the temporary file goes, nothing partial remains
+  env_.log.job(service::Level::warning, job_.export_name, job_.id, answer.detail);
+  if (answer.body_cut) {
+    if (job_.download_attempts >= env_.config.retry.max_download_attempts)
+      return finish(JobState::failed, "gave up after " + std::to_string(job_.download_attempts) +
+                                          " download attempts; last: " + answer.detail);
+    return poll_again_after(backoff_delay(env_.config.retry.backoff, job_.download_attempts - 1, env_.random),
+                            JobState::downloading);
+  }
+  const auto delay = answer.retry_after.value_or(backoff_delay(definition_.polling.backoff, job_.polls, env_.random));
+  poll_again_after(delay, JobState::submitted);
+}
+
+void JobLifecycle::publish() {
+  try {
+    const auto published = download_->publish();
+    download_.reset();
+    job_.output_path = published.path.string();
+    job_.bytes = static_cast<std::int64_t>(published.bytes);
+    job_.sha256 = published.sha256;
+  } catch (const std::system_error& e) {
+    download_.reset();
+    return finish(JobState::failed, std::string("publishing the file failed: ") + e.what());
+  } catch (const std::runtime_error& e) {
+    // A body that arrived whole by HTTP framing but fails its own integrity check: fetch again.
+    download_.reset();
+    if (job_.download_attempts >= env_.config.retry.max_download_attempts)
+      return finish(JobState::failed, "gave up after " + std::to_string(job_.download_attempts) +
+                                          " download attempts; last: " + e.what());
+    env_.log.job(service::Level::warning, job_.export_name, job_.id, std::string(e.what()) + "; downloading again");
+    return poll_again_after(backoff_delay(env_.config.retry.backoff, job_.download_attempts - 1, env_.random),
+                            JobState::downloading);
+  }
+  job_.next_poll_at.reset();
+  finish(JobState::succeeded, "");
+}
+
+void JobLifecycle::poll_again_after(Milliseconds delay, JobState state) {
+  job_.state = state;
+  job_.next_poll_at = next_poll_time(env_.now(), delay, job_.poll_expires_at.value_or(TimePoint::max()));
+  save();
+}
+
+void JobLifecycle::finish(JobState state, std::string error) {
+  job_.state = state;
+  job_.finished_at = env_.now();
+  job_.next_poll_at.reset();
+  job_.error = error.empty() ? std::optional<std::string>() : std::move(error);
+  save();
+  if (state == JobState::succeeded)
+    env_.log.job(service::Level::info, job_.export_name, job_.id,
+                 "published " + job_.output_path.value_or("") + " (" + std::to_string(job_.bytes.value_or(0)) +
+                     " bytes, sha256 " + job_.sha256.value_or("") + ")");
+  else
+    env_.log.job(service::Level::error, job_.export_name, job_.id,
+                 std::string(store::to_string(state)) + ": " + job_.error.value_or(""));
+}
+
+void JobLifecycle::save() { env_.store.save(job_); }
+
+std::filesystem::path JobLifecycle::output_path() const {
+  const config::TemplateValues values{job_.export_name, job_.id, job_.scheduled_for,
+                                      config::file_extension(definition_.format, definition_.compression)};
+  return env_.config.output_dir / config::expand_output_template(definition_.output_template, values);
+}
+
+}  // namespace apsis::jobs

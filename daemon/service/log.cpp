@@ -1,0 +1,43 @@
+#include "service/log.hpp"
+
+#include <unistd.h>
+
+namespace apsis::service {
+namespace {
+
+std::string_view level_name(Level level) {
+  switch (level) {
+    case Level::error: return "error";
+    case Level::warning: return "warning";
+    case Level::notice: return "notice";
+    case Level::info: return "info";
+    case Level::debug: return "debug";
+  }
+  return "info";
+}
+
+}  // namespace
+
+Logger::Logger(std::FILE* out, bool priority_prefix, Level threshold)
+    : out_(out), priority_prefix_(priority_prefix), threshold_(threshold) {}
+
+bool Logger::is_terminal(std::FILE* stream) { return ::isatty(::fileno(stream)) == 1; }
+
+void Logger::log(Level level, std::string_view message) const {
+  if (static_cast<int>(level) > static_cast<int>(threshold_)) return;
+  std::string line;
+  if (priority_prefix_)
+    line = "<" + std::to_string(static_cast<int>(level)) + ">";
+  else
+    line = std::string(level_name(level)) + ": ";
+  line.append(message);
+  line += '\n';
+  std::fwrite(line.data(), 1, line.size(), out_);
+  std::fflush(out_);
+}
+
+void Logger::job(Level level, std::string_view export_name, std::int64_t job_id, std::string_view message) const {
+  log(level, "export=" + std::string(export_name) + " job=" + std::to_string(job_id) + " " + std::string(message));
+}
+
+}  // namespace apsis::service

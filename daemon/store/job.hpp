@@ -1,0 +1,46 @@
+// A job: one run of one export for one scheduled slot, as recorded in the job table.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "util/time.hpp"
+
+namespace apsis::store {
+
+// pending → submitted → downloading → succeeded | failed | expired
+enum class JobState { pending, submitted, downloading, succeeded, failed, expired };
+
+std::string_view to_string(JobState);
+std::optional<JobState> parse_job_state(std::string_view);
+inline bool is_final(JobState s) {
+  return s == JobState::succeeded || s == JobState::failed || s == JobState::expired;
+}
+
+struct Job {
+  std::int64_t id{0};
+  std::string export_name;
+  TimePoint scheduled_for{};
+  JobState state{JobState::pending};
+  std::string definition_json;  // the definition the job runs with, without secrets
+  TimePoint created_at{};
+  int submit_attempts{0};
+  std::optional<TimePoint> submitted_at;
+  std::optional<std::string> poll_url;
+  std::optional<TimePoint> poll_expires_at;
+  int polls{0};
+  std::optional<int> last_http_status;
+  std::optional<TimePoint> next_poll_at;
+  int download_attempts{0};
+  std::optional<std::string> content_type;
+  std::optional<std::string> content_encoding;
+  std::optional<TimePoint> finished_at;
+  std::optional<std::string> error;
+  std::optional<std::string> output_path;
+  std::optional<std::int64_t> bytes;
+  std::optional<std::string> sha256;
+};
+
+}  // namespace apsis::store

@@ -1,0 +1,214 @@
+#include "store/job_store.hpp"
+
+#include <sys/stat.h>
+
+#include "schema_sql.hpp"
+
+namespace apsis::store {
+namespace {
+
+constexpr const char* kColumns =
+    "id, export, scheduled_for, state, definition, created_at, submit_attempts, submitted_at, poll_url, "
+    "poll_expires_at, polls, last_http_status, next_poll_at, download_attempts, content_type, "
+    "content_encoding, finished_at, error, output_path, bytes, sha256";
+
+std::optional<std::string> iso(const std::optional<TimePoint>& t) {
+  if (!t) return std::nullopt;
+  return format_iso8601(*t);
+}
+
+TimePoint required_time(const Statement& row, int column) {
+  auto text = row.column_text(column);
+  auto parsed = parse_iso8601(text);
+  if (!parsed) throw std::runtime_error("job table holds an unreadable time '" + text + "'");
+  return *parsed;
+}
+
+std::optional<TimePoint> optional_time(const Statement& row, int column) {
+  if (row.is_null(column)) return std::nullopt;
+  return required_time(row, column);
+}
+
+std::optional<int> optional_int(const Statement& row, int column) {
+  if (row.is_null(column)) return std::nullopt;
+  return static_cast<int>(row.column_int(column));
+}
+
+Job read_job(const Statement& row) {
+  Job job;
+  job.id = row.column_int(0);
+  job.export_name = row.column_text(1);
+  job.scheduled_for = required_time(row, 2);
+  const auto state_text = row.column_text(3);
+  const auto state = parse_job_state(state_text);
+  if (!state) throw std::runtime_error("job table holds an unknown state '" + state_text + "'");
+  job.state = *state;
+  job.definition_json = row.column_text(4);
+  job.created_at = required_time(row, 5);
+  job.submit_attempts = static_cast<int>(row.column_int(6));
+  job.submitted_at = optional_time(row, 7);
+  job.poll_url = row.column_optional_text(8);
+  job.poll_expires_at = optional_time(row, 9);
+  job.polls = static_cast<int>(row.column_int(10));
+  job.last_http_status = optional_int(row, 11);
+  job.next_poll_at = optional_time(row, 12);
+  job.download_attempts = static_cast<int>(row.column_int(13));
+  job.content_type = row.column_optional_text(14);
+  job.content_encoding = row.column_optional_text(15);
+  job.finished_at = optional_time(row, 16);
+  job.error = row.column_optional_text(17);
+  job.output_path = row.column_optional_text(18);
+  job.bytes = row.column_optional_int(19);
+  job.sha256 = row.column_optional_text(20);
+  return job;
+}
+
+void configure_connection(Database& db) {
+  // A reader holding the file (sqlite3 in a terminal) must never make the daemon fail a write.
+  sqlite3_busy_timeout(db.handle(), 10000);
+  db.exec("PRAGMA foreign_keys = ON");
+}
+
+}  // namespace
+
+std::string_view to_string(JobState s) {
+  switch (s) {
+    case JobState::pending: return "pending";
+    case JobState::submitted: return "submitted";
+    case JobState::downloading: return "downloading";
+    case JobState::succeeded: return "succeeded";
+    case JobState::failed: return "failed";
+    case JobState::expired: return "expired";
+  }
+  return "unknown";
+}
+
+std::optional<JobState> parse_job_state(std::string_view text) {
+  for (auto s : {JobState::pending, JobState::submitted, JobState::downloading, JobState::succeeded,
+                 JobState::failed, JobState::expired})
+    if (to_string(s) == text) return s;
+  return std::nullopt;
+}
+
+int JobStore::schema_version() { return schema::migrations.back().version; }
+
+JobStore JobStore::open(const std::filesystem::path& file) {
+  if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
+  // The job table names exports and poll URLs: not for other users of the machine.
+  const mode_t old_mask = ::umask(0077);
+  Database db(file);
+  ::umask(old_mask);
+  configure_connection(db);
+  JobStore store(std::move(db));
+  store.migrate();
+  // WAL lets `sqlite3` read while the daemon writes; NORMAL sync keeps every commit across a process
+  // crash (kill -9), which is the failure the job table must survive.
+  store.db_.exec("PRAGMA journal_mode = WAL");
+  store.db_.exec("PRAGMA synchronous = NORMAL");
+  return store;
+}
+
+JobStore JobStore::open_read_only(const std::filesystem::path& file) {
+  if (!std::filesystem::exists(file)) throw std::runtime_error("no job database at " + file.string() + " yet");
+  Database db(file, /*read_only=*/true);
+  configure_connection(db);
+  JobStore store(std::move(db));
+  auto version = store.db_.prepare("PRAGMA user_version");
+  version.step();
+  if (version.column_int(0) != schema_version())
+    throw std::runtime_error(file.string() + " has schema version " + std::to_string(version.column_int(0)) +
+                             ", this apsis-exportd reads version " + std::to_string(schema_version()));
+  return store;
+}
+
+void JobStore::migrate() {
+  int current = 0;
+  try {
+    auto version = db_.prepare("PRAGMA user_version");
+    version.step();
+    current = static_cast<int>(version.column_int(0));
+  } catch (const SqliteError& e) {
+    throw std::runtime_error("not a usable SQLite database: " + std::string(e.what()));
+  }
+  if (current > schema_version())
+    throw std::runtime_error("the job database has schema version " + std::to_string(current) +
+                             ", newer than this apsis-exportd (" + std::to_string(schema_version()) +
+                             "); refusing to touch it");
+  if (current == 0) {
+    auto tables = db_.prepare("SELECT count(*) FROM sqlite_schema");
+    tables.step();
+    if (tables.column_int(0) != 0)
+      throw std::runtime_error("the database file holds tables but no apsis-exportd schema version; refusing to "
+                               "touch it");
+  }
+  for (const auto& migration : schema::migrations) {
+    if (migration.version <= current) continue;
+    Transaction tx(db_);
+    db_.exec(migration.sql);
+    db_.exec("PRAGMA user_version = " + std::to_string(migration.version));
+    tx.commit();
+  }
+}
+
+Job JobStore::create(const std::string& export_name, TimePoint scheduled_for, const std::string& definition_json,
+                     TimePoint now) {
+  auto insert = db_.prepare(
+      "INSERT INTO jobs (export, scheduled_for, state, definition, created_at) VALUES (?, ?, 'pending', ?, ?)");
+  insert.bind(1, export_name).bind(2, format_iso8601(scheduled_for)).bind(3, definition_json);
+  insert.bind(4, format_iso8601(now));
+  try {
+    insert.run();
+  } catch (const SqliteError& e) {
+    if (e.code() == SQLITE_CONSTRAINT_UNIQUE)
+      throw DuplicateSlot("export '" + export_name + "' already has a job for " + format_iso8601(scheduled_for));
+    throw;
+  }
+  return *find(db_.last_insert_id());
+}
+
+void JobStore::save(const Job& job) {
+  auto update = db_.prepare(
+      "UPDATE jobs SET state = ?, submit_attempts = ?, submitted_at = ?, poll_url = ?, poll_expires_at = ?, "
+      "polls = ?, last_http_status = ?, next_poll_at = ?, download_attempts = ?, content_type = ?, "
+      "content_encoding = ?, finished_at = ?, error = ?, output_path = ?, bytes = ?, sha256 = ? WHERE id = ?");
+  update.bind(1, to_string(job.state)).bind(2, job.submit_attempts).bind(3, iso(job.submitted_at));
+  update.bind(4, job.poll_url).bind(5, iso(job.poll_expires_at)).bind(6, job.polls);
+  update.bind(7, job.last_http_status).bind(8, iso(job.next_poll_at)).bind(9, job.download_attempts);
+  update.bind(10, job.content_type).bind(11, job.content_encoding).bind(12, iso(job.finished_at));
+  update.bind(13, job.error).bind(14, job.output_path).bind(15, job.bytes).bind(16, job.sha256);
+  update.bind(17, job.id);
+  update.run();
+  if (db_.changes() != 1) throw std::runtime_error("job " + std::to_string(job.id) + " is missing from the job table");
+}
+
+std::optional<Job> JobStore::find(std::int64_t id) {
+  auto query = db_.prepare(std::string("SELECT ") + kColumns + " FROM jobs WHERE id = ?");
+  query.bind(1, id);
+  if (!query.step()) return std::nullopt;
+  return read_job(query);
+}
+
+std::vector<Job> JobStore::list(const JobFilter& filter) {
+  std::string sql = std::string("SELECT ") + kColumns +
+                    " FROM jobs WHERE (?1 IS NULL OR export = ?1) AND (?2 IS NULL OR state = ?2) ORDER BY id DESC";
+  if (filter.limit) sql += " LIMIT " + std::to_string(*filter.limit);
+  auto query = db_.prepare(sql);
+  query.bind(1, filter.export_name);
+  if (filter.state)
+    query.bind(2, to_string(*filter.state));
+  else
+    query.bind(2, std::nullopt);
+  std::vector<Job> jobs;
+  while (query.step()) jobs.push_back(read_job(query));
+  return jobs;
+}
+
+std::vector<Job> JobStore::unfinished() {
+  auto query = db_.prepare(std::string("SELECT ") + kColumns +
+                           " FROM jobs WHERE state IN ('pending','submitted','downloading') ORDER BY id");
+  std::vector<Job> jobs;
+  while (query.step()) jobs.push_back(read_job(query));
+  return jobs;
+}
+
+}  // namespace apsis::store

@@ -1,0 +1,52 @@
+// The job table: every job's whole story, in a SQLite file that `sqlite3` can read while the daemon
+// writes (WAL). Owned by the event-loop thread; not thread-safe.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <vector>
+
+#include "store/job.hpp"
+#include "store/sqlite.hpp"
+
+namespace apsis::store {
+
+// The (export, scheduled_for) slot already has a job.
+class DuplicateSlot : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct JobFilter {
+  std::optional<std::string> export_name;
+  std::optional<JobState> state;
+  std::optional<int> limit;
+};
+
+class JobStore {
+ public:
+  // Creates the file and its parent directory if needed, applies schema migrations, and refuses a
+  // database whose schema is newer than this binary knows or that is not an apsis-exportd database.
+  static JobStore open(const std::filesystem::path& file);
+  // For `jobs`: never creates or migrates anything.
+  static JobStore open_read_only(const std::filesystem::path& file);
+
+  static int schema_version();
+
+  Job create(const std::string& export_name, TimePoint scheduled_for, const std::string& definition_json,
+             TimePoint now);
+  // Writes every mutable column of `job` (state, counters, timings, result) in one statement.
+  void save(const Job& job);
+  std::optional<Job> find(std::int64_t id);
+  std::vector<Job> list(const JobFilter& filter);
+  std::vector<Job> unfinished();
+
+ private:
+  explicit JobStore(Database db) : db_(std::move(db)) {}
+  void migrate();
+
+  Database db_;
+};
+
+}  // namespace apsis::store
