@@ -99,10 +99,11 @@ std::optional<TimePoint> jwt_expiry(std::string_view token) {
   if (second == std::string_view::npos) return std::nullopt;
   std::string payload(token.substr(first + 1, second - first - 1));
   for (auto& c : payload) c = c == '-' ? '+' : c == '_' ? '/' : c;
+  const auto unpadded = payload.size();
   while (payload.size() % 4) payload += '=';
   std::string decoded(boost::beast::detail::base64::decoded_size(payload.size()), '\0');
   const auto [written, read] = boost::beast::detail::base64::decode(decoded.data(), payload.data(), payload.size());
-  if (read != payload.size()) return std::nullopt;
+  if (read < unpadded) return std::nullopt;  // stopped at a character outside the alphabet
   decoded.resize(written);
   boost::system::error_code ec;
   const auto claims = boost::json::parse(decoded, ec);

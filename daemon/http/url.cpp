@@ -91,7 +91,20 @@ std::optional<Url> resolve_reference(const Url& base, std::string_view reference
 
 bool is_loopback_host(std::string_view host) {
   const auto h = lower(host);
-  return h == "localhost" || h == "::1" || h.starts_with("127.");
+  if (h == "localhost" || h == "::1") return true;
+  // 127.0.0.0/8 as a dotted quad only: "127.example.com" is a name anyone can register.
+  int parts = 0;
+  std::size_t start = 0;
+  while (start <= h.size()) {
+    const auto end = std::min(h.find('.', start), h.size());
+    const auto part = std::string_view(h).substr(start, end - start);
+    if (part.empty() || part.size() > 3 || !std::ranges::all_of(part, [](unsigned char c) { return std::isdigit(c); }) ||
+        std::stoi(std::string(part)) > 255)
+      return false;
+    ++parts;
+    start = end + 1;
+  }
+  return parts == 4 && h.starts_with("127.");
 }
 
 }  // namespace apsis::http

@@ -19,9 +19,9 @@ class DuplicateSlot : public std::runtime_error {
 };
 
 struct JobFilter {
-  std::optional<std::string> export_name;
-  std::optional<JobState> state;
-  std::optional<int> limit;
+  std::optional<std::string> export_name{};
+  std::optional<JobState> state{};
+  std::optional<int> limit{};
 };
 
 class JobStore {

@@ -1,0 +1,137 @@
+#include <doctest/doctest.h>
+
+#include <filesystem>
+
+#include "store/job_store.hpp"
+#include "temp_dir.hpp"
+
+using namespace apsis;
+using namespace apsis::store;
+using namespace std::chrono_literals;
+
+namespace {
+const TimePoint kSlot = *parse_iso8601("2026-11-29T06:30:00.000Z");
+}
+
+TEST_CASE("the database file and its directory are created, with the schema applied") {
+  TempDir dir;
+  const auto file = dir.path() / "state" / "nested" / "jobs.sqlite3";
+  auto store = JobStore::open(file);
+  CHECK(std::filesystem::exists(file));
+  CHECK((std::filesystem::status(file).permissions() & std::filesystem::perms::others_all) ==
+        std::filesystem::perms::none);
+  CHECK(store.list({}).empty());
+  // Opening again does not re-apply the migration.
+  auto again = JobStore::open(file);
+  CHECK(again.list({}).empty());
+}
+
+TEST_CASE("a job row records every transition, read back exactly") {
+  TempDir dir;
+  auto store = JobStore::open(dir.path() / "jobs.sqlite3");
+  auto job = store.create("dupes", kSlot, R"({"name":"dupes"})", kSlot + 1s);
+  CHECK(job.id > 0);
+  CHECK(job.state == JobState::pending);
+  CHECK(job.scheduled_for == kSlot);
+  CHECK(job.created_at == kSlot + 1s);
+
+  job.state = JobState::submitted;
+  job.submit_attempts = 2;
+  job.submitted_at = kSlot + 2s;
+  job.poll_url = "https://api.apsis.one/exports/1";
+  job.poll_expires_at = kSlot + 2s + 24h;
+  job.polls = 3;
+  job.last_http_status = 404;
+  job.next_poll_at = kSlot + 45s + 123ms;
+  store.save(job);
+  auto read = *store.find(job.id);
+  CHECK(read.state == JobState::submitted);
+  CHECK(read.submit_attempts == 2);
+  CHECK(read.poll_url == job.poll_url);
+  CHECK(read.poll_expires_at == job.poll_expires_at);
+  CHECK(read.next_poll_at == job.next_poll_at);  // millisecond precision survives
+  CHECK(read.last_http_status == 404);
+
+  job.state = JobState::succeeded;
+  job.finished_at = kSlot + 1min;
+  job.output_path = "/srv/exports/x.csv";
+  job.bytes = 5'000'000'000;  // larger than 32 bits
+  job.sha256 = std::string(64, 'a');
+  job.next_poll_at.reset();
+  store.save(job);
+  read = *store.find(job.id);
+  CHECK(read.state == JobState::succeeded);
+  CHECK(read.bytes == 5'000'000'000);
+  CHECK_FALSE(read.next_poll_at);
+  CHECK(read.sha256 == job.sha256);
+}
+
+TEST_CASE("one job per (export, scheduled slot)") {
+  TempDir dir;
+  auto store = JobStore::open(dir.path() / "jobs.sqlite3");
+  store.create("dupes", kSlot, "{}", kSlot);
+  CHECK_THROWS_AS(store.create("dupes", kSlot, "{}", kSlot), DuplicateSlot);
+  CHECK_NOTHROW(store.create("dupes", kSlot + 1ms, "{}", kSlot));
+  CHECK_NOTHROW(store.create("other", kSlot, "{}", kSlot));
+}
+
+TEST_CASE("listing filters and the unfinished set") {
+  TempDir dir;
+  auto store = JobStore::open(dir.path() / "jobs.sqlite3");
+  auto a = store.create("a", kSlot, "{}", kSlot);
+  auto b = store.create("b", kSlot, "{}", kSlot);
+  store.create("b", kSlot + 1h, "{}", kSlot);
+  b.state = JobState::failed;
+  b.error = "boom";
+  store.save(b);
+  CHECK(store.list({}).size() == 3);
+  CHECK(store.list({.export_name = "b"}).size() == 2);
+  CHECK(store.list({.state = JobState::failed}).at(0).id == b.id);
+  CHECK(store.list({.limit = 1}).size() == 1);
+  CHECK(store.list({.limit = 1}).at(0).id == 3);  // newest first
+  CHECK(store.unfinished().size() == 2);
+  CHECK(store.unfinished().at(0).id == a.id);
+}
+
+TEST_CASE("saving a job whose row vanished is an error, not silence") {
+  TempDir dir;
+  auto store = JobStore::open(dir.path() / "jobs.sqlite3");
+  Job ghost;
+  ghost.id = 99;
+  CHECK_THROWS_WITH(store.save(ghost), doctest::Contains("missing"));
+}
+
+TEST_CASE("a newer schema, a foreign database and a non-database are refused and left untouched") {
+  TempDir dir;
+  const auto newer = dir.path() / "newer.sqlite3";
+  {
+    Database db(newer);
+    db.exec("CREATE TABLE jobs(x); PRAGMA user_version = 99");
+  }
+  CHECK_THROWS_WITH(JobStore::open(newer), doctest::Contains("newer than this apsis-exportd"));
+
+  const auto foreign = dir.path() / "foreign.sqlite3";
+  {
+    Database db(foreign);
+    db.exec("CREATE TABLE customers(id)");
+  }
+  CHECK_THROWS_WITH(JobStore::open(foreign), doctest::Contains("refusing to touch it"));
+
+  const auto garbage = dir.path() / "garbage.sqlite3";
+  write_file(garbage, std::string(4096, 'x'));
+  CHECK_THROWS(JobStore::open(garbage));
+  CHECK(read_file(garbage) == std::string(4096, 'x'));
+}
+
+TEST_CASE("the read-only view refuses a missing database instead of creating one") {
+  TempDir dir;
+  CHECK_THROWS_WITH(JobStore::open_read_only(dir.path() / "none.sqlite3"), doctest::Contains("no job database"));
+  CHECK_FALSE(std::filesystem::exists(dir.path() / "none.sqlite3"));
+}
+
+TEST_CASE("times are ISO-8601 UTC with milliseconds") {
+  CHECK(format_iso8601(kSlot + 5ms) == "2026-11-29T06:30:00.005Z");
+  CHECK(parse_iso8601("2024-02-29T23:59:59.999Z") == Clock::from_time_t(1709251199) + 999ms);
+  CHECK_FALSE(parse_iso8601("2024-02-29 23:59:59"));
+  CHECK_FALSE(parse_iso8601("2024-02-29T23:59:59.999Zjunk"));
+}

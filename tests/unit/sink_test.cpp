@@ -1,0 +1,151 @@
+#include <doctest/doctest.h>
+
+#include <zlib.h>
+
+#include <filesystem>
+
+#include "sink/download.hpp"
+#include "sink/gzip_check.hpp"
+#include "sink/staged_file.hpp"
+#include "temp_dir.hpp"
+
+using namespace apsis::sink;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string gzip(const std::string& text) {
+  z_stream zs{};
+  REQUIRE(deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+  std::string out(deflateBound(&zs, text.size()) + 32, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+  zs.avail_in = static_cast<uInt>(text.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  REQUIRE(deflate(&zs, Z_FINISH) == Z_STREAM_END);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
+std::span<const char> bytes(const std::string& s) { return {s.data(), s.size()}; }
+
+int entries(const fs::path& dir) {
+  int n = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator(dir)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("a staged file appears under its final name only when published") {
+  TempDir dir;
+  const auto target = dir.path() / "a" / "b" / "export.csv";
+  {
+    StagedFile file(target);
+    file.write(bytes("hello "));
+    file.write(bytes("world"));
+    CHECK_FALSE(fs::exists(target));
+    CHECK(fs::exists(file.temp_path()));
+    CHECK(file.temp_path().parent_path() == target.parent_path());
+    CHECK(file.temp_path().filename().string().starts_with(kTempPrefix));
+    file.publish();
+    CHECK(file.bytes_written() == 11);
+  }
+  CHECK(read_file(target) == "hello world");
+  CHECK(entries(target.parent_path()) == 1);  // no temporary file left
+  CHECK((fs::status(target).permissions() & fs::perms::others_all) == fs::perms::none);
+}
+
+TEST_CASE("an abandoned staged file leaves nothing behind") {
+  TempDir dir;
+  const auto target = dir.path() / "export.csv";
+  {
+    StagedFile file(target);
+    file.write(bytes("partial"));
+  }
+  CHECK_FALSE(fs::exists(target));
+  CHECK(entries(dir.path()) == 0);
+}
+
+TEST_CASE("publishing replaces an older file of the same name atomically") {
+  TempDir dir;
+  const auto target = dir.path() / "export.csv";
+  write_file(target, "old");
+  StagedFile file(target);
+  file.write(bytes("new"));
+  file.publish();
+  CHECK(read_file(target) == "new");
+}
+
+TEST_CASE("orphaned temporary files of a crash are found and removed, nothing else") {
+  TempDir dir;
+  fs::create_directories(dir.path() / "x");
+  write_file(dir.path() / "x" / (std::string(kTempPrefix) + "export.csv-abc"), "partial");
+  write_file(dir.path() / "x" / "export.csv", "complete");
+  CHECK(remove_orphaned_temp_files(dir.path()) == 1);
+  CHECK(fs::exists(dir.path() / "x" / "export.csv"));
+  CHECK(remove_orphaned_temp_files(dir.path() / "missing") == 0);
+}
+
+TEST_CASE("a staged file in a directory that cannot be created fails with the path") {
+  TempDir dir;
+  write_file(dir.path() / "file", "not a directory");
+  CHECK_THROWS(StagedFile(dir.path() / "file" / "export.csv"));
+}
+
+TEST_CASE("gzip check accepts a whole stream fed in pieces") {
+  std::string text;
+  for (int i = 0; i < 20000; ++i) text += "profile-" + std::to_string(i) + ",someone@example.com\n";
+  const auto compressed = gzip(text);
+  GzipCheck check;
+  for (std::size_t at = 0; at < compressed.size(); at += 777)
+    REQUIRE(check.update(bytes(compressed.substr(at, 777))));
+  CHECK(check.complete());
+}
+
+TEST_CASE("gzip check rejects a cut stream, a bad trailer and trailing junk") {
+  const auto compressed = gzip(std::string(100000, 'a') + "tail");
+  SUBCASE("cut") {
+    GzipCheck check;
+    check.update(bytes(compressed.substr(0, compressed.size() - 5)));
+    CHECK_FALSE(check.complete());
+  }
+  SUBCASE("CRC mismatch") {
+    auto broken = compressed;
+    broken[broken.size() - 8] ^= 0x55;
+    GzipCheck check;
+    check.update(bytes(broken));
+    CHECK_FALSE(check.complete());
+    CHECK(check.error().find("corrupt") != std::string::npos);
+  }
+  SUBCASE("junk after the trailer") {
+    GzipCheck check;
+    check.update(bytes(compressed + "junk"));
+    CHECK_FALSE(check.complete());
+  }
+  SUBCASE("not gzip at all") {
+    GzipCheck check;
+    CHECK_FALSE(check.update(bytes(std::string("profile_key,email\n"))));
+  }
+}
+
+TEST_CASE("a download publishes with its size and SHA-256, or not at all") {
+  TempDir dir;
+  SUBCASE("plain") {
+    Download download(dir.path() / "a.csv", false);
+    download.write(bytes("abc"));
+    const auto published = download.publish();
+    CHECK(published.bytes == 3);
+    CHECK(published.sha256 == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  }
+  SUBCASE("gzip that ends early is refused and discarded") {
+    const auto compressed = gzip("hello");
+    {
+      Download download(dir.path() / "a.csv.gz", true);
+      download.write(bytes(compressed.substr(0, compressed.size() - 3)));
+      CHECK_THROWS_WITH(download.publish(), doctest::Contains("gzip"));
+    }
+    CHECK(entries(dir.path()) == 0);
+  }
+}
