@@ -1,6 +1,6 @@
 #include "service/log.hpp"
 
-#include <unistd.h>
+#include <cstdlib>
 
 namespace apsis::service {
 namespace {
@@ -21,7 +21,7 @@ std::string_view level_name(Level level) {
 Logger::Logger(std::FILE* out, bool priority_prefix, Level threshold)
     : out_(out), priority_prefix_(priority_prefix), threshold_(threshold) {}
 
-bool Logger::is_terminal(std::FILE* stream) { return ::isatty(::fileno(stream)) == 1; }
+bool Logger::stderr_is_journal() { return std::getenv("JOURNAL_STREAM") != nullptr; }
 
 void Logger::log(Level level, std::string_view message) const {
   if (static_cast<int>(level) > static_cast<int>(threshold_)) return;

@@ -1,5 +1,5 @@
-// Log lines on stderr. Under systemd (no TTY) each line starts with an sd-daemon priority prefix
-// ("<6>"), which journald turns into the entry's priority; job lines carry `export=` and `job=` so
+// Log lines on stderr. When stderr goes to the journal (systemd sets JOURNAL_STREAM) each line starts
+// with an sd-daemon priority prefix ("<6>"), which journald turns into the entry's priority; job lines carry `export=` and `job=` so
 // one export's story can be filtered out of the journal.
 #pragma once
 
@@ -14,12 +14,12 @@ enum class Level { error = 3, warning = 4, notice = 5, info = 6, debug = 7 };
 
 class Logger {
  public:
-  explicit Logger(std::FILE* out = stderr, bool priority_prefix = !is_terminal(stderr), Level threshold = Level::info);
+  explicit Logger(std::FILE* out = stderr, bool priority_prefix = stderr_is_journal(), Level threshold = Level::info);
 
   void log(Level level, std::string_view message) const;
   void job(Level level, std::string_view export_name, std::int64_t job_id, std::string_view message) const;
 
-  static bool is_terminal(std::FILE* stream);
+  static bool stderr_is_journal();
 
  private:
   std::FILE* out_;
