@@ -7,9 +7,9 @@
 CREATE TABLE jobs (
   id               INTEGER PRIMARY KEY,      -- job id, also in logs as job=<id>
   export           TEXT    NOT NULL,         -- export name from the YAML file
-  scheduled_for    TEXT    NOT NULL,         -- the slot this job fills (for `once`: when it was asked for)
+  scheduled_for    TEXT    NOT NULL,         -- the slot this job fills (for `once`/`trigger`: when it was asked for)
   state            TEXT    NOT NULL DEFAULT 'pending'
-                   CHECK (state IN ('pending','submitted','downloading','succeeded','failed','expired')),
+                   CHECK (state IN ('pending','submitted','downloading','succeeded','failed','expired','skipped')),
   definition       TEXT    NOT NULL,         -- the export definition the job runs with (JSON, no secrets)
   created_at       TEXT    NOT NULL,
   submit_attempts  INTEGER NOT NULL DEFAULT 0, -- POSTs sent for this job
@@ -20,6 +20,7 @@ CREATE TABLE jobs (
   last_http_status INTEGER,                  -- status of the last APSIS One answer for this job
   next_poll_at     TEXT,                     -- when the next poll is due (back-off with jitter)
   download_attempts INTEGER NOT NULL DEFAULT 0,
+  resubmits        INTEGER NOT NULL DEFAULT 0, -- new submits after the poll URL expired (on_expired: resubmit)
   content_type     TEXT,
   content_encoding TEXT,
   finished_at      TEXT,                     -- set with a final state

@@ -26,6 +26,8 @@ http::Client::Options client_options(const config::Account& account) {
   http::Client::Options options;
   options.ca_file = account.ca_file;
   options.timeout = account.request_timeout;
+  options.max_requests_per_second = account.max_requests_per_second;
+  options.max_connections = account.max_connections;
   return options;
 }
 
@@ -71,7 +73,7 @@ ApsisClient::ApsisClient(asio::any_io_executor executor, const config::Account& 
       random_(random),
       base_(base_url_of(account)),
       http_(std::move(executor), client_options(account)),
-      tokens_(http_, account, retry, now, random) {}
+      tokens_(http_, account_, retry, now, random) {}
 
 asio::awaitable<http::Response> ApsisClient::send_authorized(Call call, http::Request request,
                                                              http::BodyTarget* target) {
@@ -112,6 +114,7 @@ asio::awaitable<Submitted> ApsisClient::submit(const config::ExportDefinition& d
         throw ApsisError(last_problem, response.status);
       retry_after = parse_retry_after(response.headers["Retry-After"], now_());
     } catch (const boost::system::system_error& e) {
+      if (http::is_cancellation(e.code())) throw;
       if (!http::is_transient_network_error(e.code())) throw ApsisError(std::string("export submit: ") + e.what());
       last_problem = std::string("export submit: ") + e.what();
     }
@@ -146,6 +149,7 @@ asio::awaitable<PollAnswer> ApsisClient::poll(const std::string& poll_url, const
   try {
     answer.response = co_await send_authorized(Call::poll, request, &tracked);
   } catch (const boost::system::system_error& e) {
+    if (http::is_cancellation(e.code())) throw;
     if (!http::is_transient_network_error(e.code())) throw ApsisError(std::string("poll: ") + e.what());
     answer.verdict = Verdict::transient;
     answer.body_cut = body_started;

@@ -52,7 +52,7 @@ class ApsisClient {
   // Sends with the current token; on a token rejection renews once and sends again.
   boost::asio::awaitable<http::Response> send_authorized(Call call, http::Request request, http::BodyTarget* target);
 
-  const config::Account& account_;
+  config::Account account_;  // a copy: the client may outlive the configuration it came from
   config::RetryPolicy retry_;
   NowFunction now_;
   jobs::Random& random_;

@@ -89,6 +89,7 @@ asio::awaitable<void> TokenSource::fetch() {
   try {
     response = co_await http_.send(request);
   } catch (const boost::system::system_error& e) {
+    if (http::is_cancellation(e.code())) throw;
     if (!http::is_transient_network_error(e.code())) throw ApsisError(std::string("token request: ") + e.what());
     throw RetryableTokenError(std::string("token request: ") + e.what(), std::nullopt);
   }

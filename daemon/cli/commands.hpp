@@ -17,6 +17,8 @@ inline constexpr int kExitInterrupted = 130;
 int check_command(const std::vector<std::string>& args);
 int once_command(const std::vector<std::string>& args);
 int jobs_command(const std::vector<std::string>& args);
+int run_command(const std::vector<std::string>& args);
+int trigger_command(const std::vector<std::string>& args);
 
 }  // namespace apsis::cli
 

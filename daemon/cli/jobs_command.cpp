@@ -36,6 +36,7 @@ json::object job_to_json(const store::Job& job) {
           {"last_http_status", or_null(job.last_http_status)},
           {"next_poll_at", time_or_null(job.next_poll_at)},
           {"download_attempts", job.download_attempts},
+          {"resubmits", job.resubmits},
           {"content_type", or_null(job.content_type)},
           {"content_encoding", or_null(job.content_encoding)},
           {"finished_at", time_or_null(job.finished_at)},

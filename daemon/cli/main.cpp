@@ -12,8 +12,10 @@ namespace {
 constexpr const char* kUsage = R"(usage: apsis-exportd COMMAND [options]
 
 commands:
+  run   --config FILE                       the service: run every export on its schedule until SIGTERM
   check --config FILE                       validate the configuration; exit 0, or print every error and exit 2
   once  --config FILE EXPORT                run one job of EXPORT now, in the foreground, and print the file's path
+  trigger --config FILE EXPORT              make the running service start a job of EXPORT now
   jobs  --config FILE [--export NAME] [--state STATE] [--limit N] [--json]
                                             show the job table
 )";
@@ -33,6 +35,8 @@ int main(int argc, char** argv) {
     if (command == "check") return check_command(args);
     if (command == "once") return once_command(args);
     if (command == "jobs") return jobs_command(args);
+    if (command == "run") return run_command(args);
+    if (command == "trigger") return trigger_command(args);
     std::fprintf(stderr, "apsis-exportd: unknown command '%s'\n%s", command.c_str(), kUsage);
     return kExitUsage;
   } catch (const UsageError& e) {

@@ -38,25 +38,26 @@ int exit_code_for(const store::Job& job) {
 int once_command(const std::vector<std::string>& args) {
   const auto arguments = parse_arguments(args, {"config"}, {});
   if (arguments.positional.size() != 1) throw UsageError("once needs exactly one EXPORT name");
-  const auto config = load_config_or_report(arguments.required("config"));
-  if (!config) return kExitBadConfig;
-  const auto found = config->exports.find(arguments.positional[0]);
-  if (found == config->exports.end()) {
+  const auto loaded = load_config_or_report(arguments.required("config"));
+  if (!loaded) return kExitBadConfig;
+  const auto configuration = std::make_shared<const config::Config>(*loaded);
+  const auto found = configuration->exports.find(arguments.positional[0]);
+  if (found == configuration->exports.end()) {
     std::fprintf(stderr, "apsis-exportd once: no export named '%s' (defined: %s)\n", arguments.positional[0].c_str(),
-                 export_names(*config).c_str());
+                 export_names(*configuration).c_str());
     return kExitBadConfig;
   }
   const auto& definition = found->second;
 
-  auto store = store::JobStore::open(config->state_db);
+  auto store = store::JobStore::open(configuration->state_db);
   asio::io_context io;
   jobs::Random random(std::random_device{}());
   const service::Logger log;
-  apsis_one::ApsisClient client(io.get_executor(), config->accounts.at(definition.account), config->retry,
-                                system_now(), random);
+  auto client = std::make_shared<apsis_one::ApsisClient>(io.get_executor(), configuration->accounts.at(definition.account),
+                                                         configuration->retry, system_now(), random);
   const auto now = Clock::now();
   auto job = store.create(definition.name, now, jobs::definition_to_json(definition), now);
-  jobs::JobLifecycle lifecycle({store, client, *config, system_now(), random, log}, definition, job);
+  jobs::JobLifecycle lifecycle({store, client, configuration, system_now(), random, log}, definition, job);
 
   // Ctrl-C or SIGTERM cancels the job's coroutine; its row stays resumable.
   asio::cancellation_signal cancel;

@@ -15,10 +15,19 @@ using Duration = std::chrono::milliseconds;
 enum class ExportKind { duplicates, consents };
 enum class FileFormat { csv, xlsx };
 enum class Compression { none, gzip };
+// After downtime: run the most recent missed slot once (like systemd's Persistent=true), or none.
+enum class Catchup { latest, none };
+// A slot that comes while the export's previous job still runs: record it as skipped, or run both.
+enum class Overlap { skip, allow };
+// A job whose poll URL expired (410 or its day is over): submit it once more, or leave it expired.
+enum class OnExpired { resubmit, fail };
 
 std::string_view to_string(ExportKind);
 std::string_view to_string(FileFormat);
 std::string_view to_string(Compression);
+std::string_view to_string(Catchup);
+std::string_view to_string(Overlap);
+std::string_view to_string(OnExpired);
 
 // Exponential back-off with full jitter: delay n is uniform in [0, min(max_delay, initial * multiplier^n)].
 struct BackoffPolicy {
@@ -52,6 +61,10 @@ struct Account {
       {ExportKind::duplicates, "/audience/profiles/reports/duplicates"},
       {ExportKind::consents, "/audience/profiles/reports/consents"}};
   Duration request_timeout{std::chrono::seconds(60)};
+  double max_requests_per_second{10.0};  // token bucket over every request to this account; 0 = unlimited
+  int max_connections{16};               // open connections to the account's origin; 0 = unlimited
+
+  friend bool operator==(const Account&, const Account&) = default;
 };
 
 struct ExportDefinition {
@@ -66,6 +79,9 @@ struct ExportDefinition {
   // Relative to Config::output_dir; placeholders are checked by output_template.hpp.
   std::string output_template{"{export}/{export}-{scheduled:%Y%m%dT%H%M%SZ}.{ext}"};
   PollingPolicy polling{};
+  Catchup catchup{Catchup::latest};
+  Overlap overlap{Overlap::skip};
+  OnExpired on_expired{OnExpired::resubmit};
 };
 
 struct Config {
@@ -75,6 +91,7 @@ struct Config {
   std::map<std::string, Account> accounts;
   PollingPolicy polling{};
   RetryPolicy retry{};
+  int max_concurrent_downloads{8};  // poll/download transfers in flight at once; 0 = unlimited
   std::map<std::string, ExportDefinition> exports;
 };
 

@@ -54,6 +54,8 @@ class Connection {
       : stream_(tls ? std::variant<Plain, Tls>(std::in_place_type<Tls>, ex, *tls)
                     : std::variant<Plain, Tls>(std::in_place_type<Plain>, ex)) {}
 
+  AsyncSemaphore::Permit permit;  // this connection's place under max_connections
+
   beast::tcp_stream& socket() {
     return std::visit([](auto& s) -> beast::tcp_stream& { return beast::get_lowest_layer(s); }, stream_);
   }
@@ -161,7 +163,10 @@ asio::awaitable<void> exchange(Connection& connection, const Request& request, B
 }  // namespace
 
 Client::Client(asio::any_io_executor executor, Options options)
-    : executor_(std::move(executor)), options_(std::move(options)) {
+    : executor_(std::move(executor)),
+      options_(std::move(options)),
+      rate_(options_.max_requests_per_second),
+      connections_(static_cast<std::size_t>(std::max(0, options_.max_connections))) {
   tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
   tls_->set_verify_mode(asio::ssl::verify_peer);
   tls_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
@@ -183,12 +188,17 @@ asio::awaitable<std::unique_ptr<Connection>> Client::acquire(const Url& url, boo
     co_return connection;
   }
   reused = false;
+  auto permit = co_await connections_.acquire();
   auto connection = std::make_unique<Connection>(executor_, url.is_tls() ? tls_.get() : nullptr);
+  connection->permit = std::move(permit);
   co_await connection->open(url, options_.timeout);
   co_return connection;
 }
 
 void Client::release(const Url& url, std::unique_ptr<Connection> connection) {
+  // Someone waits for a connection slot: closing this one hands it over (waiters open their own,
+  // possibly to another origin); otherwise keep it for reuse.
+  if (connections_.waiting() > 0) return;
   idle_[url.origin()].push_back(std::move(connection));
 }
 
@@ -200,21 +210,24 @@ std::size_t Client::idle_connections() const {
 
 asio::awaitable<Response> Client::send(const Request& request, BodyTarget* target) {
   for (;;) {
+    co_await rate_.take();
     bool reused = false;
     auto connection = co_await acquire(request.url, reused);
     Exchange result;
     try {
       co_await exchange(*connection, request, target, options_, result);
-    } catch (const system_error&) {
+    } catch (const system_error& error) {
       // The server may have closed an idle keep-alive connection just before we used it: that
       // says nothing about the request, so try once more on a fresh connection.
-      if (reused && !result.header_received) continue;
+      if (reused && !result.header_received && !is_cancellation(error.code())) continue;
       throw;
     }
     if (result.keep_alive) release(request.url, std::move(connection));
     co_return std::move(result.response);
   }
 }
+
+bool is_cancellation(const error_code& ec) { return ec == asio::error::operation_aborted; }
 
 bool is_transient_network_error(const error_code& ec) {
   // Certificate and protocol failures will not heal by retrying; a TLS stream cut short

@@ -19,6 +19,8 @@
 #include <vector>
 
 #include "http/url.hpp"
+#include "util/async_semaphore.hpp"
+#include "util/rate_limiter.hpp"
 #include "util/time.hpp"
 
 namespace apsis::http {
@@ -56,6 +58,8 @@ class Client {
     std::optional<std::filesystem::path> ca_file;  // else the system CA store
     Milliseconds timeout{std::chrono::seconds(60)};  // per step: connect, handshake, write, each read
     std::string user_agent{"apsis-exportd"};
+    double max_requests_per_second{0};  // 0 = unlimited
+    int max_connections{0};             // open connections, idle ones included; 0 = unlimited
   };
 
   Client(asio::any_io_executor executor, Options options);
@@ -80,10 +84,16 @@ class Client {
   asio::any_io_executor executor_;
   Options options_;
   std::unique_ptr<asio::ssl::context> tls_;
+  RateLimiter rate_;
+  AsyncSemaphore connections_;
   std::map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
 };
 
 // True for errors worth retrying: refused, reset, timed out, cut bodies, DNS hiccups.
 bool is_transient_network_error(const boost::system::error_code& ec);
+
+// Shutdown cancels operations with operation_aborted: that must end the job's coroutine, never
+// count as a network failure to retry or record.
+bool is_cancellation(const boost::system::error_code& ec);
 
 }  // namespace apsis::http

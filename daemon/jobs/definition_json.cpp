@@ -2,16 +2,46 @@
 
 #include <boost/json.hpp>
 
+#include <stdexcept>
+
 namespace apsis::jobs {
 
 namespace json = boost::json;
 
 namespace {
+
 json::object backoff_json(const config::BackoffPolicy& policy) {
   return {{"initial_delay_ms", policy.initial_delay.count()},
           {"multiplier", policy.multiplier},
           {"max_delay_ms", policy.max_delay.count()}};
 }
+
+const json::value& field(const json::object& object, std::string_view name) {
+  const auto* value = object.if_contains(name);
+  if (!value) throw std::runtime_error("stored job definition lacks '" + std::string(name) + "'");
+  return *value;
+}
+
+std::string text(const json::object& object, std::string_view name) {
+  const auto& value = field(object, name);
+  if (!value.is_string()) throw std::runtime_error("stored job definition: '" + std::string(name) + "' is not text");
+  return std::string(value.as_string());
+}
+
+config::Duration millis(const json::object& object, std::string_view name) {
+  return config::Duration(field(object, name).to_number<std::int64_t>());
+}
+
+// Maps stored text back to an enum by comparing with to_string of each candidate.
+template <typename Enum, std::size_t N>
+Enum choice(const json::object& object, std::string_view name, const Enum (&candidates)[N], Enum fallback) {
+  const auto* value = object.if_contains(name);
+  if (!value) return fallback;  // written by an older version
+  for (auto candidate : candidates)
+    if (value->is_string() && config::to_string(candidate) == value->as_string()) return candidate;
+  throw std::runtime_error("stored job definition: unknown " + std::string(name));
+}
+
 }  // namespace
 
 std::string definition_to_json(const config::ExportDefinition& definition) {
@@ -24,9 +54,39 @@ std::string definition_to_json(const config::ExportDefinition& definition) {
                    {"output", definition.output_template},
                    {"request", json::parse(definition.request_json)},
                    {"polling", {{"backoff", backoff_json(definition.polling.backoff)},
-                                {"url_validity_ms", definition.polling.url_validity.count()}}}};
+                                {"url_validity_ms", definition.polling.url_validity.count()}}},
+                   {"catchup", config::to_string(definition.catchup)},
+                   {"overlap", config::to_string(definition.overlap)},
+                   {"on_expired", config::to_string(definition.on_expired)}};
   if (definition.schedule) out["schedule"] = *definition.schedule;
   return json::serialize(out);
+}
+
+config::ExportDefinition definition_from_json(const std::string& text_json) {
+  boost::system::error_code ec;
+  const auto parsed = json::parse(text_json, ec);
+  if (ec || !parsed.is_object()) throw std::runtime_error("stored job definition is not a JSON object");
+  const auto& in = parsed.as_object();
+  config::ExportDefinition d;
+  d.name = text(in, "name");
+  d.account = text(in, "account");
+  d.kind = choice(in, "kind", {config::ExportKind::duplicates, config::ExportKind::consents}, d.kind);
+  d.timezone = text(in, "timezone");
+  d.format = choice(in, "format", {config::FileFormat::csv, config::FileFormat::xlsx}, d.format);
+  d.compression = choice(in, "compression", {config::Compression::none, config::Compression::gzip}, d.compression);
+  d.output_template = text(in, "output");
+  d.request_json = json::serialize(field(in, "request"));
+  const auto& polling = field(in, "polling").as_object();
+  const auto& backoff = field(polling, "backoff").as_object();
+  d.polling.backoff.initial_delay = millis(backoff, "initial_delay_ms");
+  d.polling.backoff.multiplier = field(backoff, "multiplier").to_number<double>();
+  d.polling.backoff.max_delay = millis(backoff, "max_delay_ms");
+  d.polling.url_validity = millis(polling, "url_validity_ms");
+  d.catchup = choice(in, "catchup", {config::Catchup::latest, config::Catchup::none}, d.catchup);
+  d.overlap = choice(in, "overlap", {config::Overlap::skip, config::Overlap::allow}, d.overlap);
+  d.on_expired = choice(in, "on_expired", {config::OnExpired::resubmit, config::OnExpired::fail}, d.on_expired);
+  if (in.contains("schedule")) d.schedule = text(in, "schedule");
+  return d;
 }
 
 }  // namespace apsis::jobs

@@ -13,10 +13,6 @@ namespace {
 using store::JobState;
 using apsis_one::Verdict;
 
-bool is_cancellation(const boost::system::system_error& e) {
-  return e.code() == boost::asio::error::operation_aborted;
-}
-
 std::string header_or_empty(const http::Response& response, boost::beast::http::field field) {
   return std::string(response.headers[field]);
 }
@@ -28,10 +24,14 @@ JobLifecycle::JobLifecycle(JobEnvironment environment, config::ExportDefinition 
 
 boost::asio::awaitable<store::Job> JobLifecycle::run() {
   try {
-    if (job_.state == JobState::pending) co_await submit();
-    while (!store::is_final(job_.state)) co_await poll_once();
+    while (!store::is_final(job_.state)) {
+      if (job_.state == JobState::pending)
+        co_await submit();
+      else
+        co_await poll_once();
+    }
   } catch (const boost::system::system_error& e) {
-    if (is_cancellation(e)) throw;  // shutdown: the row stays as it is, to be resumed
+    if (http::is_cancellation(e.code())) throw;  // shutdown: the row stays as it is, to be resumed
     finish(JobState::failed, e.what());
   } catch (const apsis_one::ApsisError& e) {
     if (e.status()) job_.last_http_status = static_cast<int>(*e.status());
@@ -44,7 +44,7 @@ boost::asio::awaitable<store::Job> JobLifecycle::run() {
 
 boost::asio::awaitable<void> JobLifecycle::submit() {
   env_.log.job(service::Level::info, job_.export_name, job_.id, "submitting " + std::string(config::to_string(definition_.kind)) + " export");
-  const auto submitted = co_await env_.client.submit(definition_, [this] {
+  const auto submitted = co_await env_.client->submit(definition_, [this] {
     ++job_.submit_attempts;
     save();
   });
@@ -65,13 +65,17 @@ boost::asio::awaitable<void> JobLifecycle::poll_once() {
   if (const auto wait = std::chrono::duration_cast<Milliseconds>(due - env_.now()); wait.count() > 0)
     co_await sleep_for(wait);
   if (env_.now() >= job_.poll_expires_at.value_or(TimePoint::max())) {
-    finish(JobState::expired, "the poll URL's validity ended after " + std::to_string(job_.polls) +
-                                  " polls without the file becoming ready");
+    expire("the poll URL's validity ended after " + std::to_string(job_.polls) +
+           " polls without the file becoming ready");
     co_return;
   }
   http::BodyTarget target{[this](const http::Response& head) { on_file_ready(head); },
                           [this](std::span<const char> bytes) { download_->write(bytes); }};
-  const auto answer = co_await env_.client.poll(*job_.poll_url, definition_, target);
+  // Any poll may turn into a download, so each one holds a transfer slot while it runs.
+  AsyncSemaphore::Permit transfer;
+  if (env_.transfers) transfer = co_await env_.transfers->acquire();  // (not in a ?: — GCC 12 mishandles co_await there)
+  const auto answer = co_await env_.client->poll(*job_.poll_url, definition_, target);
+  transfer.reset();
   on_answer(answer);
 }
 
@@ -101,7 +105,7 @@ void JobLifecycle::on_answer(const apsis_one::PollAnswer& answer) {
     case Verdict::in_progress:
       return poll_again_after(backoff_delay(definition_.polling.backoff, job_.polls, env_.random), JobState::submitted);
     case Verdict::gone:
-      return finish(JobState::expired, answer.detail);
+      return expire(answer.detail);
     case Verdict::rate_limited:
     case Verdict::transient:
       break;
@@ -112,10 +116,10 @@ void JobLifecycle::on_answer(const apsis_one::PollAnswer& answer) {
   download_.reset();  // a cut body: the temporary file goes, nothing partial remains
   env_.log.job(service::Level::warning, job_.export_name, job_.id, answer.detail);
   if (answer.body_cut) {
-    if (job_.download_attempts >= env_.config.retry.max_download_attempts)
+    if (job_.download_attempts >= env_.config->retry.max_download_attempts)
       return finish(JobState::failed, "gave up after " + std::to_string(job_.download_attempts) +
                                           " download attempts; last: " + answer.detail);
-    return poll_again_after(backoff_delay(env_.config.retry.backoff, job_.download_attempts - 1, env_.random),
+    return poll_again_after(backoff_delay(env_.config->retry.backoff, job_.download_attempts - 1, env_.random),
                             JobState::downloading);
   }
   const auto delay = answer.retry_after.value_or(backoff_delay(definition_.polling.backoff, job_.polls, env_.random));
@@ -135,15 +139,32 @@ void JobLifecycle::publish() {
   } catch (const std::runtime_error& e) {
     // A body that arrived whole by HTTP framing but fails its own integrity check: fetch again.
     download_.reset();
-    if (job_.download_attempts >= env_.config.retry.max_download_attempts)
+    if (job_.download_attempts >= env_.config->retry.max_download_attempts)
       return finish(JobState::failed, "gave up after " + std::to_string(job_.download_attempts) +
                                           " download attempts; last: " + e.what());
     env_.log.job(service::Level::warning, job_.export_name, job_.id, std::string(e.what()) + "; downloading again");
-    return poll_again_after(backoff_delay(env_.config.retry.backoff, job_.download_attempts - 1, env_.random),
+    return poll_again_after(backoff_delay(env_.config->retry.backoff, job_.download_attempts - 1, env_.random),
                             JobState::downloading);
   }
   job_.next_poll_at.reset();
   finish(JobState::succeeded, "");
+}
+
+void JobLifecycle::expire(std::string why) {
+  download_.reset();
+  if (definition_.on_expired == config::OnExpired::resubmit && job_.resubmits == 0) {
+    // One more submit for the same slot, in the same row: the slot keeps exactly one job.
+    ++job_.resubmits;
+    job_.state = JobState::pending;
+    job_.poll_url.reset();
+    job_.poll_expires_at.reset();
+    job_.next_poll_at.reset();
+    job_.error = why + "; submitting once more (on_expired: resubmit)";
+    save();
+    env_.log.job(service::Level::warning, job_.export_name, job_.id, *job_.error);
+    return;
+  }
+  finish(JobState::expired, std::move(why));
 }
 
 void JobLifecycle::poll_again_after(Milliseconds delay, JobState state) {
@@ -172,7 +193,7 @@ void JobLifecycle::save() { env_.store.save(job_); }
 std::filesystem::path JobLifecycle::output_path() const {
   const config::TemplateValues values{job_.export_name, job_.id, job_.scheduled_for,
                                       config::file_extension(definition_.format, definition_.compression)};
-  return env_.config.output_dir / config::expand_output_template(definition_.output_template, values);
+  return env_.config->output_dir / config::expand_output_template(definition_.output_template, values);
 }
 
 }  // namespace apsis::jobs

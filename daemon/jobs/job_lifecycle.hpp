@@ -13,17 +13,19 @@
 #include "service/log.hpp"
 #include "sink/download.hpp"
 #include "store/job_store.hpp"
+#include "util/async_semaphore.hpp"
 
 namespace apsis::jobs {
 
 // What a job needs from the daemon around it; all owned elsewhere and outliving the job.
 struct JobEnvironment {
   store::JobStore& store;
-  apsis_one::ApsisClient& client;  // the client of the export's account
-  const config::Config& config;
+  std::shared_ptr<apsis_one::ApsisClient> client;  // of the export's account; outlives a reload
+  std::shared_ptr<const config::Config> config;    // the configuration the job started under
   NowFunction now;
   Random& random;
   const service::Logger& log;
+  AsyncSemaphore* transfers{nullptr};  // max_concurrent_downloads; null = unlimited
 };
 
 class JobLifecycle {
@@ -34,6 +36,9 @@ class JobLifecycle {
   // Cancellation (shutdown) ends it early with the row left resumable.
   boost::asio::awaitable<store::Job> run();
 
+  // Where the job stands now (for status lines).
+  const store::Job& job() const { return job_; }
+
  private:
   boost::asio::awaitable<void> submit();
   boost::asio::awaitable<void> poll_once();
@@ -41,6 +46,7 @@ class JobLifecycle {
   void on_answer(const apsis_one::PollAnswer& answer);
   void publish();
   void poll_again_after(Milliseconds delay, store::JobState state);
+  void expire(std::string why);
   void finish(store::JobState state, std::string error);
   void save();
   std::filesystem::path output_path() const;

@@ -10,13 +10,14 @@
 
 namespace apsis::store {
 
-// pending → submitted → downloading → succeeded | failed | expired
-enum class JobState { pending, submitted, downloading, succeeded, failed, expired };
+// pending → submitted → downloading → succeeded | failed | expired; skipped: the slot came while the
+// export's previous job was still running (overlap: skip) and was recorded, not run.
+enum class JobState { pending, submitted, downloading, succeeded, failed, expired, skipped };
 
 std::string_view to_string(JobState);
 std::optional<JobState> parse_job_state(std::string_view);
 inline bool is_final(JobState s) {
-  return s == JobState::succeeded || s == JobState::failed || s == JobState::expired;
+  return s == JobState::succeeded || s == JobState::failed || s == JobState::expired || s == JobState::skipped;
 }
 
 struct Job {
@@ -34,6 +35,7 @@ struct Job {
   std::optional<int> last_http_status;
   std::optional<TimePoint> next_poll_at;
   int download_attempts{0};
+  int resubmits{0};
   std::optional<std::string> content_type;
   std::optional<std::string> content_encoding;
   std::optional<TimePoint> finished_at;

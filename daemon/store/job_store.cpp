@@ -10,7 +10,7 @@ namespace {
 constexpr const char* kColumns =
     "id, export, scheduled_for, state, definition, created_at, submit_attempts, submitted_at, poll_url, "
     "poll_expires_at, polls, last_http_status, next_poll_at, download_attempts, content_type, "
-    "content_encoding, finished_at, error, output_path, bytes, sha256";
+    "content_encoding, finished_at, error, output_path, bytes, sha256, resubmits";
 
 std::optional<std::string> iso(const std::optional<TimePoint>& t) {
   if (!t) return std::nullopt;
@@ -60,6 +60,7 @@ Job read_job(const Statement& row) {
   job.output_path = row.column_optional_text(18);
   job.bytes = row.column_optional_int(19);
   job.sha256 = row.column_optional_text(20);
+  job.resubmits = static_cast<int>(row.column_int(21));
   return job;
 }
 
@@ -79,13 +80,14 @@ std::string_view to_string(JobState s) {
     case JobState::succeeded: return "succeeded";
     case JobState::failed: return "failed";
     case JobState::expired: return "expired";
+    case JobState::skipped: return "skipped";
   }
   return "unknown";
 }
 
 std::optional<JobState> parse_job_state(std::string_view text) {
   for (auto s : {JobState::pending, JobState::submitted, JobState::downloading, JobState::succeeded,
-                 JobState::failed, JobState::expired})
+                 JobState::failed, JobState::expired, JobState::skipped})
     if (to_string(s) == text) return s;
   return std::nullopt;
 }
@@ -170,13 +172,14 @@ void JobStore::save(const Job& job) {
   auto update = db_.prepare(
       "UPDATE jobs SET state = ?, submit_attempts = ?, submitted_at = ?, poll_url = ?, poll_expires_at = ?, "
       "polls = ?, last_http_status = ?, next_poll_at = ?, download_attempts = ?, content_type = ?, "
-      "content_encoding = ?, finished_at = ?, error = ?, output_path = ?, bytes = ?, sha256 = ? WHERE id = ?");
+      "content_encoding = ?, finished_at = ?, error = ?, output_path = ?, bytes = ?, sha256 = ?, resubmits = ? "
+      "WHERE id = ?");
   update.bind(1, to_string(job.state)).bind(2, job.submit_attempts).bind(3, iso(job.submitted_at));
   update.bind(4, job.poll_url).bind(5, iso(job.poll_expires_at)).bind(6, job.polls);
   update.bind(7, job.last_http_status).bind(8, iso(job.next_poll_at)).bind(9, job.download_attempts);
   update.bind(10, job.content_type).bind(11, job.content_encoding).bind(12, iso(job.finished_at));
   update.bind(13, job.error).bind(14, job.output_path).bind(15, job.bytes).bind(16, job.sha256);
-  update.bind(17, job.id);
+  update.bind(17, job.resubmits).bind(18, job.id);
   update.run();
   if (db_.changes() != 1) throw std::runtime_error("job " + std::to_string(job.id) + " is missing from the job table");
 }
@@ -209,6 +212,22 @@ std::vector<Job> JobStore::unfinished() {
   std::vector<Job> jobs;
   while (query.step()) jobs.push_back(read_job(query));
   return jobs;
+}
+
+std::vector<Job> JobStore::pending_after(std::int64_t after_id) {
+  auto query = db_.prepare(std::string("SELECT ") + kColumns + " FROM jobs WHERE state = 'pending' AND id > ? ORDER BY id");
+  query.bind(1, after_id);
+  std::vector<Job> jobs;
+  while (query.step()) jobs.push_back(read_job(query));
+  return jobs;
+}
+
+std::optional<TimePoint> JobStore::latest_slot(const std::string& export_name) {
+  auto query = db_.prepare("SELECT max(scheduled_for) FROM jobs WHERE export = ?");
+  query.bind(1, export_name);
+  query.step();
+  if (query.is_null(0)) return std::nullopt;
+  return required_time(query, 0);
 }
 
 }  // namespace apsis::store

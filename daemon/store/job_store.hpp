@@ -41,6 +41,10 @@ class JobStore {
   std::optional<Job> find(std::int64_t id);
   std::vector<Job> list(const JobFilter& filter);
   std::vector<Job> unfinished();
+  // Pending rows with an id above `after_id`: jobs that `apsis-exportd trigger` added.
+  std::vector<Job> pending_after(std::int64_t after_id);
+  // The newest slot the export has a job for, if any.
+  std::optional<TimePoint> latest_slot(const std::string& export_name);
 
  private:
   explicit JobStore(Database db) : db_(std::move(db)) {}

@@ -190,14 +190,21 @@ class ProtocolFaultTest(OnceTest):
         self.assertEqual(job["state"], "failed")
         self.assertIn("Invalid filter expression", job["error"])
 
-    def test_410_expires_the_job(self):
+    def test_410_resubmits_once_in_the_same_row(self):
         self.fake.faults(poll_410=1)
+        job = self.assert_succeeded(self.ws.once())
+        self.assertEqual(job["resubmits"], 1)
+        self.assertEqual(self.fake.stats()["submissions"], 2)
+
+    def test_410_twice_expires_the_job(self):
+        self.fake.faults(poll_410=2)
         result = self.ws.once()
         self.assertEqual(result.returncode, 3)
         job = self.only_job()
-        self.assertEqual((job["state"], job["last_http_status"]), ("expired", 410))
+        self.assertEqual((job["state"], job["last_http_status"], job["resubmits"]), ("expired", 410, 1))
         self.assertIn("410", job["error"])
         self.assertEqual(self.ws.files(), [])
+        self.assertEqual(self.fake.stats()["submissions"], 2, "resubmitted once, not more")
 
     def test_malformed_submit_answer_fails_with_what_was_received(self):
         self.fake.faults(submit_malformed=1)
@@ -270,6 +277,8 @@ class ExpiryTest(OnceTest):
         self.assertEqual(job["state"], "expired")
         self.assertIn("validity", job["error"])
         self.assertGreaterEqual(job["polls"], 2)
+        self.assertEqual(job["resubmits"], 1)
+        self.assertEqual(self.fake.stats()["submissions"], 2)
         self.assertGreaterEqual(job["finished_at"], job["poll_expires_at"])
         self.assertEqual(self.ws.files(), [])
 

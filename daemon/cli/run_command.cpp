@@ -1,0 +1,41 @@
+#include <cstdio>
+
+#include "cli/arguments.hpp"
+#include "cli/commands.hpp"
+#include "jobs/definition_json.hpp"
+#include "service/daemon.hpp"
+#include "store/job_store.hpp"
+
+namespace apsis::cli {
+
+int run_command(const std::vector<std::string>& args) {
+  const auto arguments = parse_arguments(args, {"config"}, {});
+  if (!arguments.positional.empty()) throw UsageError("run takes no positional arguments");
+  const auto path = arguments.required("config");
+  auto config = load_config_or_report(path);
+  if (!config) return kExitBadConfig;
+  const service::Logger log;
+  service::Daemon daemon(path, std::move(*config), log);
+  return daemon.run();
+}
+
+// Adds a pending row; the running service picks it up within a second (and a stopped one at its
+// next start). Going through the database needs no socket and works with the same permissions as `jobs`.
+int trigger_command(const std::vector<std::string>& args) {
+  const auto arguments = parse_arguments(args, {"config"}, {});
+  if (arguments.positional.size() != 1) throw UsageError("trigger needs exactly one EXPORT name");
+  const auto config = load_config_or_report(arguments.required("config"));
+  if (!config) return kExitBadConfig;
+  const auto found = config->exports.find(arguments.positional[0]);
+  if (found == config->exports.end()) {
+    std::fprintf(stderr, "apsis-exportd trigger: no export named '%s'\n", arguments.positional[0].c_str());
+    return kExitBadConfig;
+  }
+  auto store = store::JobStore::open(config->state_db);
+  const auto now = Clock::now();
+  const auto job = store.create(found->first, now, jobs::definition_to_json(found->second), now);
+  std::printf("job %lld queued for export %s\n", static_cast<long long>(job.id), found->first.c_str());
+  return kExitOk;
+}
+
+}  // namespace apsis::cli

@@ -1,0 +1,326 @@
+#include "service/daemon.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <csignal>
+#include <random>
+
+#include "config/config_loader.hpp"
+#include "jobs/definition_json.hpp"
+#include "jobs/job_lifecycle.hpp"
+#include "sink/staged_file.hpp"
+
+namespace apsis::service {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+// Schedules re-check the wall clock at least this often, so a clock step or a suspended machine
+// does not leave a timer aimed at the wrong instant.
+constexpr Milliseconds kMaxScheduleSleep = 1min;
+constexpr Milliseconds kTriggerCheckInterval = 1s;
+constexpr Milliseconds kStatusInterval = 5s;
+
+std::string describe(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "unknown error";
+  }
+}
+
+bool is_cancellation(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const boost::system::system_error& e) {
+    return e.code() == asio::error::operation_aborted;
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace
+
+struct Daemon::ScheduleTask {
+  ScheduleTask(asio::io_context& io, config::ExportDefinition d, schedule::Schedule s, TimePoint after)
+      : definition(std::move(d)), schedule(std::move(s)), timer(io), last_slot(after) {}
+  config::ExportDefinition definition;
+  schedule::Schedule schedule;
+  asio::steady_timer timer;
+  TimePoint last_slot;  // slots after this one are still to come
+  TimePoint next{};
+  bool stopped{false};
+};
+
+struct Daemon::RunningJob {
+  asio::cancellation_signal cancel;
+  std::string export_name;
+  std::unique_ptr<jobs::JobLifecycle> lifecycle;  // the coroutine runs on this object
+};
+
+Daemon::Daemon(std::filesystem::path config_path, config::Config config, const Logger& log)
+    : config_path_(std::move(config_path)),
+      config_(std::make_shared<const config::Config>(std::move(config))),
+      log_(log),
+      store_(store::JobStore::open(config_->state_db)),
+      random_(std::random_device{}()),
+      transfers_(static_cast<std::size_t>(std::max(0, config_->max_concurrent_downloads))),
+      trigger_timer_(io_),
+      status_timer_(io_) {}
+
+Daemon::~Daemon() = default;
+
+int Daemon::run() {
+  start();
+  io_.run();
+  log_.log(Level::notice, "stopped; unfinished jobs resume at the next start");
+  return 0;
+}
+
+void Daemon::start() {
+  if (const int removed = sink::remove_orphaned_temp_files(config_->output_dir); removed > 0)
+    log_.log(Level::notice, "removed " + std::to_string(removed) + " temporary file(s) left by an earlier crash");
+  rebuild_clients();
+  resume_unfinished();
+  start_schedules();
+  const auto log_failure = [this](const char* what) {
+    return [this, what](std::exception_ptr error) {
+      if (error && !is_cancellation(error)) log_.log(Level::error, std::string(what) + " stopped: " + describe(error));
+    };
+  };
+  asio::co_spawn(io_, signal_loop(), log_failure("signal handling"));
+  asio::co_spawn(io_, trigger_loop(), log_failure("trigger watch"));
+  asio::co_spawn(io_, status_loop(), log_failure("status reporting"));
+  systemd_.ready();
+  log_.log(Level::notice, "started: " + std::to_string(config_->exports.size()) + " exports, " +
+                              std::to_string(running_.size()) + " jobs resumed");
+}
+
+void Daemon::rebuild_clients() {
+  std::map<std::string, std::shared_ptr<apsis_one::ApsisClient>> clients;
+  for (const auto& [name, account] : config_->accounts) {
+    const auto existing = clients_.find(name);
+    if (existing != clients_.end() && existing->second->account() == account)
+      clients[name] = existing->second;  // keeps its token and connections
+    else
+      clients[name] = std::make_shared<apsis_one::ApsisClient>(io_.get_executor(), account, config_->retry,
+                                                               system_now(), random_);
+  }
+  clients_ = std::move(clients);  // jobs in flight keep their own reference to a removed client
+}
+
+void Daemon::resume_unfinished() {
+  for (auto& job : store_.unfinished()) adopt(std::move(job));
+}
+
+void Daemon::adopt(store::Job job) {
+  if (running_.contains(job.id)) return;
+  last_seen_job_id_ = std::max(last_seen_job_id_, job.id);
+  config::ExportDefinition definition;
+  try {
+    definition = jobs::definition_from_json(job.definition_json);
+  } catch (const std::exception& e) {
+    job.state = store::JobState::failed;
+    job.finished_at = Clock::now();
+    job.error = std::string("cannot resume: ") + e.what();
+    store_.save(job);
+    log_.job(Level::error, job.export_name, job.id, *job.error);
+    return;
+  }
+  log_.job(Level::info, job.export_name, job.id, "picked up in state " + std::string(store::to_string(job.state)));
+  spawn(std::move(job), std::move(definition));
+}
+
+void Daemon::start_schedules() {
+  const TimePoint now = Clock::now();
+  for (const auto& [name, definition] : config_->exports) {
+    if (!definition.schedule) continue;
+    std::string error;
+    auto schedule = schedule::Schedule::parse(*definition.schedule, definition.timezone, &error);
+    if (!schedule) {
+      log_.log(Level::error, "export=" + name + " schedule not started: " + error);
+      continue;
+    }
+    TimePoint after = now;
+    // Catch-up: the newest slot missed while the daemon was down runs once, like Persistent=true.
+    if (const auto last = store_.latest_slot(name); last && definition.catchup == config::Catchup::latest) {
+      const auto horizon = std::chrono::duration_cast<Milliseconds>(now - *last);
+      if (const auto missed = schedule->latest_at_or_before(now, horizon); missed && *missed > *last) {
+        log_.log(Level::notice, "export=" + name + " catching up the missed slot " + format_iso8601(*missed));
+        start_slot(definition, *missed);
+      }
+    }
+    auto task = std::make_shared<ScheduleTask>(io_, definition, std::move(*schedule), after);
+    schedules_[name] = task;
+    asio::co_spawn(io_, schedule_loop(task), asio::detached);
+  }
+}
+
+void Daemon::stop_schedules() {
+  for (auto& [name, task] : schedules_) {
+    task->stopped = true;
+    task->timer.cancel();
+  }
+  schedules_.clear();
+}
+
+asio::awaitable<void> Daemon::schedule_loop(std::shared_ptr<ScheduleTask> task) {
+  while (!task->stopped) {
+    task->next = task->schedule.next_after(task->last_slot);
+    const auto until = std::chrono::duration_cast<Milliseconds>(task->next - Clock::now());
+    if (until.count() > 0) {
+      task->timer.expires_after(std::min(until, kMaxScheduleSleep));
+      co_await task->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;  // re-read the clock: either the slot is due now, or sleep again
+    }
+    task->last_slot = task->next;
+    start_slot(task->definition, task->next);
+  }
+}
+
+void Daemon::start_slot(const config::ExportDefinition& definition, TimePoint slot) {
+  if (stopping_) return;
+  const TimePoint now = Clock::now();
+  store::Job job;
+  try {
+    job = store_.create(definition.name, slot, jobs::definition_to_json(definition), now);
+  } catch (const store::DuplicateSlot&) {
+    return;  // this slot already has its job (it was resumed or caught up)
+  }
+  last_seen_job_id_ = std::max(last_seen_job_id_, job.id);
+  if (definition.overlap == config::Overlap::skip && running_per_export_[definition.name] > 0) {
+    job.state = store::JobState::skipped;
+    job.finished_at = now;
+    job.error = "the export's previous job was still running (overlap: skip)";
+    store_.save(job);
+    log_.job(Level::notice, job.export_name, job.id, "slot " + format_iso8601(slot) + " skipped: " + *job.error);
+    return;
+  }
+  spawn(std::move(job), definition);
+}
+
+void Daemon::spawn(store::Job job, config::ExportDefinition definition) {
+  const auto client = clients_.find(definition.account);
+  if (client == clients_.end()) {
+    job.state = store::JobState::failed;
+    job.finished_at = Clock::now();
+    job.error = "account '" + definition.account + "' is no longer in the configuration";
+    store_.save(job);
+    log_.job(Level::error, job.export_name, job.id, *job.error);
+    return;
+  }
+  const auto id = job.id;
+  auto running = std::make_unique<RunningJob>();
+  running->export_name = job.export_name;
+  running->lifecycle = std::make_unique<jobs::JobLifecycle>(
+      jobs::JobEnvironment{store_, client->second, config_, system_now(), random_, log_, &transfers_},
+      std::move(definition), std::move(job));
+  auto& entry = *running;
+  running_[id] = std::move(running);
+  ++running_per_export_[entry.export_name];
+  asio::co_spawn(io_, entry.lifecycle->run(),
+                 asio::bind_cancellation_slot(entry.cancel.slot(), [this, id](std::exception_ptr error, store::Job) {
+                   if (error && !is_cancellation(error))
+                     log_.log(Level::error, "job=" + std::to_string(id) + " ended unexpectedly: " + describe(error));
+                   // Erase after the handler returns: the job's cancellation signal must outlive it.
+                   asio::post(io_, [this, id] {
+                     const auto it = running_.find(id);
+                     if (it == running_.end()) return;
+                     --running_per_export_[it->second->export_name];
+                     running_.erase(it);
+                   });
+                 }));
+}
+
+asio::awaitable<void> Daemon::signal_loop() {
+  asio::signal_set signals(io_, SIGTERM, SIGINT, SIGHUP);
+  for (;;) {
+    auto [ec, number] = co_await signals.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return;
+    if (number == SIGHUP) {
+      reload();
+      continue;
+    }
+    stop();
+    co_return;
+  }
+}
+
+asio::awaitable<void> Daemon::trigger_loop() {
+  while (!stopping_) {
+    trigger_timer_.expires_after(kTriggerCheckInterval);
+    co_await trigger_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (stopping_) co_return;
+    // Rows that `apsis-exportd trigger` inserted: an indexed look at ids we have not seen yet.
+    for (auto& job : store_.pending_after(last_seen_job_id_)) adopt(std::move(job));
+  }
+}
+
+asio::awaitable<void> Daemon::status_loop() {
+  const auto watchdog = systemd_.watchdog_interval();
+  const auto interval = watchdog ? std::min(*watchdog, kStatusInterval) : kStatusInterval;
+  while (!stopping_) {
+    systemd_.status(status_line());
+    systemd_.watchdog();
+    status_timer_.expires_after(interval);
+    co_await status_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+std::string Daemon::status_line() const {
+  int polling = 0, downloading = 0;
+  for (const auto& [id, running] : running_) {
+    const auto state = running->lifecycle->job().state;
+    (state == store::JobState::downloading ? downloading : polling) += 1;
+  }
+  std::string line = std::to_string(polling) + " jobs polling, " + std::to_string(downloading) + " downloading";
+  const ScheduleTask* soonest = nullptr;
+  for (const auto& [name, task] : schedules_)
+    if (!soonest || task->next < soonest->next) soonest = task.get();
+  if (soonest) line += "; next: " + soonest->definition.name + " at " + format_iso8601(soonest->next);
+  return line;
+}
+
+void Daemon::reload() {
+  systemd_.reloading();
+  auto result = config::load_config_file(config_path_);
+  if (!result.config) {
+    for (const auto& error : result.errors) log_.log(Level::error, "reload rejected: " + error.to_string());
+    log_.log(Level::warning, "keeping the running configuration");
+    systemd_.ready();
+    return;
+  }
+  if (result.config->state_db != config_->state_db)
+    log_.log(Level::warning, "state_db changed in the file: that takes effect at the next restart");
+  auto next = std::move(*result.config);
+  next.state_db = config_->state_db;
+  config_ = std::make_shared<const config::Config>(std::move(next));
+  transfers_.set_capacity(static_cast<std::size_t>(std::max(0, config_->max_concurrent_downloads)));
+  rebuild_clients();
+  stop_schedules();
+  start_schedules();
+  log_.log(Level::notice, "configuration reloaded: " + std::to_string(config_->exports.size()) +
+                              " exports; jobs in flight keep their definitions");
+  systemd_.ready();
+}
+
+void Daemon::stop() {
+  stopping_ = true;
+  systemd_.stopping();
+  log_.log(Level::notice, "stopping: " + std::to_string(running_.size()) + " job(s) left resumable");
+  stop_schedules();
+  trigger_timer_.cancel();
+  status_timer_.cancel();
+  for (auto& [id, running] : running_) running->cancel.emit(asio::cancellation_type::terminal);
+}
+
+}  // namespace apsis::service

@@ -1,0 +1,70 @@
+// `apsis-exportd run`: the long-running service. One io_context, one thread: each export's schedule
+// is a timer, each job a coroutine. Resumes unfinished jobs at start, picks up triggered jobs, reloads
+// on SIGHUP, stops cleanly on SIGTERM with every row left resumable.
+#pragma once
+
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+
+#include "apsis/apsis_client.hpp"
+#include "config/config.hpp"
+#include "jobs/backoff.hpp"
+#include "schedule/schedule.hpp"
+#include "service/log.hpp"
+#include "service/systemd_notifier.hpp"
+#include "store/job_store.hpp"
+#include "util/async_semaphore.hpp"
+
+namespace apsis::service {
+
+class Daemon {
+ public:
+  Daemon(std::filesystem::path config_path, config::Config config, const Logger& log);
+  ~Daemon();
+  // Runs until SIGTERM/SIGINT; returns the process exit code.
+  int run();
+
+ private:
+  struct ScheduleTask;
+  struct RunningJob;
+
+  void start();
+  void resume_unfinished();
+  void adopt(store::Job job);
+  void start_schedules();
+  void stop_schedules();
+  boost::asio::awaitable<void> schedule_loop(std::shared_ptr<ScheduleTask> task);
+  void start_slot(const config::ExportDefinition& definition, TimePoint slot);
+  void spawn(store::Job job, config::ExportDefinition definition);
+  boost::asio::awaitable<void> signal_loop();
+  boost::asio::awaitable<void> trigger_loop();
+  boost::asio::awaitable<void> status_loop();
+  void reload();
+  void stop();
+  void rebuild_clients();
+  std::string status_line() const;
+
+  boost::asio::io_context io_;
+  std::filesystem::path config_path_;
+  std::shared_ptr<const config::Config> config_;
+  const Logger& log_;
+  store::JobStore store_;
+  jobs::Random random_;
+  SystemdNotifier systemd_;
+  AsyncSemaphore transfers_;
+  std::map<std::string, std::shared_ptr<apsis_one::ApsisClient>> clients_;
+  std::map<std::string, std::shared_ptr<ScheduleTask>> schedules_;
+  std::map<std::int64_t, std::unique_ptr<RunningJob>> running_;
+  std::map<std::string, int> running_per_export_;
+  std::int64_t last_seen_job_id_{0};
+  boost::asio::steady_timer trigger_timer_;
+  boost::asio::steady_timer status_timer_;
+  bool stopping_{false};
+};
+
+}  // namespace apsis::service
