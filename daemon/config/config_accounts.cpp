@@ -1,0 +1,138 @@
+// accounts: API endpoints and credentials, one entry per APSIS One account.
+#include <algorithm>
+#include <array>
+
+#include "config/loader_sections.hpp"
+#include "http/url.hpp"
+
+namespace apsis::config::detail {
+namespace {
+
+constexpr std::array<std::string_view, 8> kAccountKeys{"base_url", "client_id",  "client_secret", "client_secret_file",
+                                                       "ca_file",  "token_path", "paths",         "request_timeout"};
+constexpr std::array<std::string_view, 2> kPathKeys{"duplicates", "consents"};
+constexpr std::size_t kMaxSecretBytes = 64 * 1024;
+
+// scheme://host[:port], the port only when it is not the scheme's default.
+std::string base_url_text(const http::Url& url) {
+  const bool v6 = url.host.find(':') != std::string::npos;
+  std::string text = url.scheme + "://" + (v6 ? "[" + url.host + "]" : url.host);
+  if (url.port != (url.is_tls() ? "443" : "80")) text += ":" + url.port;
+  return text;
+}
+
+void read_base_url(LoadContext& ctx, const Field& field, Account& account) {
+  const auto text = read_nonempty_string(ctx, field);
+  if (!text) return;
+  std::string error;
+  const auto url = http::parse_url(*text, &error);
+  if (!url) {
+    ctx.errors.add(field.mark(), field.path + ": invalid URL '" + *text + "': " + error);
+  } else if (url->target != "/" || text->find('#') != std::string::npos) {
+    ctx.errors.add(field.mark(), field.path + ": expected scheme://host[:port] without a path or query, got '" + *text +
+                                     "' (paths per export kind go under paths:)");
+  } else if (!url->is_tls() && !http::is_loopback_host(url->host)) {
+    ctx.errors.add(field.mark(), field.path + ": plain http is only allowed to localhost, 127.0.0.0/8 or ::1, got '" +
+                                     *text + "': use https://");
+  } else {
+    account.base_url = base_url_text(*url);
+  }
+}
+
+// The secret's value must never appear in a message: only paths and OS reasons do.
+std::optional<std::string> read_secret_file(LoadContext& ctx, const Field& field) {
+  const auto path = read_path(ctx, field);
+  if (!path) return std::nullopt;
+  std::string reason;
+  auto secret = read_text_file(*path, kMaxSecretBytes, &reason);
+  if (!secret) {
+    ctx.errors.add(field.mark(), field.path + ": cannot read " + path->string() + ": " + reason);
+    return std::nullopt;
+  }
+  secret->erase(secret->find_last_not_of(" \t\r\n") + 1);
+  if (secret->empty()) {
+    ctx.errors.add(field.mark(), field.path + ": " + path->string() + " is empty: expected the API client secret");
+    return std::nullopt;
+  }
+  if (std::ranges::any_of(*secret, [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
+    ctx.errors.add(field.mark(),
+                   field.path + ": " + path->string() +
+                       " holds more than one line or control characters: expected only the client secret");
+    return std::nullopt;
+  }
+  return secret;
+}
+
+void read_secret(LoadContext& ctx, const Mapping& mapping, Account& account) {
+  const auto inline_secret = mapping.get("client_secret");
+  const auto secret_file = mapping.get("client_secret_file");
+  if (inline_secret && secret_file) {
+    ctx.errors.add(secret_file->key.Mark(),
+                   mapping.path() + ": both client_secret and client_secret_file are set: expected exactly one");
+  } else if (!inline_secret && !secret_file && mapping.is_mapping()) {
+    ctx.errors.add(mapping.mark(), mapping.path() +
+                                       ": missing client_secret_file: expected the path of a file "
+                                       "holding the API client secret (or client_secret)");
+  } else if (inline_secret && !secret_file) {
+    if (auto secret = read_nonempty_string(ctx, *inline_secret)) account.client_secret = std::move(*secret);
+  } else if (secret_file) {
+    if (auto secret = read_secret_file(ctx, *secret_file)) account.client_secret = std::move(*secret);
+  }
+}
+
+void read_ca_file(LoadContext& ctx, const Field& field, Account& account) {
+  auto path = read_path(ctx, field);
+  if (!path) return;
+  if (const auto reason = check_readable_file(*path)) {
+    ctx.errors.add(field.mark(), field.path + ": cannot read " + path->string() + ": " + *reason);
+    return;
+  }
+  account.ca_file = std::move(*path);
+}
+
+void read_export_paths(LoadContext& ctx, const Field& field, Account& account) {
+  const Mapping paths(ctx, field, kPathKeys);
+  if (const auto path = paths.get("duplicates"))
+    if (auto value = read_url_path(ctx, *path)) account.export_paths[ExportKind::duplicates] = std::move(*value);
+  if (const auto path = paths.get("consents"))
+    if (auto value = read_url_path(ctx, *path)) account.export_paths[ExportKind::consents] = std::move(*value);
+}
+
+Account read_account(LoadContext& ctx, const Field& field) {
+  const Mapping mapping(ctx, field, kAccountKeys);
+  Account account;
+  account.name = field.key.Scalar();
+  if (const auto url = mapping.require("base_url", "the API's URL, e.g. https://api.apsis.one"))
+    read_base_url(ctx, *url, account);
+  if (const auto id = mapping.require("client_id", "the API client ID, e.g. ${APSIS_CLIENT_ID}"))
+    if (auto value = read_nonempty_string(ctx, *id)) account.client_id = std::move(*value);
+  read_secret(ctx, mapping, account);
+  if (const auto ca = mapping.get("ca_file")) read_ca_file(ctx, *ca, account);
+  if (const auto token = mapping.get("token_path"))
+    if (auto value = read_url_path(ctx, *token)) account.token_path = std::move(*value);
+  if (const auto paths = mapping.get("paths")) read_export_paths(ctx, *paths, account);
+  if (const auto timeout = mapping.get("request_timeout"))
+    if (const auto value = read_duration(ctx, *timeout)) account.request_timeout = *value;
+  return account;
+}
+
+}  // namespace
+
+AccountsSection read_accounts(LoadContext& ctx, const Field& field) {
+  const auto names = Mapping::of_names(ctx, field, "account name");
+  AccountsSection section;
+  if (names.fields().empty() && (field.value.IsMap() || field.value.IsNull()))
+    ctx.errors.add(field.mark(), field.path + ": at least one account is required");
+  for (const auto& entry : names.fields()) {
+    const std::string& name = entry.key.Scalar();
+    if (!is_valid_name(name))
+      ctx.errors.add(entry.key.Mark(),
+                     "invalid account name '" + name +
+                         "': expected letters, digits, '.', '_' and '-', starting with a letter or digit");
+    section.names.push_back(name);
+    section.accounts.emplace(name, read_account(ctx, entry));
+  }
+  return section;
+}
+
+}  // namespace apsis::config::detail

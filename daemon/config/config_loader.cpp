@@ -1,0 +1,138 @@
+// The file as a whole and its small sections (polling, retry); accounts and exports have their own files.
+#include "config/config_loader.hpp"
+
+#include <array>
+#include <system_error>
+
+#include "config/duration.hpp"
+#include "config/loader_sections.hpp"
+
+namespace apsis::config {
+namespace detail {
+namespace {
+
+constexpr std::array<std::string_view, 6> kTopKeys{"state_db", "output_dir", "accounts", "polling", "retry", "exports"};
+constexpr std::array<std::string_view, 4> kPollingKeys{"initial_delay", "multiplier", "max_delay", "url_validity"};
+constexpr std::array<std::string_view, 5> kRetryKeys{"initial_delay", "multiplier", "max_delay", "max_attempts",
+                                                     "max_download_attempts"};
+constexpr std::size_t kMaxConfigBytes = 16 * 1024 * 1024;
+
+// initial_delay, multiplier and max_delay over `backoff`. The order of the delays is checked where
+// this mapping sets one of them, so an inherited pair is not blamed twice.
+void read_backoff(LoadContext& ctx, const Mapping& mapping, BackoffPolicy& backoff) {
+  const auto initial = mapping.get("initial_delay");
+  const auto max = mapping.get("max_delay");
+  bool readable = true;
+  if (initial) {
+    const auto value = read_duration(ctx, *initial);
+    readable = readable && value;
+    if (value) backoff.initial_delay = *value;
+  }
+  if (max) {
+    const auto value = read_duration(ctx, *max);
+    readable = readable && value;
+    if (value) backoff.max_delay = *value;
+  }
+  if (const auto field = mapping.get("multiplier"))
+    if (const auto value = read_number(ctx, *field, 1.0)) backoff.multiplier = *value;
+
+  if (!readable || backoff.max_delay >= backoff.initial_delay || (!initial && !max)) return;
+  const auto initial_text = format_duration(backoff.initial_delay);
+  const auto max_text = format_duration(backoff.max_delay);
+  if (max) {
+    ctx.errors.add(max->mark(), max->path + ": " + max_text + " is shorter than initial_delay (" + initial_text +
+                                    (initial ? "" : ", inherited") + "): expected max_delay >= initial_delay");
+  } else {
+    ctx.errors.add(initial->mark(), initial->path + ": " + initial_text + " is longer than max_delay (" + max_text +
+                                        ", inherited): expected initial_delay <= max_delay");
+  }
+}
+
+Config read_config(LoadContext& ctx, const YAML::Node& root) {
+  const Mapping top(ctx, root, kTopKeys);
+  Config config;
+  if (const auto field = top.require("state_db", "the path of the job database, e.g. ./state/jobs.sqlite3"))
+    if (auto path = read_path(ctx, *field)) config.state_db = std::move(*path);
+  if (const auto field = top.require("output_dir", "the directory exports are written to"))
+    if (auto path = read_path(ctx, *field)) config.output_dir = std::move(*path);
+  AccountsSection accounts;
+  if (const auto field = top.require("accounts", "a mapping from account names to API credentials"))
+    accounts = read_accounts(ctx, *field);
+  if (const auto field = top.get("polling")) config.polling = read_polling(ctx, *field, config.polling);
+  if (const auto field = top.get("retry")) config.retry = read_retry(ctx, *field);
+  if (const auto field = top.get("exports")) config.exports = read_exports(ctx, *field, accounts.names, config.polling);
+  config.accounts = std::move(accounts.accounts);
+  return config;
+}
+
+}  // namespace
+
+PollingPolicy read_polling(LoadContext& ctx, const Field& field, const PollingPolicy& base) {
+  const Mapping mapping(ctx, field, kPollingKeys);
+  PollingPolicy polling = base;
+  read_backoff(ctx, mapping, polling.backoff);
+  if (const auto validity = mapping.get("url_validity"))
+    if (const auto value = read_duration(ctx, *validity)) polling.url_validity = *value;
+  return polling;
+}
+
+RetryPolicy read_retry(LoadContext& ctx, const Field& field) {
+  const Mapping mapping(ctx, field, kRetryKeys);
+  RetryPolicy retry;
+  read_backoff(ctx, mapping, retry.backoff);
+  if (const auto attempts = mapping.get("max_attempts"))
+    if (const auto value = read_int(ctx, *attempts, 1)) retry.max_attempts = *value;
+  if (const auto attempts = mapping.get("max_download_attempts"))
+    if (const auto value = read_int(ctx, *attempts, 1)) retry.max_download_attempts = *value;
+  return retry;
+}
+
+}  // namespace detail
+
+std::string ConfigError::to_string() const {
+  if (line == 0) return file + ": " + message;
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
+}
+
+LoadResult load_config_string(std::string_view yaml, const std::filesystem::path& file_name_for_errors,
+                              const LoadOptions& options) {
+  detail::ErrorSink errors(file_name_for_errors.string());
+  std::error_code ec;
+  auto source = std::filesystem::absolute(file_name_for_errors, ec);
+  if (ec) source = file_name_for_errors;
+  source = source.lexically_normal();
+  detail::LoadContext ctx{errors, options, source.parent_path()};
+
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    errors.add(e.mark, "invalid YAML: " + e.msg);
+    return {std::nullopt, errors.take()};
+  }
+  if (documents.empty() || documents.front().IsNull()) {
+    errors.add(YAML::Mark::null_mark(),
+               "the configuration is empty: expected a mapping with state_db, output_dir and accounts");
+    return {std::nullopt, errors.take()};
+  }
+  if (documents.size() > 1)
+    errors.add(documents[1].Mark(), "a second YAML document ('---'): expected a single configuration");
+
+  Config config = detail::read_config(ctx, documents.front());
+  config.source = source;
+  if (!errors.empty()) return {std::nullopt, errors.take()};
+  return {std::move(config), {}};
+}
+
+LoadResult load_config_file(const std::filesystem::path& file, const LoadOptions& options) {
+  std::string reason;
+  const auto text = detail::read_text_file(file, detail::kMaxConfigBytes, &reason);
+  if (!text) {
+    detail::ErrorSink errors(file.string());
+    errors.add_whole_file("cannot read the configuration: " + reason);
+    return {std::nullopt, errors.take()};
+  }
+  return load_config_string(*text, file, options);
+}
+
+}  // namespace apsis::config

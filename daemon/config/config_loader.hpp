@@ -1,0 +1,50 @@
+// Loads and validates the daemon's YAML configuration into config::Config values.
+//
+// Validation is complete: every problem in the file is reported, each at FILE:LINE:COL with what is
+// wrong and what is expected, and a Config is returned only when there is none. The file format is
+// documented by config/example.yaml.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+#include "config/env_expand.hpp"
+
+namespace apsis::config {
+
+struct ConfigError {
+  std::string file;
+  int line{0};    // 1-based; 0 when the error is about the whole file (unreadable)
+  int column{0};  // 1-based; 0 with line 0
+  std::string message;
+
+  // "FILE:LINE:COL: MESSAGE", or "FILE: MESSAGE" when line is 0.
+  std::string to_string() const;
+};
+
+struct LoadResult {
+  std::optional<Config> config;     // set exactly when `errors` is empty
+  std::vector<ConfigError> errors;  // in file order
+};
+
+struct LoadOptions {
+  // Resolves ${NAME} in string values.
+  EnvLookup env = process_environment();
+  // Time zone names must name a file below this directory; not checked if it does not exist.
+  std::filesystem::path zoneinfo_dir = "/usr/share/zoneinfo";
+};
+
+// Reads `file` and validates it. Relative paths in it resolve against the file's directory. Reads the
+// account secrets (client_secret_file) and checks ca_file is readable; touches nothing else.
+LoadResult load_config_file(const std::filesystem::path& file, const LoadOptions& options = {});
+
+// As load_config_file for YAML text already in memory; errors name `file_name_for_errors`, and
+// relative paths resolve against its parent directory (made absolute against the working directory).
+LoadResult load_config_string(std::string_view yaml, const std::filesystem::path& file_name_for_errors,
+                              const LoadOptions& options = {});
+
+}  // namespace apsis::config

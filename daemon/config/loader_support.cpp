@@ -1,0 +1,341 @@
+#include "config/loader_support.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <climits>
+#include <cmath>
+#include <map>
+#include <system_error>
+
+#include "config/duration.hpp"
+
+namespace apsis::config::detail {
+namespace {
+
+std::string type_name(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map:
+      return "a mapping";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Scalar:
+      return "a single value";
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      break;
+  }
+  return "nothing";
+}
+
+// Optimal string alignment distance: insertions, deletions, substitutions and swaps of neighbours.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+void type_error(LoadContext& ctx, const Field& field, std::string_view expected) {
+  ctx.errors.add(field.mark(), field.path + ": expected " + std::string(expected) + ", got " + type_name(field.value));
+}
+
+// The scalar's text after ${VAR} expansion; reports a non-scalar or a failed expansion.
+std::optional<std::string> scalar_text(LoadContext& ctx, const Field& field, std::string_view expected) {
+  if (!field.value.IsScalar()) {
+    type_error(ctx, field, expected);
+    return std::nullopt;
+  }
+  std::string error;
+  auto text = expand_env(field.value.Scalar(), ctx.options.env, &error);
+  if (!text) ctx.errors.add(field.mark(), field.path + ": " + error);
+  return text;
+}
+
+// Numbers must be plain YAML numbers, or come from an environment variable.
+std::optional<std::string> number_text(LoadContext& ctx, const Field& field, std::string_view expected) {
+  if (field.value.IsScalar() && field.value.Tag() != "?" && field.value.Scalar().find("${") == std::string::npos) {
+    ctx.errors.add(field.mark(), field.path + ": expected " + std::string(expected) + ", got a quoted string");
+    return std::nullopt;
+  }
+  return scalar_text(ctx, field, expected);
+}
+
+std::string format_number(double value) {
+  char buffer[32];
+  const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
+  return std::string(buffer, result.ptr);
+}
+
+}  // namespace
+
+void ErrorSink::add(const YAML::Mark& mark, std::string message) {
+  // yaml-cpp has no position for an empty document: point at its start.
+  const int line = mark.line < 0 ? 1 : mark.line + 1;
+  const int column = mark.column < 0 ? 1 : mark.column + 1;
+  errors_.push_back({file_, line, column, std::move(message)});
+}
+
+void ErrorSink::add_whole_file(std::string message) { errors_.push_back({file_, 0, 0, std::move(message)}); }
+
+std::vector<ConfigError> ErrorSink::take() {
+  std::ranges::stable_sort(errors_, [](const ConfigError& a, const ConfigError& b) {
+    return std::pair(a.line, a.column) < std::pair(b.line, b.column);
+  });
+  return std::move(errors_);
+}
+
+std::string describe(const YAML::Mark& mark) {
+  return "line " + std::to_string(mark.line + 1) + ", column " + std::to_string(mark.column + 1);
+}
+
+std::string did_you_mean(std::string_view word, std::span<const std::string_view> candidates) {
+  const std::size_t limit = std::max<std::size_t>(1, word.size() / 3);
+  std::string_view best;
+  std::size_t best_distance = limit + 1;
+  for (auto candidate : candidates) {
+    const auto distance = edit_distance(word, candidate);
+    if (distance < best_distance && distance < candidate.size()) {
+      best = candidate;
+      best_distance = distance;
+    }
+  }
+  return best.empty() ? std::string() : " (did you mean '" + std::string(best) + "'?)";
+}
+
+std::string join_or(std::span<const std::string_view> words) {
+  std::string out;
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    if (i > 0) out += i + 1 == words.size() ? " or " : ", ";
+    out += words[i];
+  }
+  return out;
+}
+
+YAML::Mark Field::mark() const { return value.IsNull() || !value.IsDefined() ? key.Mark() : value.Mark(); }
+
+Mapping::Mapping(LoadContext& ctx, const YAML::Node& root, std::span<const std::string_view> keys)
+    : Mapping(ctx, root, root.Mark(), root.Mark(), "", keys, "key", true) {}
+
+Mapping::Mapping(LoadContext& ctx, const Field& field, std::span<const std::string_view> keys)
+    : Mapping(ctx, field.value, field.mark(), field.key.Mark(), field.path, keys, "key", true) {}
+
+Mapping Mapping::of_names(LoadContext& ctx, const Field& field, std::string_view what) {
+  return Mapping(ctx, field.value, field.mark(), field.key.Mark(), field.path, {}, what, false);
+}
+
+Mapping::Mapping(LoadContext& ctx, const YAML::Node& node, const YAML::Mark& value_mark, const YAML::Mark& owner_mark,
+                 std::string path, std::span<const std::string_view> keys, std::string_view what, bool fixed_keys)
+    : ctx_(ctx), path_(std::move(path)), mark_(owner_mark) {
+  if (node.IsNull() || !node.IsDefined()) return;
+  if (!node.IsMap()) {
+    is_mapping_ = false;
+    if (path_.empty()) {
+      ctx.errors.add(
+          value_mark,
+          "expected a mapping at the top level (with state_db, output_dir, accounts, ...), got " + type_name(node));
+    } else {
+      ctx.errors.add(value_mark, path_ + ": expected a mapping, got " + type_name(node));
+    }
+    return;
+  }
+  std::map<std::string, YAML::Mark, std::less<>> seen;
+  for (const auto& entry : node) {
+    const YAML::Node& key = entry.first;
+    if (!key.IsScalar()) {
+      ctx.errors.add(key.Mark(),
+                     "expected a string as " + std::string(what) + " " + where() + ", got " + type_name(key));
+      continue;
+    }
+    const std::string& name = key.Scalar();
+    if (const auto [first, inserted] = seen.emplace(name, key.Mark()); !inserted) {
+      ctx.errors.add(key.Mark(), "duplicate " + std::string(what) + " '" + name + "' " + where() +
+                                     " (first defined at " + describe(first->second) + ")");
+      continue;
+    }
+    if (fixed_keys && std::ranges::find(keys, name) == keys.end()) {
+      ctx.errors.add(key.Mark(), "unknown key '" + name + "' " + where() + " (expected one of: " + join_or(keys) + ")" +
+                                     did_you_mean(name, keys));
+      continue;
+    }
+    fields_.push_back({path_.empty() ? name : path_ + "." + name, key, entry.second});
+  }
+}
+
+std::string Mapping::where() const { return path_.empty() ? "at the top level" : "in " + path_; }
+
+std::optional<Field> Mapping::get(std::string_view key) const {
+  for (const auto& field : fields_)
+    if (field.key.Scalar() == key) return field;
+  return std::nullopt;
+}
+
+std::optional<Field> Mapping::require(std::string_view key, std::string_view expected) const {
+  auto field = get(key);
+  if (!field && is_mapping_)
+    ctx_.errors.add(
+        mark_, "missing required key '" + std::string(key) + "' " + where() + ": expected " + std::string(expected));
+  return field;
+}
+
+std::optional<std::string> read_string(LoadContext& ctx, const Field& field) {
+  return scalar_text(ctx, field, "a string");
+}
+
+std::optional<std::string> read_nonempty_string(LoadContext& ctx, const Field& field) {
+  auto text = read_string(ctx, field);
+  if (text && text->empty()) {
+    ctx.errors.add(field.mark(), field.path + ": must not be empty");
+    return std::nullopt;
+  }
+  return text;
+}
+
+std::optional<std::filesystem::path> read_path(LoadContext& ctx, const Field& field) {
+  auto text = scalar_text(ctx, field, "a path");
+  if (!text) return std::nullopt;
+  if (text->empty() || text->find('\0') != std::string::npos) {
+    ctx.errors.add(field.mark(), field.path + (text->empty() ? ": must not be empty" : ": contains a NUL character") +
+                                     " (expected a path)");
+    return std::nullopt;
+  }
+  std::filesystem::path path(*text);
+  if (path.is_relative()) path = ctx.base_dir / path;
+  return path.lexically_normal();
+}
+
+std::optional<std::string> read_url_path(LoadContext& ctx, const Field& field) {
+  auto text = read_string(ctx, field);
+  if (!text) return std::nullopt;
+  const bool clean = std::ranges::none_of(*text, [](unsigned char c) { return c <= 0x20 || c == 0x7f; });
+  if (!text->starts_with('/') || !clean) {
+    ctx.errors.add(field.mark(),
+                   field.path + ": expected a URL path starting with '/' without spaces, got '" + *text + "'");
+    return std::nullopt;
+  }
+  return text;
+}
+
+std::optional<Duration> read_duration(LoadContext& ctx, const Field& field) {
+  auto text = scalar_text(ctx, field, "a duration (e.g. 10s, 5m, 1h30m)");
+  if (!text) return std::nullopt;
+  std::string error;
+  const auto duration = parse_duration(*text, &error);
+  if (!duration) {
+    ctx.errors.add(field.mark(), field.path + ": " + error);
+    return std::nullopt;
+  }
+  if (duration->count() == 0) {
+    ctx.errors.add(field.mark(), field.path + ": must be greater than 0 (e.g. 10s)");
+    return std::nullopt;
+  }
+  return duration;
+}
+
+std::optional<double> read_number(LoadContext& ctx, const Field& field, double minimum) {
+  auto text = number_text(ctx, field, "a number");
+  if (!text) return std::nullopt;
+  double value = 0;
+  const char* first = text->data() + (text->starts_with('+') ? 1 : 0);
+  const char* last = text->data() + text->size();
+  const auto [end, ec] = std::from_chars(first, last, value);
+  if (ec != std::errc{} || end != last || !std::isfinite(value)) {
+    ctx.errors.add(field.mark(), field.path + ": expected a number, got '" + *text + "'");
+    return std::nullopt;
+  }
+  if (value < minimum) {
+    ctx.errors.add(field.mark(), field.path + ": must be at least " + format_number(minimum) + ", got " + *text);
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::optional<int> read_int(LoadContext& ctx, const Field& field, int minimum) {
+  auto text = number_text(ctx, field, "a whole number");
+  if (!text) return std::nullopt;
+  long long value = 0;
+  const char* first = text->data() + (text->starts_with('+') ? 1 : 0);
+  const char* last = text->data() + text->size();
+  const auto [end, ec] = std::from_chars(first, last, value);
+  if (ec != std::errc{} || end != last) {
+    ctx.errors.add(field.mark(), field.path + ": expected a whole number, got '" + *text + "'");
+    return std::nullopt;
+  }
+  if (value < minimum || value > INT_MAX) {
+    ctx.errors.add(field.mark(), field.path + ": must be between " + std::to_string(minimum) + " and " +
+                                     std::to_string(INT_MAX) + ", got " + *text);
+    return std::nullopt;
+  }
+  return static_cast<int>(value);
+}
+
+std::optional<std::size_t> read_choice(LoadContext& ctx, const Field& field,
+                                       std::span<const std::string_view> choices) {
+  auto text = scalar_text(ctx, field, "one of " + join_or(choices));
+  if (!text) return std::nullopt;
+  const auto it = std::ranges::find(choices, *text);
+  if (it == choices.end()) {
+    ctx.errors.add(field.mark(), field.path + ": unknown value '" + *text + "' (expected " + join_or(choices) + ")" +
+                                     did_you_mean(*text, choices));
+    return std::nullopt;
+  }
+  return static_cast<std::size_t>(it - choices.begin());
+}
+
+std::optional<std::string> read_text_file(const std::filesystem::path& path, std::size_t max_bytes,
+                                          std::string* error) {
+  auto fail = [error](std::string message) -> std::optional<std::string> {
+    if (error) *error = std::move(message);
+    return std::nullopt;
+  };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(std::generic_category().message(errno));
+  std::string text;
+  char buffer[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int saved = errno;
+      ::close(fd);
+      return fail(std::generic_category().message(saved));
+    }
+    if (n == 0) break;
+    text.append(buffer, static_cast<std::size_t>(n));
+    if (text.size() > max_bytes) {
+      ::close(fd);
+      return fail("larger than " + std::to_string(max_bytes) + " bytes");
+    }
+  }
+  ::close(fd);
+  return text;
+}
+
+std::optional<std::string> check_readable_file(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::generic_category().message(errno);
+  struct stat info {};
+  const bool regular = ::fstat(fd, &info) == 0 && S_ISREG(info.st_mode);
+  ::close(fd);
+  if (!regular) return "not a regular file";
+  return std::nullopt;
+}
+
+bool is_valid_name(std::string_view name) {
+  auto alnum = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (name.empty() || !alnum(name.front())) return false;
+  return std::ranges::all_of(name, [&](char c) { return alnum(c) || c == '.' || c == '_' || c == '-'; });
+}
+
+}  // namespace apsis::config::detail
