@@ -80,8 +80,13 @@ int jobs_command(const std::vector<std::string>& args) {
   }
   if (const auto limit = arguments.option("limit")) filter.limit = std::stoi(*limit);
   if (filter.limit && *filter.limit <= 0) filter.limit.reset();
-  auto store = store::JobStore::open_read_only(config->state_db);
-  const auto jobs = store.list(filter);
+  std::vector<store::Job> jobs;
+  try {
+    jobs = store::JobStore::open_read_only(config->state_db).list(filter);
+  } catch (const store::NotInitialised& e) {
+    // Nothing has run yet, or the daemon is creating the database at this moment: no jobs.
+    std::fprintf(stderr, "apsis-exportd jobs: %s\n", e.what());
+  }
   if (arguments.flag("json")) {
     json::array out;
     for (const auto& job : jobs) out.push_back(job_to_json(job));

@@ -200,7 +200,8 @@ std::optional<CronSpec> parse_macro(std::string_view text, std::string* error) {
 
 std::optional<CronSpec> parse_cron(std::string_view expression, std::string* error) {
   const std::string_view text = trim(expression);
-  if (text.empty()) return fail(error, "empty schedule: expected 5 cron fields, a macro such as @daily, or every <duration>");
+  if (text.empty())
+    return fail(error, "empty schedule: expected 5 cron fields, a macro such as @daily, or every <duration>");
   if (text.front() == '@') return parse_macro(text, error);
 
   const auto fields = split_fields(text);
@@ -219,8 +220,8 @@ std::optional<CronSpec> parse_cron(std::string_view expression, std::string* err
   spec.day_of_month_star = fields[2].front() == '*';
   spec.day_of_week_star = fields[4].front() == '*';
   if (!can_occur(spec))
-    return fail(error, "cron fields 3 (day-of-month) and 4 (month): day " + quoted(fields[2]) + " never occurs in month " +
-                           quoted(fields[3]) + ", so the schedule would never fire");
+    return fail(error, "cron fields 3 (day-of-month) and 4 (month): day " + quoted(fields[2]) +
+                           " never occurs in month " + quoted(fields[3]) + ", so the schedule would never fire");
   return spec;
 }
 

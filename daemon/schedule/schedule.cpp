@@ -47,7 +47,8 @@ std::optional<T> fail(std::string* error, std::string message) {
 // "every 1h30m": the duration grammar is the configuration's, so a period reads the same in both places.
 std::optional<Milliseconds> parse_every(std::string_view text, std::string* error) {
   const std::string_view duration_text = trim(text.substr(kEvery.size()));
-  if (duration_text.empty()) return fail<Milliseconds>(error, "'every' needs a duration, e.g. every 15m or every 1h30m");
+  if (duration_text.empty())
+    return fail<Milliseconds>(error, "'every' needs a duration, e.g. every 15m or every 1h30m");
   std::string problem;
   const auto period = config::parse_duration(duration_text, &problem);
   if (!period) return fail<Milliseconds>(error, "every: " + problem);

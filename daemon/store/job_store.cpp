@@ -111,12 +111,13 @@ JobStore JobStore::open(const std::filesystem::path& file) {
 }
 
 JobStore JobStore::open_read_only(const std::filesystem::path& file) {
-  if (!std::filesystem::exists(file)) throw std::runtime_error("no job database at " + file.string() + " yet");
+  if (!std::filesystem::exists(file)) throw NotInitialised("no job database at " + file.string() + " yet");
   Database db(file, /*read_only=*/true);
   configure_connection(db);
   JobStore store(std::move(db));
   auto version = store.db_.prepare("PRAGMA user_version");
   version.step();
+  if (version.column_int(0) == 0) throw NotInitialised(file.string() + " holds no job table yet");
   if (version.column_int(0) != schema_version())
     throw std::runtime_error(file.string() + " has schema version " + std::to_string(version.column_int(0)) +
                              ", this apsis-exportd reads version " + std::to_string(schema_version()));
@@ -124,8 +125,12 @@ JobStore JobStore::open_read_only(const std::filesystem::path& file) {
 }
 
 void JobStore::migrate() {
+  // Inside one write transaction, so a second process opening the same new file (`trigger` while the
+  // daemon starts) waits and then sees the finished schema instead of racing to create it.
+  std::optional<Transaction> tx;
   int current = 0;
   try {
+    tx.emplace(db_);
     auto version = db_.prepare("PRAGMA user_version");
     version.step();
     current = static_cast<int>(version.column_int(0));
@@ -143,13 +148,10 @@ void JobStore::migrate() {
       throw std::runtime_error("the database file holds tables but no apsis-exportd schema version; refusing to "
                                "touch it");
   }
-  for (const auto& migration : schema::migrations) {
-    if (migration.version <= current) continue;
-    Transaction tx(db_);
-    db_.exec(migration.sql);
-    db_.exec("PRAGMA user_version = " + std::to_string(migration.version));
-    tx.commit();
-  }
+  for (const auto& migration : schema::migrations)
+    if (migration.version > current) db_.exec(migration.sql);
+  if (current < schema_version()) db_.exec("PRAGMA user_version = " + std::to_string(schema_version()));
+  tx->commit();
 }
 
 Job JobStore::create(const std::string& export_name, TimePoint scheduled_for, const std::string& definition_json,

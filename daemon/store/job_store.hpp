@@ -18,6 +18,12 @@ class DuplicateSlot : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The database file exists but the daemon has not created the job table in it yet.
+class NotInitialised : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 struct JobFilter {
   std::optional<std::string> export_name{};
   std::optional<JobState> state{};
@@ -29,7 +35,8 @@ class JobStore {
   // Creates the file and its parent directory if needed, applies schema migrations, and refuses a
   // database whose schema is newer than this binary knows or that is not an apsis-exportd database.
   static JobStore open(const std::filesystem::path& file);
-  // For `jobs`: never creates or migrates anything.
+  // For `jobs`: never creates or migrates anything. Throws NotInitialised for a database the daemon
+  // is creating right now.
   static JobStore open_read_only(const std::filesystem::path& file);
 
   static int schema_version();

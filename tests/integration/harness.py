@@ -145,3 +145,42 @@ def run_measured(argv, timeout=300):
         out.seek(0)
         err.seek(0)
         return proc.returncode, out.read().decode(), err.read().decode(), usage.ru_maxrss
+
+
+def wait_for(condition, timeout=30, interval=0.05, what="condition"):
+    """Polls `condition` until it returns something truthy; fails the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class RunningDaemon:
+    """`apsis-exportd run` in the background, its stderr collected in a file."""
+
+    def __init__(self, workspace, env=None):
+        self.log_path = os.path.join(workspace.dir, f"daemon-{time.monotonic_ns()}.log")
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([DAEMON, "run", "--config", workspace.config],
+                                     stdout=self._log, stderr=subprocess.STDOUT,
+                                     env={**os.environ, **(env or {})})
+
+    def log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def send(self, number):
+        self.proc.send_signal(number)
+
+    def stop(self, number=signal.SIGTERM, timeout=15):
+        if self.proc.poll() is None:
+            self.proc.send_signal(number)
+        code = self.proc.wait(timeout=timeout)
+        self._log.close()
+        return code
+
+    def alive(self):
+        return self.proc.poll() is None

@@ -214,8 +214,8 @@ TEST_CASE("schedule: every <duration> counts from the Unix epoch in real time, w
 }
 
 TEST_CASE("schedule: dates that never occur are rejected at parse; rare ones are found") {
-  CHECK(parse_error("0 0 30 2 *") ==
-        "cron fields 3 (day-of-month) and 4 (month): day '30' never occurs in month '2', so the schedule would never fire");
+  CHECK(parse_error("0 0 30 2 *") == "cron fields 3 (day-of-month) and 4 (month): day '30' never occurs in month '2', "
+                                     "so the schedule would never fire");
   CHECK(parse_error("0 0 31 4,6,9,11 *") != "(parsed)");
   CHECK(parse_error("0 0 30,31 FEB */2") != "(parsed)");  // '*'-prefixed weekday means AND: still never
   CHECK(parse_error("0 0 30 2 5") == "(parsed)");          // both restricted means OR: every Friday in February
@@ -263,9 +263,12 @@ TEST_CASE("schedule: latest_at_or_before finds the run missed during downtime") 
 
 TEST_CASE("schedule: latest_at_or_before agrees with next_after slot by slot through DST changes") {
   const std::vector<SequenceRow> windows{
-      {"*/30 * * * *", "Europe/Stockholm", "2026-03-28T22:00", {}}, {"30 2 * * *", "Europe/Stockholm", "2026-03-25T00:00", {}},
-      {"*/30 * * * *", "Europe/Stockholm", "2026-10-24T22:00", {}}, {"30 2 * * *", "Europe/Stockholm", "2026-10-22T00:00", {}},
-      {"30 1 * * *", "America/New_York", "2026-10-29T00:00", {}},   {"*/20 2 * * *", "Europe/Stockholm", "2026-10-22T00:00", {}},
+      {"*/30 * * * *", "Europe/Stockholm", "2026-03-28T22:00", {}},
+      {"30 2 * * *", "Europe/Stockholm", "2026-03-25T00:00", {}},
+      {"*/30 * * * *", "Europe/Stockholm", "2026-10-24T22:00", {}},
+      {"30 2 * * *", "Europe/Stockholm", "2026-10-22T00:00", {}},
+      {"30 1 * * *", "America/New_York", "2026-10-29T00:00", {}},
+      {"*/20 2 * * *", "Europe/Stockholm", "2026-10-22T00:00", {}},
   };
   for (const auto& window : windows) {
     CAPTURE(window.expression);
@@ -290,7 +293,8 @@ TEST_CASE("schedule: parse errors say what is wrong and where") {
   };
   const std::vector<Row> rows{
       {"", "UTC", "empty schedule: expected 5 cron fields, a macro such as @daily, or every <duration>"},
-      {"* * * *", "UTC", "cron expression '* * * *' has 4 fields; expected 5 (minute hour day-of-month month day-of-week)"},
+      {"* * * *", "UTC",
+       "cron expression '* * * *' has 4 fields; expected 5 (minute hour day-of-month month day-of-week)"},
       {"0 * * * * *", "UTC",
        "cron expression '0 * * * * *' has 6 fields; expected 5 (minute hour day-of-month month day-of-week)"},
       {"60 * * * *", "UTC", "cron field 1 (minute): 60 is out of range 0-59"},
