@@ -8,8 +8,9 @@
 namespace apsis::config::detail {
 namespace {
 
-constexpr std::array<std::string_view, 8> kAccountKeys{"base_url", "client_id",  "client_secret", "client_secret_file",
-                                                       "ca_file",  "token_path", "paths",         "request_timeout"};
+constexpr std::array<std::string_view, 10> kAccountKeys{
+    "base_url", "client_id", "client_secret",   "client_secret_file",      "ca_file",
+    "token_path", "paths",   "request_timeout", "max_requests_per_second", "max_connections"};
 constexpr std::array<std::string_view, 2> kPathKeys{"duplicates", "consents"};
 constexpr std::size_t kMaxSecretBytes = 64 * 1024;
 
@@ -113,6 +114,10 @@ Account read_account(LoadContext& ctx, const Field& field) {
   if (const auto paths = mapping.get("paths")) read_export_paths(ctx, *paths, account);
   if (const auto timeout = mapping.get("request_timeout"))
     if (const auto value = read_duration(ctx, *timeout)) account.request_timeout = *value;
+  if (const auto rate = mapping.get("max_requests_per_second"))
+    if (const auto value = read_number(ctx, *rate, 0.0)) account.max_requests_per_second = *value;
+  if (const auto connections = mapping.get("max_connections"))
+    if (const auto value = read_int(ctx, *connections, 0)) account.max_connections = *value;
   return account;
 }
 

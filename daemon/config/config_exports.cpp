@@ -5,13 +5,15 @@
 
 #include "config/loader_sections.hpp"
 #include "config/output_template.hpp"
+#include "schedule/schedule.hpp"
 #include "config/yaml_json.hpp"
 
 namespace apsis::config::detail {
 namespace {
 
-constexpr std::array<std::string_view, 9> kExportKeys{"account", "kind",        "schedule", "timezone", "request",
-                                                      "format",  "compression", "output",   "polling"};
+constexpr std::array<std::string_view, 12> kExportKeys{"account", "kind",    "schedule", "timezone",
+                                                       "request", "format",  "compression", "output",
+                                                       "polling", "catchup", "overlap",  "on_expired"};
 
 void read_account_reference(LoadContext& ctx, const Field& field, const std::vector<std::string>& accounts,
                             ExportDefinition& definition) {
@@ -64,6 +66,19 @@ void read_timezone(LoadContext& ctx, const Field& field, ExportDefinition& defin
   definition.timezone = std::move(*name);
 }
 
+// Parsed here, in the export's zone (read before this), so a typo in a cron field is a config error
+// with its position rather than a schedule that silently never starts.
+void read_schedule(LoadContext& ctx, const Field& field, ExportDefinition& definition) {
+  auto expression = read_nonempty_string(ctx, field);
+  if (!expression) return;
+  std::string error;
+  if (!schedule::Schedule::parse(*expression, definition.timezone, &error)) {
+    ctx.errors.add(field.mark(), field.path + ": " + error);
+    return;
+  }
+  definition.schedule = std::move(*expression);
+}
+
 void read_request(LoadContext& ctx, const Field& field, ExportDefinition& definition) {
   if (field.value.IsNull()) return;
   if (!field.value.IsMap()) {
@@ -98,9 +113,9 @@ ExportDefinition read_export(LoadContext& ctx, const Field& field, const std::ve
     if (const auto value = read_enum<ExportKind>(
             ctx, *kind, {{"duplicates", ExportKind::duplicates}, {"consents", ExportKind::consents}}))
       definition.kind = *value;
-  if (const auto schedule = mapping.get("schedule"); schedule && !schedule->value.IsNull())
-    definition.schedule = read_nonempty_string(ctx, *schedule);
   if (const auto timezone = mapping.get("timezone")) read_timezone(ctx, *timezone, definition);
+  if (const auto schedule = mapping.get("schedule"); schedule && !schedule->value.IsNull())
+    read_schedule(ctx, *schedule, definition);
   if (const auto request = mapping.get("request")) read_request(ctx, *request, definition);
   if (const auto format = mapping.get("format"))
     if (const auto value = read_enum<FileFormat>(ctx, *format, {{"csv", FileFormat::csv}, {"xlsx", FileFormat::xlsx}}))
@@ -111,6 +126,16 @@ ExportDefinition read_export(LoadContext& ctx, const Field& field, const std::ve
       definition.compression = *value;
   if (const auto output = mapping.get("output")) read_output(ctx, *output, definition);
   if (const auto override = mapping.get("polling")) definition.polling = read_polling(ctx, *override, polling);
+  if (const auto catchup = mapping.get("catchup"))
+    if (const auto value = read_enum<Catchup>(ctx, *catchup, {{"latest", Catchup::latest}, {"none", Catchup::none}}))
+      definition.catchup = *value;
+  if (const auto overlap = mapping.get("overlap"))
+    if (const auto value = read_enum<Overlap>(ctx, *overlap, {{"skip", Overlap::skip}, {"allow", Overlap::allow}}))
+      definition.overlap = *value;
+  if (const auto expired = mapping.get("on_expired"))
+    if (const auto value =
+            read_enum<OnExpired>(ctx, *expired, {{"resubmit", OnExpired::resubmit}, {"fail", OnExpired::fail}}))
+      definition.on_expired = *value;
   return definition;
 }
 

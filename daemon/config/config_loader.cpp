@@ -11,7 +11,8 @@ namespace apsis::config {
 namespace detail {
 namespace {
 
-constexpr std::array<std::string_view, 6> kTopKeys{"state_db", "output_dir", "accounts", "polling", "retry", "exports"};
+constexpr std::array<std::string_view, 7> kTopKeys{"state_db", "output_dir", "accounts", "polling",
+                                                  "retry",    "exports",    "max_concurrent_downloads"};
 constexpr std::array<std::string_view, 4> kPollingKeys{"initial_delay", "multiplier", "max_delay", "url_validity"};
 constexpr std::array<std::string_view, 5> kRetryKeys{"initial_delay", "multiplier", "max_delay", "max_attempts",
                                                      "max_download_attempts"};
@@ -60,6 +61,8 @@ Config read_config(LoadContext& ctx, const YAML::Node& root) {
     accounts = read_accounts(ctx, *field);
   if (const auto field = top.get("polling")) config.polling = read_polling(ctx, *field, config.polling);
   if (const auto field = top.get("retry")) config.retry = read_retry(ctx, *field);
+  if (const auto field = top.get("max_concurrent_downloads"))
+    if (const auto value = read_int(ctx, *field, 0)) config.max_concurrent_downloads = *value;
   if (const auto field = top.get("exports")) config.exports = read_exports(ctx, *field, accounts.names, config.polling);
   config.accounts = std::move(accounts.accounts);
   return config;

@@ -2,6 +2,7 @@
 one file per slot with no second submission, SIGHUP reloads (or keeps the old config), SIGTERM
 leaves resumable rows, triggers and systemd notifications work."""
 
+import datetime
 import os
 import signal
 import socket
@@ -78,6 +79,37 @@ class ScheduleTest(DaemonTest):
         skipped = self.jobs(export="every2", state="skipped")[0]
         self.assertIn("overlap: skip", skipped["error"])
         self.assertEqual(skipped["submit_attempts"], 0)
+
+
+class CatchupTest(DaemonTest):
+    exports = {
+        "latest": 'kind: duplicates\n    schedule: "every 2s"\n    output: "{export}/{job}.{ext}"',
+        "none": 'kind: duplicates\n    schedule: "every 2s"\n    catchup: none\n    output: "{export}/{job}.{ext}"',
+    }
+
+    def test_the_newest_missed_slot_runs_once_after_downtime(self):
+        daemon = self.start()
+        wait_for(lambda: self.jobs(export="latest", state="succeeded") and self.jobs(export="none", state="succeeded"),
+                 timeout=20, what="a first run of each export")
+        daemon.stop()
+        stopped_at = utc_now_iso()
+        time.sleep(5)  # two or three slots pass while the daemon is down
+        restarted_at = utc_now_iso()
+        restarted = self.start()
+        wait_for(lambda: "started" in restarted.log(), what="start")
+        restarted.stop()
+        log = restarted.log()
+        self.assertEqual(log.count("export=latest catching up the missed slot"), 1, log)
+        self.assertNotIn("export=none catching up", log)
+
+        def slots_in_downtime(export):
+            return [j for j in self.jobs(export=export) if stopped_at < j["scheduled_for"] < restarted_at]
+        self.assertEqual(len(slots_in_downtime("latest")), 1, "only the newest missed slot")
+        self.assertEqual(slots_in_downtime("none"), [])
+
+
+def utc_now_iso():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 class CrashTest(DaemonTest):

@@ -229,6 +229,17 @@ class ProtocolFaultTest(OnceTest):
         self.assertEqual(self.fake.stats()["polls"], 0)
 
 
+class NoResubmitTest(OnceTest):
+    exports = {"dupes": "kind: duplicates\n    on_expired: fail"}
+
+    def test_on_expired_fail_does_not_resubmit(self):
+        self.fake.faults(poll_410=1)
+        self.assertEqual(self.ws.once().returncode, 3)
+        job = self.only_job()
+        self.assertEqual((job["state"], job["resubmits"]), ("expired", 0))
+        self.assertEqual(self.fake.stats()["submissions"], 1)
+
+
 class DownloadFaultTest(OnceTest):
     exports = {"dupes": "kind: duplicates", "zipped": "kind: duplicates\n    compression: gzip"}
 
