@@ -3,6 +3,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <csignal>
 #include <cstdio>
@@ -57,7 +58,9 @@ int once_command(const std::vector<std::string>& args) {
                                                          configuration->retry, system_now(), random);
   const auto now = Clock::now();
   auto job = store.create(definition.name, now, jobs::definition_to_json(definition), now);
-  jobs::JobLifecycle lifecycle({store, client, configuration, system_now(), random, log}, definition, job);
+  asio::thread_pool blocking(1);
+  jobs::JobLifecycle lifecycle({store, client, configuration, system_now(), random, log, nullptr, &blocking},
+                               definition, job);
 
   // Ctrl-C or SIGTERM cancels the job's coroutine; its row stays resumable.
   asio::cancellation_signal cancel;

@@ -5,6 +5,7 @@
 
 #include "apsis/errors.hpp"
 #include "config/output_template.hpp"
+#include "util/blocking.hpp"
 #include "util/sleep.hpp"
 
 namespace apsis::jobs {
@@ -76,7 +77,12 @@ boost::asio::awaitable<void> JobLifecycle::poll_once() {
   if (env_.transfers) transfer = co_await env_.transfers->acquire();  // (not in a ?: — GCC 12 mishandles co_await there)
   const auto answer = co_await env_.client->poll(*job_.poll_url, definition_, target);
   transfer.reset();
-  on_answer(answer);
+  if (answer.verdict == Verdict::success) {
+    ++job_.polls;
+    co_await publish();
+  } else {
+    on_answer(answer);
+  }
 }
 
 void JobLifecycle::on_file_ready(const http::Response& head) {
@@ -100,8 +106,7 @@ void JobLifecycle::on_answer(const apsis_one::PollAnswer& answer) {
   ++job_.polls;
   if (answer.status != 0) job_.last_http_status = static_cast<int>(answer.status);
   switch (answer.verdict) {
-    case Verdict::success:
-      return publish();
+    case Verdict::success:  // published by poll_once
     case Verdict::in_progress:
       return poll_again_after(backoff_delay(definition_.polling.backoff, job_.polls, env_.random), JobState::submitted);
     case Verdict::gone:
@@ -126,28 +131,38 @@ void JobLifecycle::on_answer(const apsis_one::PollAnswer& answer) {
   poll_again_after(delay, JobState::submitted);
 }
 
-void JobLifecycle::publish() {
-  try {
-    const auto published = download_->publish();
-    download_.reset();
-    job_.output_path = published.path.string();
-    job_.bytes = static_cast<std::int64_t>(published.bytes);
-    job_.sha256 = published.sha256;
-  } catch (const std::system_error& e) {
-    download_.reset();
-    return finish(JobState::failed, std::string("publishing the file failed: ") + e.what());
-  } catch (const std::runtime_error& e) {
-    // A body that arrived whole by HTTP framing but fails its own integrity check: fetch again.
-    download_.reset();
-    if (job_.download_attempts >= env_.config->retry.max_download_attempts)
-      return finish(JobState::failed, "gave up after " + std::to_string(job_.download_attempts) +
-                                          " download attempts; last: " + e.what());
-    env_.log.job(service::Level::warning, job_.export_name, job_.id, std::string(e.what()) + "; downloading again");
-    return poll_again_after(backoff_delay(env_.config->retry.backoff, job_.download_attempts - 1, env_.random),
-                            JobState::downloading);
+boost::asio::awaitable<void> JobLifecycle::publish() {
+  std::optional<sink::Published> published;
+  std::exception_ptr failure;
+  // fsync of a large file can take seconds: off the event loop, so other jobs' timers stay on time.
+  co_await run_blocking(env_.blocking, [&] {
+    try {
+      published = download_->publish();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  });
+  download_.reset();
+  if (published) {
+    job_.output_path = published->path.string();
+    job_.bytes = static_cast<std::int64_t>(published->bytes);
+    job_.sha256 = published->sha256;
+    job_.next_poll_at.reset();
+    co_return finish(JobState::succeeded, "");
   }
-  job_.next_poll_at.reset();
-  finish(JobState::succeeded, "");
+  try {
+    std::rethrow_exception(failure);
+  } catch (const std::system_error& e) {
+    finish(JobState::failed, std::string("publishing the file failed: ") + e.what());
+  } catch (const std::exception& e) {
+    // A body that arrived whole by HTTP framing but fails its own integrity check: fetch again.
+    if (job_.download_attempts >= env_.config->retry.max_download_attempts)
+      co_return finish(JobState::failed, "gave up after " + std::to_string(job_.download_attempts) +
+                                             " download attempts; last: " + e.what());
+    env_.log.job(service::Level::warning, job_.export_name, job_.id, std::string(e.what()) + "; downloading again");
+    poll_again_after(backoff_delay(env_.config->retry.backoff, job_.download_attempts - 1, env_.random),
+                     JobState::downloading);
+  }
 }
 
 void JobLifecycle::expire(std::string why) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <memory>
 
@@ -26,6 +27,7 @@ struct JobEnvironment {
   Random& random;
   const service::Logger& log;
   AsyncSemaphore* transfers{nullptr};  // max_concurrent_downloads; null = unlimited
+  boost::asio::thread_pool* blocking{nullptr};  // for fsync; null = on the event loop
 };
 
 class JobLifecycle {
@@ -44,7 +46,7 @@ class JobLifecycle {
   boost::asio::awaitable<void> poll_once();
   void on_file_ready(const http::Response& head);
   void on_answer(const apsis_one::PollAnswer& answer);
-  void publish();
+  boost::asio::awaitable<void> publish();
   void poll_again_after(Milliseconds delay, store::JobState state);
   void expire(std::string why);
   void finish(store::JobState state, std::string error);

@@ -222,7 +222,7 @@ void Daemon::spawn(store::Job job, config::ExportDefinition definition) {
   auto running = std::make_unique<RunningJob>();
   running->export_name = job.export_name;
   running->lifecycle = std::make_unique<jobs::JobLifecycle>(
-      jobs::JobEnvironment{store_, client->second, config_, system_now(), random_, log_, &transfers_},
+      jobs::JobEnvironment{store_, client->second, config_, system_now(), random_, log_, &transfers_, &blocking_},
       std::move(definition), std::move(job));
   auto& entry = *running;
   running_[id] = std::move(running);

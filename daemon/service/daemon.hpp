@@ -6,6 +6,7 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <filesystem>
 #include <map>
@@ -57,6 +58,7 @@ class Daemon {
   jobs::Random random_;
   SystemdNotifier systemd_;
   AsyncSemaphore transfers_;
+  boost::asio::thread_pool blocking_{1};  // fsync of published files
   std::map<std::string, std::shared_ptr<apsis_one::ApsisClient>> clients_;
   std::map<std::string, std::shared_ptr<ScheduleTask>> schedules_;
   std::map<std::int64_t, std::unique_ptr<RunningJob>> running_;

@@ -10,7 +10,7 @@ import tempfile
 import time
 import unittest
 
-from harness import CLIENT_SECRET, DAEMON, FakeServer, Workspace, run_measured, sha256_file
+from harness import CLIENT_SECRET, DAEMON, FakeServer, Workspace, run_measured, sha256_file, wait_for
 
 
 class OnceTest(unittest.TestCase):
@@ -145,10 +145,10 @@ class ProtocolFaultTest(OnceTest):
 
     def test_expired_tokens_are_renewed(self):
         # A token expired at the server between submit and poll.
-        self.fake.faults(ready_after_ms=800)
+        self.fake.faults(ready_after_ms=1500)
         daemon = subprocess.Popen([DAEMON, "once", "--config", self.ws.config, "dupes"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(0.4)
+        wait_for(lambda: self.fake.stats()["polls"] >= 1, what="the first poll")
         self.fake.faults(expire_tokens=True)
         out, err = daemon.communicate(timeout=60)
         self.assertEqual(daemon.returncode, 0, err)
@@ -296,9 +296,7 @@ class ExpiryTest(OnceTest):
     def test_interrupting_once_leaves_the_row_resumable(self):
         daemon = subprocess.Popen([DAEMON, "once", "--config", self.ws.config, "dupes"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and self.fake.stats()["polls"] == 0:
-            time.sleep(0.05)
+        wait_for(lambda: self.fake.stats()["polls"] >= 1, what="the first poll")
         daemon.send_signal(signal.SIGINT)
         out, err = daemon.communicate(timeout=10)
         self.assertEqual(daemon.returncode, 130, err)
