@@ -39,7 +39,7 @@ bool is_ip_literal(const std::string& host) {
 }
 
 void throw_on(const error_code& ec, const std::string& step) {
-  if (ec) throw system_error(ec, step);
+  if (ec) throw NetworkError(ec, step);
 }
 
 }  // namespace
@@ -98,7 +98,7 @@ class Connection {
   static asio::awaitable<void> handshake(Tls& tls, const Url& url, Milliseconds timeout) {
     // SNI carries host names only (RFC 6066); the certificate is checked against the host either way.
     if (!is_ip_literal(url.host) && !SSL_set_tlsext_host_name(tls.native_handle(), url.host.c_str()))
-      throw system_error(error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()),
+      throw NetworkError(error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()),
                          "setting TLS server name");
     tls.set_verify_callback(asio::ssl::host_name_verification(url.host));
     beast::get_lowest_layer(tls).expires_after(timeout);

@@ -8,6 +8,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/verb.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <filesystem>
 #include <functional>
@@ -87,6 +88,18 @@ class Client {
   RateLimiter rate_;
   AsyncSemaphore connections_;
   std::map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
+};
+
+// A failed network step. what() reads "STEP: REASON" — no source locations — because it ends up
+// in the job row and the log, for people.
+class NetworkError : public boost::system::system_error {
+ public:
+  NetworkError(const boost::system::error_code& code, const std::string& step)
+      : boost::system::system_error(code), text_(step + ": " + code.message()) {}
+  const char* what() const noexcept override { return text_.c_str(); }
+
+ private:
+  std::string text_;
 };
 
 // True for errors worth retrying: refused, reset, timed out, cut bodies, DNS hiccups.
