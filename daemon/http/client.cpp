@@ -10,7 +10,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
-#include <array>
+#include <vector>
 #include <variant>
 
 namespace apsis::http {
@@ -145,7 +145,9 @@ asio::awaitable<void> exchange(Connection& connection, const Request& request, B
   response.streamed = target != nullptr && response.status == 200;
   if (response.streamed) target->begin(response);
 
-  std::array<char, 64 * 1024> chunk;
+  // Big reads for files (fewer syscalls), small ones for JSON and error answers: thousands of
+  // requests in flight must not each hold a file-sized buffer.
+  std::vector<char> chunk(response.streamed ? 256 * 1024 : 16 * 1024);
   while (!parser.is_done()) {
     parser.get().body().data = chunk.data();
     parser.get().body().size = chunk.size();
