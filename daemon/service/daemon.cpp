@@ -74,6 +74,7 @@ Daemon::Daemon(std::filesystem::path config_path, config::Config config, const L
       store_(store::JobStore::open(config_->state_db)),
       random_(std::random_device{}()),
       transfers_(static_cast<std::size_t>(std::max(0, config_->max_concurrent_downloads))),
+      signals_(io_, SIGTERM, SIGINT, SIGHUP),
       trigger_timer_(io_),
       status_timer_(io_) {}
 
@@ -242,9 +243,8 @@ void Daemon::spawn(store::Job job, config::ExportDefinition definition) {
 }
 
 asio::awaitable<void> Daemon::signal_loop() {
-  asio::signal_set signals(io_, SIGTERM, SIGINT, SIGHUP);
   for (;;) {
-    auto [ec, number] = co_await signals.async_wait(asio::as_tuple(asio::use_awaitable));
+    auto [ec, number] = co_await signals_.async_wait(asio::as_tuple(asio::use_awaitable));
     if (ec) co_return;
     if (number == SIGHUP) {
       reload();

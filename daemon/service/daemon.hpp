@@ -5,6 +5,7 @@
 
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
@@ -64,6 +65,7 @@ class Daemon {
   std::map<std::int64_t, std::unique_ptr<RunningJob>> running_;
   std::map<std::string, int> running_per_export_;
   std::int64_t last_seen_job_id_{0};
+  boost::asio::signal_set signals_;  // registered at construction: a SIGTERM during start-up is ours
   boost::asio::steady_timer trigger_timer_;
   boost::asio::steady_timer status_timer_;
   bool stopping_{false};
