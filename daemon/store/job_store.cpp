@@ -171,11 +171,13 @@ Job JobStore::create(const std::string& export_name, TimePoint scheduled_for, co
 }
 
 void JobStore::save(const Job& job) {
-  auto update = db_.prepare(
+  if (!save_) save_.emplace(db_.prepare(
       "UPDATE jobs SET state = ?, submit_attempts = ?, submitted_at = ?, poll_url = ?, poll_expires_at = ?, "
       "polls = ?, last_http_status = ?, next_poll_at = ?, download_attempts = ?, content_type = ?, "
       "content_encoding = ?, finished_at = ?, error = ?, output_path = ?, bytes = ?, sha256 = ?, resubmits = ? "
-      "WHERE id = ?");
+      "WHERE id = ?"));
+  auto& update = *save_;
+  update.reset();
   update.bind(1, to_string(job.state)).bind(2, job.submit_attempts).bind(3, iso(job.submitted_at));
   update.bind(4, job.poll_url).bind(5, iso(job.poll_expires_at)).bind(6, job.polls);
   update.bind(7, job.last_http_status).bind(8, iso(job.next_poll_at)).bind(9, job.download_attempts);

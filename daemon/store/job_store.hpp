@@ -58,6 +58,7 @@ class JobStore {
   void migrate();
 
   Database db_;
+  std::optional<Statement> save_;  // prepared once: save() runs on every poll of every job
 };
 
 }  // namespace apsis::store

@@ -36,28 +36,37 @@ Statement Database::prepare(std::string_view sql) { return Statement(*this, sql)
 std::int64_t Database::last_insert_id() const { return sqlite3_last_insert_rowid(db_); }
 int Database::changes() const { return sqlite3_changes(db_); }
 
-Statement::Statement(const Database& db, std::string_view sql) : db_(&db) {
+Statement::Statement(const Database& db, std::string_view sql) {
   const int rc = sqlite3_prepare_v2(db.handle(), sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr);
   if (rc != SQLITE_OK) db.raise(rc, "preparing SQL");
 }
 
 Statement::~Statement() { sqlite3_finalize(stmt_); }
 
-Statement::Statement(Statement&& other) noexcept : db_(other.db_), stmt_(other.stmt_) { other.stmt_ = nullptr; }
+Statement::Statement(Statement&& other) noexcept : stmt_(other.stmt_) { other.stmt_ = nullptr; }
+
+void Statement::raise(int code, std::string_view context) const {
+  throw SqliteError(code, std::string(context) + ": " + sqlite3_errmsg(sqlite3_db_handle(stmt_)));
+}
+
+void Statement::reset() {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+}
 
 Statement& Statement::bind(int index, std::int64_t value) {
-  if (const int rc = sqlite3_bind_int64(stmt_, index, value); rc != SQLITE_OK) db_->raise(rc, "binding");
+  if (const int rc = sqlite3_bind_int64(stmt_, index, value); rc != SQLITE_OK) raise(rc, "binding");
   return *this;
 }
 
 Statement& Statement::bind(int index, std::string_view value) {
   const int rc = sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
-  if (rc != SQLITE_OK) db_->raise(rc, "binding");
+  if (rc != SQLITE_OK) raise(rc, "binding");
   return *this;
 }
 
 Statement& Statement::bind(int index, std::nullopt_t) {
-  if (const int rc = sqlite3_bind_null(stmt_, index); rc != SQLITE_OK) db_->raise(rc, "binding");
+  if (const int rc = sqlite3_bind_null(stmt_, index); rc != SQLITE_OK) raise(rc, "binding");
   return *this;
 }
 
@@ -65,7 +74,7 @@ bool Statement::step() {
   const int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  db_->raise(rc, "SQLite");
+  raise(rc, "SQLite");
 }
 
 bool Statement::is_null(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }

@@ -64,6 +64,8 @@ class Statement {
   // True while a row is available; false when the statement is done.
   bool step();
   void run() { step(); }
+  // Back to the start with no values bound, for reuse: preparing is the costly part of a statement.
+  void reset();
 
   bool is_null(int column) const;
   std::int64_t column_int(int column) const;
@@ -72,8 +74,9 @@ class Statement {
   std::optional<std::int64_t> column_optional_int(int column) const;
 
  private:
-  const Database* db_;
-  sqlite3_stmt* stmt_{nullptr};
+  [[noreturn]] void raise(int code, std::string_view context) const;
+
+  sqlite3_stmt* stmt_{nullptr};  // knows its connection: statements survive moving their Database
 };
 
 // BEGIN IMMEDIATE … COMMIT, rolled back if the scope is left by an exception.
