@@ -155,7 +155,7 @@ asio::awaitable<void> exchange(Connection& connection, const Request& request, B
     const std::size_t got = chunk.size() - parser.get().body().size;
     response.body_bytes += got;
     if (response.streamed)
-      target->data(std::span<const char>(chunk.data(), got));
+      co_await target->data(std::span<const char>(chunk.data(), got));
     else if (response.body.size() < kMaxCollectedBody)
       response.body.append(chunk.data(), std::min(got, kMaxCollectedBody - response.body.size()));
   }

@@ -48,7 +48,9 @@ struct Response {
 struct BodyTarget {
   // Called once the 200 header is in, before any body byte; may throw to refuse the body.
   std::function<void(const Response& head)> begin;
-  std::function<void(std::span<const char> bytes)> data;
+  // Awaited before the next read: the target copies the bytes (the buffer is reused) and may make
+  // the download wait while it catches up, so memory stays flat however fast the network is.
+  std::function<asio::awaitable<void>(std::span<const char> bytes)> data;
 };
 
 class Connection;

@@ -1,11 +1,11 @@
 #include "jobs/job_lifecycle.hpp"
 
 #include <boost/asio/error.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/system/system_error.hpp>
 
 #include "apsis/errors.hpp"
 #include "config/output_template.hpp"
-#include "util/blocking.hpp"
 #include "util/sleep.hpp"
 
 namespace apsis::jobs {
@@ -24,6 +24,7 @@ JobLifecycle::JobLifecycle(JobEnvironment environment, config::ExportDefinition 
     : env_(environment), definition_(std::move(definition)), job_(std::move(job)) {}
 
 boost::asio::awaitable<store::Job> JobLifecycle::run() {
+  executor_ = co_await boost::asio::this_coro::executor;
   try {
     while (!store::is_final(job_.state)) {
       if (job_.state == JobState::pending)
@@ -71,7 +72,7 @@ boost::asio::awaitable<void> JobLifecycle::poll_once() {
     co_return;
   }
   http::BodyTarget target{[this](const http::Response& head) { on_file_ready(head); },
-                          [this](std::span<const char> bytes) { download_->write(bytes); }};
+                          [this](std::span<const char> bytes) { return download_->write(bytes); }};
   // Any poll may turn into a download, so each one holds a transfer slot while it runs.
   AsyncSemaphore::Permit transfer;
   if (env_.transfers) transfer = co_await env_.transfers->acquire();  // (not in a ?: — GCC 12 mishandles co_await there)
@@ -99,7 +100,7 @@ void JobLifecycle::on_file_ready(const http::Response& head) {
   job_.content_type = header_or_empty(head, boost::beast::http::field::content_type);
   job_.content_encoding = encoding.empty() ? std::optional<std::string>() : encoding;
   save();  // before the first body byte: a crash now leaves a row that says "download again"
-  download_ = std::make_unique<sink::Download>(output_path(), gzip);
+  download_ = std::make_unique<sink::Download>(executor_, output_path(), gzip, env_.blocking);
 }
 
 void JobLifecycle::on_answer(const apsis_one::PollAnswer& answer) {
@@ -134,14 +135,14 @@ void JobLifecycle::on_answer(const apsis_one::PollAnswer& answer) {
 boost::asio::awaitable<void> JobLifecycle::publish() {
   std::optional<sink::Published> published;
   std::exception_ptr failure;
-  // fsync of a large file can take seconds: off the event loop, so other jobs' timers stay on time.
-  co_await run_blocking(env_.blocking, [&] {
-    try {
-      published = download_->publish();
-    } catch (...) {
-      failure = std::current_exception();
-    }
-  });
+  try {
+    published = co_await download_->publish();
+  } catch (const boost::system::system_error& e) {
+    if (http::is_cancellation(e.code())) throw;
+    failure = std::current_exception();
+  } catch (...) {
+    failure = std::current_exception();
+  }
   download_.reset();
   if (published) {
     job_.output_path = published->path.string();

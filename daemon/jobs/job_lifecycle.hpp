@@ -27,7 +27,7 @@ struct JobEnvironment {
   Random& random;
   const service::Logger& log;
   AsyncSemaphore* transfers{nullptr};  // max_concurrent_downloads; null = unlimited
-  boost::asio::thread_pool* blocking{nullptr};  // for fsync; null = on the event loop
+  boost::asio::thread_pool* blocking{nullptr};  // writes, hashes and fsyncs downloads; null = on the loop
 };
 
 class JobLifecycle {
@@ -54,6 +54,7 @@ class JobLifecycle {
   std::filesystem::path output_path() const;
 
   JobEnvironment env_;
+  boost::asio::any_io_executor executor_;  // the event loop the job runs on
   config::ExportDefinition definition_;
   store::Job job_;
   std::unique_ptr<sink::Download> download_;

@@ -1,25 +1,91 @@
 #include "sink/download.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include <stdexcept>
+
+#include "util/blocking.hpp"
 
 namespace apsis::sink {
 
-Download::Download(std::filesystem::path final_path, bool verify_gzip) : file_(std::move(final_path)) {
-  if (verify_gzip) gzip_.emplace();
+namespace asio = boost::asio;
+
+Download::Sink::Sink(std::filesystem::path final_path, bool verify_gzip) : file(std::move(final_path)) {
+  if (verify_gzip) gzip.emplace();
 }
 
-void Download::write(std::span<const char> bytes) {
-  file_.write(bytes);
-  hash_.update(bytes);
-  if (gzip_) gzip_->update(bytes);
+void Download::Sink::write(std::span<const char> bytes) {
+  file.write(bytes);
+  hash.update(bytes);
+  if (gzip) gzip->update(bytes);
 }
 
-Published Download::publish() {
-  if (gzip_ && !gzip_->complete())
-    throw std::runtime_error(gzip_->error().empty() ? "gzip stream ended before its trailer (download incomplete)"
-                                                    : gzip_->error());
-  file_.publish();
-  return Published{file_.final_path(), file_.bytes_written(), hash_.hex_digest()};
+Published Download::Sink::publish() {
+  if (gzip && !gzip->complete())
+    throw std::runtime_error(gzip->error().empty() ? "gzip stream ended before its trailer (download incomplete)"
+                                                   : gzip->error());
+  file.publish();
+  return Published{file.final_path(), file.bytes_written(), hash.hex_digest()};
+}
+
+Download::State::State(asio::any_io_executor loop, std::filesystem::path final_path, bool verify_gzip)
+    : sink(std::move(final_path), verify_gzip), piece_done(loop, asio::steady_timer::time_point::max()) {}
+
+Download::Download(asio::any_io_executor loop, std::filesystem::path final_path, bool verify_gzip,
+                   asio::thread_pool* worker)
+    : worker_(worker), state_(std::make_shared<State>(std::move(loop), std::move(final_path), verify_gzip)) {}
+
+Download::~Download() = default;
+
+asio::awaitable<void> Download::wait_for_piece() {
+  while (state_->busy) co_await state_->piece_done.async_wait(asio::as_tuple(asio::use_awaitable));
+  if (state_->failure) std::rethrow_exception(std::exchange(state_->failure, nullptr));
+}
+
+asio::awaitable<void> Download::write(std::span<const char> bytes) {
+  if (!worker_) {
+    state_->sink.write(bytes);
+    co_return;
+  }
+  co_await wait_for_piece();
+  auto piece = std::make_shared<std::vector<char>>(std::move(state_->spare));
+  piece->assign(bytes.begin(), bytes.end());
+  state_->busy = true;
+  asio::post(*worker_, [state = state_, piece]() mutable {
+    std::exception_ptr failure;
+    try {
+      state->sink.write(*piece);  // the loop does not touch the sink while busy
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    auto loop = state->piece_done.get_executor();
+    asio::post(loop, [state = std::move(state), piece = std::move(piece), failure] {
+      state->busy = false;
+      state->failure = failure;
+      state->spare = std::move(*piece);
+      state->piece_done.cancel();
+    });
+  });
+}
+
+asio::awaitable<Published> Download::publish() {
+  co_await wait_for_piece();
+  std::optional<Published> published;
+  std::exception_ptr failure;
+  auto state = state_;
+  // fsync of a large file can take seconds: off the event loop, so other jobs' timers stay on time.
+  co_await run_blocking(worker_, [&] {
+    try {
+      published = state->sink.publish();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  });
+  if (failure) std::rethrow_exception(failure);
+  co_return *published;
 }
 
 }  // namespace apsis::sink

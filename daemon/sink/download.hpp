@@ -1,12 +1,24 @@
 // One download attempt's destination: a staged file, hashed as it is written and, for gzip, checked
 // to the last trailer byte. Either publish() makes a complete file visible, or destruction leaves nothing.
+//
+// With a worker pool, each piece is written, hashed and checked on the worker while the event loop
+// reads the next one (SHA-256 alone runs at ~270 MB/s on a core without SHA extensions); one piece at
+// most is in flight, so memory does not grow with the file.
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+
 #include <cstdint>
+#include <exception>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "sink/gzip_check.hpp"
 #include "sink/sha256.hpp"
@@ -22,15 +34,45 @@ struct Published {
 
 class Download {
  public:
-  Download(std::filesystem::path final_path, bool verify_gzip);
-  void write(std::span<const char> bytes);
-  // Throws std::runtime_error (the file is then discarded) if the gzip stream is incomplete or corrupt.
-  Published publish();
+  // `worker` null: everything happens inline on the caller's thread.
+  Download(boost::asio::any_io_executor loop, std::filesystem::path final_path, bool verify_gzip,
+           boost::asio::thread_pool* worker);
+  ~Download();
+  Download(const Download&) = delete;
+  Download& operator=(const Download&) = delete;
+
+  // Takes a copy of `bytes`. Waits for the previous piece first; rethrows its error (disk full...).
+  boost::asio::awaitable<void> write(std::span<const char> bytes);
+  // Throws std::runtime_error (the file is then discarded) if the gzip stream is incomplete or
+  // corrupt, std::system_error if the file cannot be made durable.
+  boost::asio::awaitable<Published> publish();
 
  private:
-  StagedFile file_;
-  Sha256 hash_;
-  std::optional<GzipCheck> gzip_;
+  // Touched by one thread at a time: the worker while a piece is in flight, else the event loop.
+  struct Sink {
+    Sink(std::filesystem::path final_path, bool verify_gzip);
+    void write(std::span<const char> bytes);
+    Published publish();
+    StagedFile file;
+    Sha256 hash;
+    std::optional<GzipCheck> gzip;
+  };
+
+  // Shared with a piece in flight, which may outlive an abandoned download; its last owner (always a
+  // handler on the event loop, or the Download) destroys the sink, which removes an unpublished file.
+  struct State {
+    State(boost::asio::any_io_executor loop, std::filesystem::path final_path, bool verify_gzip);
+    Sink sink;
+    std::vector<char> spare;  // the buffer of the last finished piece, reused for the next
+    bool busy{false};
+    std::exception_ptr failure;
+    boost::asio::steady_timer piece_done;  // cancelled when the piece in flight ends
+  };
+
+  boost::asio::awaitable<void> wait_for_piece();
+
+  boost::asio::thread_pool* worker_;
+  std::shared_ptr<State> state_;
 };
 
 }  // namespace apsis::sink
