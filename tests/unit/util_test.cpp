@@ -1,0 +1,81 @@
+// The concurrency helpers: the async semaphore behind the connection and transfer limits, and the
+// token bucket behind max_requests_per_second.
+#include <doctest/doctest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <vector>
+
+#include "util/async_semaphore.hpp"
+#include "util/rate_limiter.hpp"
+
+using namespace apsis;
+using namespace std::chrono_literals;
+
+namespace {
+
+boost::asio::awaitable<void> hold(AsyncSemaphore& semaphore, std::vector<int>& order, int id, int& peak) {
+  auto permit = co_await semaphore.acquire();
+  order.push_back(id);
+  peak = std::max(peak, static_cast<int>(semaphore.in_use()));
+  co_await sleep_for(5ms);
+}
+
+}  // namespace
+
+TEST_CASE("the semaphore admits at most its capacity, in FIFO order, and releases on scope exit") {
+  boost::asio::io_context io;
+  AsyncSemaphore semaphore(2);
+  std::vector<int> order;
+  int peak = 0;
+  for (int id = 0; id < 6; ++id) boost::asio::co_spawn(io, hold(semaphore, order, id, peak), boost::asio::detached);
+  io.run();
+  CHECK(peak == 2);
+  CHECK(order == std::vector<int>{0, 1, 2, 3, 4, 5});
+  CHECK(semaphore.in_use() == 0);
+  CHECK(semaphore.waiting() == 0);
+}
+
+TEST_CASE("a semaphore of capacity 0 is unlimited") {
+  boost::asio::io_context io;
+  AsyncSemaphore semaphore(0);
+  std::vector<int> order;
+  int peak = 0;
+  for (int id = 0; id < 5; ++id) boost::asio::co_spawn(io, hold(semaphore, order, id, peak), boost::asio::detached);
+  io.run();
+  CHECK(peak == 5);
+}
+
+TEST_CASE("raising the capacity wakes waiters") {
+  boost::asio::io_context io;
+  AsyncSemaphore semaphore(1);
+  std::vector<int> order;
+  int peak = 0;
+  for (int id = 0; id < 4; ++id) boost::asio::co_spawn(io, hold(semaphore, order, id, peak), boost::asio::detached);
+  io.run_one();  // the first takes its permit, the rest queue
+  semaphore.set_capacity(4);
+  io.run();
+  CHECK(peak >= 3);
+  CHECK(order.size() == 4);
+}
+
+TEST_CASE("the token bucket allows a burst, then spaces requests by 1/rate") {
+  RateLimiter limiter(10.0, 3.0);  // 10 per second, bursts of 3
+  const auto start = RateLimiter::SteadyClock::now();
+  CHECK(limiter.reserve(start) == 0ms);
+  CHECK(limiter.reserve(start) == 0ms);
+  CHECK(limiter.reserve(start) == 0ms);
+  CHECK(limiter.reserve(start) == 100ms);
+  CHECK(limiter.reserve(start) == 200ms);
+  // After a quiet second the bucket is full again.
+  const auto later = start + 1s;
+  CHECK(limiter.reserve(later) == 0ms);
+}
+
+TEST_CASE("a rate of 0 never waits") {
+  RateLimiter limiter(0.0);
+  const auto now = RateLimiter::SteadyClock::now();
+  for (int i = 0; i < 1000; ++i) REQUIRE(limiter.reserve(now) == 0ms);
+}
