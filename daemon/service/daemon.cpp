@@ -124,8 +124,8 @@ void Daemon::resume_unfinished() {
 }
 
 void Daemon::adopt(store::Job job) {
-  if (running_.contains(job.id)) return;
   last_seen_job_id_ = std::max(last_seen_job_id_, job.id);
+  if (running_.contains(job.id)) return;
   config::ExportDefinition definition;
   try {
     definition = jobs::definition_from_json(job.definition_json);
@@ -197,7 +197,8 @@ void Daemon::start_slot(const config::ExportDefinition& definition, TimePoint sl
   } catch (const store::DuplicateSlot&) {
     return;  // this slot already has its job (it was resumed or caught up)
   }
-  last_seen_job_id_ = std::max(last_seen_job_id_, job.id);
+  // last_seen_job_id_ only advances over rows read back from the table: a `trigger` row inserted
+  // just before this one has a lower id and must still be picked up.
   if (definition.overlap == config::Overlap::skip && running_per_export_[definition.name] > 0) {
     job.state = store::JobState::skipped;
     job.finished_at = now;

@@ -64,7 +64,7 @@ class Daemon {
   std::map<std::string, std::shared_ptr<ScheduleTask>> schedules_;
   std::map<std::int64_t, std::unique_ptr<RunningJob>> running_;
   std::map<std::string, int> running_per_export_;
-  std::int64_t last_seen_job_id_{0};
+  std::int64_t last_seen_job_id_{0};  // highest id read from the table; trigger rows come above it
   boost::asio::signal_set signals_;  // registered at construction: a SIGTERM during start-up is ours
   boost::asio::steady_timer trigger_timer_;
   boost::asio::steady_timer status_timer_;

@@ -177,6 +177,23 @@ class CrashTest(DaemonTest):
         daemon.stop()
 
 
+class TriggerRaceTest(DaemonTest):
+    exports = {"busy": 'kind: duplicates\n    schedule: "every 1s"\n    overlap: allow\n    output: "{export}/{job}.{ext}"'}
+
+    def test_triggers_are_picked_up_while_the_schedule_adds_jobs(self):
+        daemon = self.start()
+        wait_for(lambda: "started" in daemon.log(), what="start")
+        triggered = []
+        for _ in range(5):
+            result = self.ws.run("trigger", "--config", self.ws.config, "busy")
+            self.assertEqual(result.returncode, 0, result.stderr)
+            triggered.append(int(result.stdout.split()[1]))  # "job N queued for export busy"
+            time.sleep(0.3)
+        wait_for(lambda: all(j["state"] == "succeeded" for j in self.ws.jobs() if j["id"] in triggered),
+                 timeout=30, what="every triggered job")
+        self.assertEqual(daemon.stop(), 0)
+
+
 class ReloadTest(DaemonTest):
     exports = {"dupes": "kind: duplicates"}
 
