@@ -78,12 +78,11 @@ boost::asio::awaitable<void> JobLifecycle::poll_once() {
   if (env_.transfers) transfer = co_await env_.transfers->acquire();  // (not in a ?: — GCC 12 mishandles co_await there)
   const auto answer = co_await env_.client->poll(*job_.poll_url, definition_, target);
   transfer.reset();
-  if (answer.verdict == Verdict::success) {
-    ++job_.polls;
+  ++job_.polls;
+  if (answer.verdict == Verdict::success)
     co_await publish();
-  } else {
+  else
     on_answer(answer);
-  }
 }
 
 void JobLifecycle::on_file_ready(const http::Response& head) {
@@ -104,10 +103,10 @@ void JobLifecycle::on_file_ready(const http::Response& head) {
 }
 
 void JobLifecycle::on_answer(const apsis_one::PollAnswer& answer) {
-  ++job_.polls;
   if (answer.status != 0) job_.last_http_status = static_cast<int>(answer.status);
   switch (answer.verdict) {
-    case Verdict::success:  // published by poll_once
+    case Verdict::success:
+      return;  // poll_once publishes the file
     case Verdict::in_progress:
       return poll_again_after(backoff_delay(definition_.polling.backoff, job_.polls, env_.random), JobState::submitted);
     case Verdict::gone:
