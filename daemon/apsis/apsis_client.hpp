@@ -46,7 +46,6 @@ class ApsisClient {
                                           http::BodyTarget& target);
 
   const config::Account& account() const { return account_; }
-  int token_fetches() const { return tokens_.fetches(); }
 
  private:
   // Sends with the current token; on a token rejection renews once and sends again.

@@ -94,7 +94,6 @@ asio::awaitable<void> TokenSource::fetch() {
     if (!http::is_transient_network_error(e.code())) throw ApsisError(std::string("token request: ") + e.what());
     throw RetryableTokenError(std::string("token request: ") + e.what(), std::nullopt);
   }
-  ++fetches_;
   const auto verdict = classify(Call::token, response.status, response.body);
   if (verdict == Verdict::rate_limited || verdict == Verdict::transient)
     throw RetryableTokenError(describe_failure(Call::token, response.status, response.body),

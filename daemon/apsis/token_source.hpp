@@ -25,7 +25,6 @@ class TokenSource {
   boost::asio::awaitable<std::string> get();
   // The API refused `token`; the next get() fetches a new one unless it was already replaced.
   void reject(const std::string& token);
-  int fetches() const { return fetches_; }
 
  private:
   bool usable() const;
@@ -42,7 +41,6 @@ class TokenSource {
   TimePoint renew_at_{};
   bool fetching_{false};
   boost::asio::steady_timer fetch_done_;  // cancelled to wake everyone waiting for a fetch
-  int fetches_{0};
 };
 
 }  // namespace apsis::apsis_one

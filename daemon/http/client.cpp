@@ -204,12 +204,6 @@ void Client::release(const Url& url, std::unique_ptr<Connection> connection) {
   idle_[url.origin()].push_back(std::move(connection));
 }
 
-std::size_t Client::idle_connections() const {
-  std::size_t n = 0;
-  for (const auto& [origin, pool] : idle_) n += pool.size();
-  return n;
-}
-
 asio::awaitable<Response> Client::send(const Request& request, BodyTarget* target) {
   for (;;) {
     co_await rate_.take();

@@ -77,9 +77,6 @@ class Client {
 
   const asio::any_io_executor& executor() const { return executor_; }
 
-  // Idle keep-alive connections held, all origins.
-  std::size_t idle_connections() const;
-
  private:
   asio::awaitable<std::unique_ptr<Connection>> acquire(const Url& url, bool& reused);
   void release(const Url& url, std::unique_ptr<Connection> connection);
