@@ -73,7 +73,8 @@ ApsisClient::ApsisClient(asio::any_io_executor executor, const config::Account& 
       random_(random),
       base_(base_url_of(account)),
       http_(std::move(executor), client_options(account)),
-      tokens_(http_, account_, retry, now, random) {}
+      tokens_(http_, account_, retry, now, random),
+      requests_(static_cast<std::size_t>(std::max(0, account.max_connections))) {}
 
 asio::awaitable<http::Response> ApsisClient::send_authorized(Call call, http::Request request,
                                                              http::BodyTarget* target) {
@@ -87,21 +88,25 @@ asio::awaitable<http::Response> ApsisClient::send_authorized(Call call, http::Re
   co_return co_await http_.send(request, target);
 }
 
-asio::awaitable<Submitted> ApsisClient::submit(const config::ExportDefinition& definition,
-                                               const std::function<void()>& on_attempt) {
+http::Request ApsisClient::submit_request(const config::ExportDefinition& definition) const {
   http::Request request;
   request.method = verb::post;
   request.url = base_;
   request.url.target = account_.export_paths.at(definition.kind);
   request.headers = {{"Content-Type", "application/json"}, {"Accept", "application/json"}};
   request.body = definition.request_json;
+  return request;
+}
 
+asio::awaitable<Submitted> ApsisClient::submit(const config::ExportDefinition& definition,
+                                               const std::function<void()>& on_attempt) {
   std::string last_problem;
   for (int attempt = 0; attempt < retry_.max_attempts; ++attempt) {
     std::optional<Milliseconds> retry_after;
     on_attempt();
     try {
-      const auto response = co_await send_authorized(Call::submit, request, nullptr);
+      const auto in_flight = co_await requests_.acquire();  // released before any back-off sleep
+      const auto response = co_await send_authorized(Call::submit, submit_request(definition), nullptr);
       const auto verdict = classify(Call::submit, response.status, response.body);
       if (verdict == Verdict::success) {
         std::string why;
@@ -133,6 +138,7 @@ asio::awaitable<PollAnswer> ApsisClient::poll(const std::string& poll_url, const
     throw ApsisError("the poll URL is on " + url->origin() + ", not on the account's origin " + base_.origin() +
                      "; refusing to send the API token there");
 
+  const auto in_flight = co_await requests_.acquire();
   http::Request request;
   request.url = *url;
   request.headers = {

@@ -13,6 +13,7 @@
 #include "config/config.hpp"
 #include "http/client.hpp"
 #include "jobs/backoff.hpp"
+#include "util/async_semaphore.hpp"
 
 namespace apsis::apsis_one {
 
@@ -50,6 +51,7 @@ class ApsisClient {
  private:
   // Sends with the current token; on a token rejection renews once and sends again.
   boost::asio::awaitable<http::Response> send_authorized(Call call, http::Request request, http::BodyTarget* target);
+  http::Request submit_request(const config::ExportDefinition& definition) const;
 
   config::Account account_;  // a copy: the client may outlive the configuration it came from
   config::RetryPolicy retry_;
@@ -58,6 +60,9 @@ class ApsisClient {
   http::Url base_;
   http::Client http_;
   TokenSource tokens_;
+  // As many requests under way as there are connections: when thousands of jobs submit or poll at
+  // once, the rest wait here before building a request, instead of each holding one in memory.
+  AsyncSemaphore requests_;
 };
 
 // The accepted export's poll URL from a submit answer: JSON `poll_url`, else the Location header.

@@ -59,8 +59,8 @@ int once_command(const std::vector<std::string>& args) {
   const auto now = Clock::now();
   auto job = store.create(definition.name, now, jobs::definition_to_json(definition), now);
   asio::thread_pool blocking(1);
-  jobs::JobLifecycle lifecycle({store, client, configuration, system_now(), random, log, nullptr, &blocking},
-                               definition, job);
+  jobs::JobLifecycle lifecycle({io.get_executor(), store, client, configuration, system_now(), random, log, nullptr, &blocking},
+                               std::make_shared<const config::ExportDefinition>(definition), job);
 
   // Ctrl-C or SIGTERM cancels the job's coroutine; its row stays resumable.
   asio::cancellation_signal cancel;
@@ -73,13 +73,12 @@ int once_command(const std::vector<std::string>& args) {
   });
   std::optional<store::Job> result;
   std::exception_ptr failure;
-  asio::co_spawn(io, lifecycle.run(),
-                 asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr error, store::Job final_job) {
+  asio::co_spawn(io, lifecycle.run(), asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr error) {
                    signals.cancel();
                    if (error)
                      failure = error;
                    else
-                     result = std::move(final_job);
+                     result = lifecycle.job();
                  }));
   io.run();
 

@@ -10,8 +10,10 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
-#include <vector>
+#include <algorithm>
+#include <memory>
 #include <variant>
+#include <vector>
 
 namespace apsis::http {
 namespace {
@@ -66,6 +68,8 @@ class Connection {
     throw_on(resolve_ec, "resolving " + url.host);
     socket().expires_after(timeout);
     auto [connect_ec, endpoint] = co_await socket().async_connect(endpoints, kTuple);
+    if (connect_ec == asio::error::operation_aborted && !socket().socket().is_open() && !endpoints.empty())
+      connect_ec = why_socket_cannot_open(endpoints.begin()->endpoint().protocol());
     throw_on(connect_ec, "connecting to " + url.origin());
     if (auto* tls = std::get_if<Tls>(&stream_)) co_await handshake(*tls, url, timeout);
   }
@@ -106,6 +110,17 @@ class Connection {
     throw_on(ec, "TLS handshake with " + url.origin());
   }
 
+  // Asio's range connect reports a socket it could not even open (EMFILE, ENOBUFS) as "aborted",
+  // which reads like our own shutdown; open one here to learn the real, retryable reason. If that
+  // one opens, the shortage has just passed, and it was almost surely of file descriptors.
+  error_code why_socket_cannot_open(const tcp& protocol) {
+    error_code ec;
+    socket().socket().open(protocol, ec);
+    if (ec) return ec;
+    socket().socket().close(ec);
+    return asio::error::no_descriptors;
+  }
+
   std::variant<Plain, Tls> stream_;
   beast::flat_buffer buffer_;
 };
@@ -121,6 +136,12 @@ beast_http::request<beast_http::string_body> build_request(const Request& reques
   out.prepare_payload();
   out.keep_alive(true);
   return out;
+}
+
+// Big reads for files (fewer syscalls), small ones for JSON and error answers.
+std::size_t read_chunk_size(bool streamed, boost::optional<std::uint64_t> content_length) {
+  const std::uint64_t cap = streamed ? 256 * 1024 : 16 * 1024;
+  return static_cast<std::size_t>(content_length ? std::clamp<std::uint64_t>(*content_length, 1024, cap) : cap);
 }
 
 struct Exchange {
@@ -145,19 +166,20 @@ asio::awaitable<void> exchange(Connection& connection, const Request& request, B
   response.streamed = target != nullptr && response.status == 200;
   if (response.streamed) target->begin(response);
 
-  // Big reads for files (fewer syscalls), small ones for JSON and error answers: thousands of
-  // requests in flight must not each hold a file-sized buffer.
-  std::vector<char> chunk(response.streamed ? 256 * 1024 : 16 * 1024);
+  // Sized to the body when its length is known: thousands of small answers and files in flight
+  // must not each hold a big buffer. Not zero-filled: the socket overwrites it anyway.
+  const std::size_t chunk_size = read_chunk_size(response.streamed, parser.content_length());
+  const auto chunk = std::make_unique_for_overwrite<char[]>(chunk_size);
   while (!parser.is_done()) {
-    parser.get().body().data = chunk.data();
-    parser.get().body().size = chunk.size();
+    parser.get().body().data = chunk.get();
+    parser.get().body().size = chunk_size;
     co_await connection.read_body(parser, options.timeout);
-    const std::size_t got = chunk.size() - parser.get().body().size;
+    const std::size_t got = chunk_size - parser.get().body().size;
     response.body_bytes += got;
     if (response.streamed)
-      co_await target->data(std::span<const char>(chunk.data(), got));
+      co_await target->data(std::span<const char>(chunk.get(), got));
     else if (response.body.size() < kMaxCollectedBody)
-      response.body.append(chunk.data(), std::min(got, kMaxCollectedBody - response.body.size()));
+      response.body.append(chunk.get(), std::min(got, kMaxCollectedBody - response.body.size()));
   }
   result.keep_alive = parser.keep_alive();
 }

@@ -2,11 +2,11 @@
 
 #include <boost/asio/error.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 
 #include "apsis/errors.hpp"
 #include "config/output_template.hpp"
-#include "util/sleep.hpp"
 
 namespace apsis::jobs {
 namespace {
@@ -20,20 +20,33 @@ std::string header_or_empty(const http::Response& response, boost::beast::http::
 
 }  // namespace
 
-JobLifecycle::JobLifecycle(JobEnvironment environment, config::ExportDefinition definition, store::Job job)
-    : env_(environment), definition_(std::move(definition)), job_(std::move(job)) {}
+JobLifecycle::JobLifecycle(JobEnvironment environment, std::shared_ptr<const config::ExportDefinition> definition,
+                           store::Job job)
+    : env_(environment), definition_(std::move(definition)), job_(std::move(job)), poll_timer_(env_.executor) {
+  // The row's copy of the definition is only read at resume; from here on the shared one is used.
+  job_.definition_json = std::string();
+}
 
-boost::asio::awaitable<store::Job> JobLifecycle::run() {
-  executor_ = co_await boost::asio::this_coro::executor;
+boost::asio::awaitable<void> JobLifecycle::run() {
+  const auto cancellation = co_await boost::asio::this_coro::cancellation_state;
   try {
     while (!store::is_final(job_.state)) {
-      if (job_.state == JobState::pending)
+      if (job_.state == JobState::pending) {
         co_await submit();
-      else
-        co_await poll_once();
+        continue;
+      }
+      // Waiting here, not in a nested coroutine: a sleeping job is most of a job's life, and with
+      // thousands in flight each extra coroutine frame held during the wait adds up.
+      if (const auto wait = until_next_poll(); wait.count() > 0) {
+        poll_timer_.expires_after(wait);
+        co_await poll_timer_.async_wait(boost::asio::use_awaitable);
+        record_timer_lateness();
+      }
+      co_await poll_once();
     }
   } catch (const boost::system::system_error& e) {
-    if (http::is_cancellation(e.code())) throw;  // shutdown: the row stays as it is, to be resumed
+    // Shutdown: the row stays as it is, to be resumed. An "aborted" nobody asked for is a failure.
+    if (http::is_cancellation(e.code()) && cancellation.cancelled() != boost::asio::cancellation_type::none) throw;
     finish(JobState::failed, e.what());
   } catch (const apsis_one::ApsisError& e) {
     if (e.status()) job_.last_http_status = static_cast<int>(*e.status());
@@ -41,12 +54,11 @@ boost::asio::awaitable<store::Job> JobLifecycle::run() {
   } catch (const std::exception& e) {
     finish(JobState::failed, e.what());
   }
-  co_return job_;
 }
 
 boost::asio::awaitable<void> JobLifecycle::submit() {
-  env_.log.job(service::Level::info, job_.export_name, job_.id, "submitting " + std::string(config::to_string(definition_.kind)) + " export");
-  const auto submitted = co_await env_.client->submit(definition_, [this] {
+  env_.log.job(service::Level::info, job_.export_name, job_.id, "submitting " + std::string(config::to_string(definition_->kind)) + " export");
+  const auto submitted = co_await env_.client->submit(*definition_, [this] {
     ++job_.submit_attempts;
     save();
   });
@@ -54,18 +66,24 @@ boost::asio::awaitable<void> JobLifecycle::submit() {
   job_.state = JobState::submitted;
   job_.submitted_at = now;
   job_.poll_url = submitted.poll_url;
-  job_.poll_expires_at = now + definition_.polling.url_validity;
+  job_.poll_expires_at = now + definition_->polling.url_validity;
   job_.last_http_status = static_cast<int>(submitted.status);
-  job_.next_poll_at = next_poll_time(now, backoff_delay(definition_.polling.backoff, 0, env_.random),
+  job_.next_poll_at = next_poll_time(now, backoff_delay(definition_->polling.backoff, 0, env_.random),
                                      *job_.poll_expires_at);
   save();
   env_.log.job(service::Level::info, job_.export_name, job_.id, "submitted; polling until " + format_iso8601(*job_.poll_expires_at));
 }
 
+Milliseconds JobLifecycle::until_next_poll() const {
+  return std::chrono::duration_cast<Milliseconds>(job_.next_poll_at.value_or(env_.now()) - env_.now());
+}
+
+void JobLifecycle::record_timer_lateness() {
+  if (env_.metrics && job_.next_poll_at)
+    env_.metrics->poll_timer_lateness.record(std::chrono::duration_cast<Milliseconds>(env_.now() - *job_.next_poll_at));
+}
+
 boost::asio::awaitable<void> JobLifecycle::poll_once() {
-  const TimePoint due = job_.next_poll_at.value_or(env_.now());
-  if (const auto wait = std::chrono::duration_cast<Milliseconds>(due - env_.now()); wait.count() > 0)
-    co_await sleep_for(wait);
   if (env_.now() >= job_.poll_expires_at.value_or(TimePoint::max())) {
     expire("the poll URL's validity ended after " + std::to_string(job_.polls) +
            " polls without the file becoming ready");
@@ -76,9 +94,10 @@ boost::asio::awaitable<void> JobLifecycle::poll_once() {
   // Any poll may turn into a download, so each one holds a transfer slot while it runs.
   AsyncSemaphore::Permit transfer;
   if (env_.transfers) transfer = co_await env_.transfers->acquire();  // (not in a ?: — GCC 12 mishandles co_await there)
-  const auto answer = co_await env_.client->poll(*job_.poll_url, definition_, target);
-  transfer.reset();
+  const auto answer = co_await env_.client->poll(*job_.poll_url, *definition_, target);
   ++job_.polls;
+  // The slot is held until the file is published: files waiting for their fsync stay open, and
+  // their number must stay bounded however fast downloads finish.
   if (answer.verdict == Verdict::success)
     co_await publish();
   else
@@ -88,7 +107,7 @@ boost::asio::awaitable<void> JobLifecycle::poll_once() {
 void JobLifecycle::on_file_ready(const http::Response& head) {
   const auto encoding = header_or_empty(head, boost::beast::http::field::content_encoding);
   const bool gzip = encoding.find("gzip") != std::string::npos;
-  const bool want_gzip = definition_.compression == config::Compression::gzip;
+  const bool want_gzip = definition_->compression == config::Compression::gzip;
   if (gzip != want_gzip)
     throw apsis_one::ApsisError(std::string("asked for ") + (want_gzip ? "gzip" : "uncompressed") +
                                     " content but APSIS One sent Content-Encoding '" + encoding + "'",
@@ -99,7 +118,7 @@ void JobLifecycle::on_file_ready(const http::Response& head) {
   job_.content_type = header_or_empty(head, boost::beast::http::field::content_type);
   job_.content_encoding = encoding.empty() ? std::optional<std::string>() : encoding;
   save();  // before the first body byte: a crash now leaves a row that says "download again"
-  download_ = std::make_unique<sink::Download>(executor_, output_path(), gzip, env_.blocking);
+  download_ = std::make_unique<sink::Download>(env_.executor, output_path(), gzip, env_.blocking);
 }
 
 void JobLifecycle::on_answer(const apsis_one::PollAnswer& answer) {
@@ -108,7 +127,7 @@ void JobLifecycle::on_answer(const apsis_one::PollAnswer& answer) {
     case Verdict::success:
       return;  // poll_once publishes the file
     case Verdict::in_progress:
-      return poll_again_after(backoff_delay(definition_.polling.backoff, job_.polls, env_.random), JobState::submitted);
+      return still_in_progress();
     case Verdict::gone:
       return expire(answer.detail);
     case Verdict::rate_limited:
@@ -127,7 +146,7 @@ void JobLifecycle::on_answer(const apsis_one::PollAnswer& answer) {
     return poll_again_after(backoff_delay(env_.config->retry.backoff, job_.download_attempts - 1, env_.random),
                             JobState::downloading);
   }
-  const auto delay = answer.retry_after.value_or(backoff_delay(definition_.polling.backoff, job_.polls, env_.random));
+  const auto delay = answer.retry_after.value_or(backoff_delay(definition_->polling.backoff, job_.polls, env_.random));
   poll_again_after(delay, JobState::submitted);
 }
 
@@ -167,7 +186,7 @@ boost::asio::awaitable<void> JobLifecycle::publish() {
 
 void JobLifecycle::expire(std::string why) {
   download_.reset();
-  if (definition_.on_expired == config::OnExpired::resubmit && job_.resubmits == 0) {
+  if (definition_->on_expired == config::OnExpired::resubmit && job_.resubmits == 0) {
     // One more submit for the same slot, in the same row: the slot keeps exactly one job.
     ++job_.resubmits;
     job_.state = JobState::pending;
@@ -180,6 +199,16 @@ void JobLifecycle::expire(std::string why) {
     return;
   }
   finish(JobState::expired, std::move(why));
+}
+
+void JobLifecycle::still_in_progress() {
+  const TimePoint now = env_.now();
+  job_.state = JobState::submitted;
+  job_.next_poll_at = next_poll_time(now, backoff_delay(definition_->polling.backoff, job_.polls, env_.random),
+                                     job_.poll_expires_at.value_or(TimePoint::max()));
+  // A 404 changes only the poll counter and the next poll time, and losing those in a crash costs
+  // one early poll: the row is refreshed at most once a minute instead of on every poll.
+  if (now - last_saved_ >= kProgressSaveInterval) save();
 }
 
 void JobLifecycle::poll_again_after(Milliseconds delay, JobState state) {
@@ -203,12 +232,15 @@ void JobLifecycle::finish(JobState state, std::string error) {
                  std::string(store::to_string(state)) + ": " + job_.error.value_or(""));
 }
 
-void JobLifecycle::save() { env_.store.save(job_); }
+void JobLifecycle::save() {
+  env_.store.save(job_);
+  last_saved_ = env_.now();
+}
 
 std::filesystem::path JobLifecycle::output_path() const {
   const config::TemplateValues values{job_.export_name, job_.id, job_.scheduled_for,
-                                      config::file_extension(definition_.format, definition_.compression)};
-  return env_.config->output_dir / config::expand_output_template(definition_.output_template, values);
+                                      config::file_extension(definition_->format, definition_->compression)};
+  return env_.config->output_dir / config::expand_output_template(definition_->output_template, values);
 }
 
 }  // namespace apsis::jobs

@@ -3,7 +3,9 @@
 // point leaves a row that says exactly where the job stood.
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include <memory>
@@ -11,6 +13,7 @@
 #include "apsis/apsis_client.hpp"
 #include "config/config.hpp"
 #include "jobs/backoff.hpp"
+#include "metrics/metrics.hpp"
 #include "service/log.hpp"
 #include "sink/download.hpp"
 #include "store/job_store.hpp"
@@ -20,6 +23,7 @@ namespace apsis::jobs {
 
 // What a job needs from the daemon around it; all owned elsewhere and outliving the job.
 struct JobEnvironment {
+  boost::asio::any_io_executor executor;  // the event loop the job runs on
   store::JobStore& store;
   std::shared_ptr<apsis_one::ApsisClient> client;  // of the export's account; outlives a reload
   std::shared_ptr<const config::Config> config;    // the configuration the job started under
@@ -28,25 +32,35 @@ struct JobEnvironment {
   const service::Logger& log;
   AsyncSemaphore* transfers{nullptr};  // max_concurrent_downloads; null = unlimited
   boost::asio::thread_pool* blocking{nullptr};  // writes, hashes and fsyncs downloads; null = on the loop
+  metrics::Metrics* metrics{nullptr};           // null = not measured
 };
 
 class JobLifecycle {
  public:
-  JobLifecycle(JobEnvironment environment, config::ExportDefinition definition, store::Job job);
+  // How stale a polling job's row may get (poll count, next poll time) between state changes.
+  static constexpr Milliseconds kProgressSaveInterval{60'000};
 
-  // Runs the job from wherever its row says it stands to a final state and returns the final row.
-  // Cancellation (shutdown) ends it early with the row left resumable.
-  boost::asio::awaitable<store::Job> run();
+  // Jobs of one export share one definition: with thousands in flight, a copy each would dominate memory.
+  JobLifecycle(JobEnvironment environment, std::shared_ptr<const config::ExportDefinition> definition,
+               store::Job job);
 
-  // Where the job stands now (for status lines).
+  // Runs the job from wherever its row says it stands to a final state; job() is then the final row.
+  // Cancellation (shutdown) ends it early with the row left resumable. Returns nothing: a returned
+  // row would sit in every job's coroutine frame for its whole life.
+  boost::asio::awaitable<void> run();
+
+  // Where the job stands now (for status lines), and its final row once run() has returned.
   const store::Job& job() const { return job_; }
 
  private:
   boost::asio::awaitable<void> submit();
+  Milliseconds until_next_poll() const;
+  void record_timer_lateness();
   boost::asio::awaitable<void> poll_once();
   void on_file_ready(const http::Response& head);
   void on_answer(const apsis_one::PollAnswer& answer);
   boost::asio::awaitable<void> publish();
+  void still_in_progress();
   void poll_again_after(Milliseconds delay, store::JobState state);
   void expire(std::string why);
   void finish(store::JobState state, std::string error);
@@ -54,10 +68,11 @@ class JobLifecycle {
   std::filesystem::path output_path() const;
 
   JobEnvironment env_;
-  boost::asio::any_io_executor executor_;  // the event loop the job runs on
-  config::ExportDefinition definition_;
+  std::shared_ptr<const config::ExportDefinition> definition_;
   store::Job job_;
+  boost::asio::steady_timer poll_timer_;
   std::unique_ptr<sink::Download> download_;
+  TimePoint last_saved_{};
 };
 
 }  // namespace apsis::jobs

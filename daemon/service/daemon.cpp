@@ -48,6 +48,12 @@ bool is_cancellation(std::exception_ptr error) {
   }
 }
 
+std::string timer_lateness_line(const metrics::MillisecondHistogram& lateness) {
+  return "poll timers: " + std::to_string(lateness.count()) + " fired; lateness p50 " +
+         std::to_string(lateness.quantile(0.5).count()) + " ms, p99 " + std::to_string(lateness.quantile(0.99).count()) +
+         " ms, max " + std::to_string(lateness.max().count()) + " ms";
+}
+
 }  // namespace
 
 struct Daemon::ScheduleTask {
@@ -84,6 +90,7 @@ int Daemon::run() {
   start();
   io_.run();
   log_.log(Level::notice, "stopped; unfinished jobs resume at the next start");
+  log_.log(Level::info, timer_lateness_line(metrics_.poll_timer_lateness));
   return 0;
 }
 
@@ -120,15 +127,21 @@ void Daemon::rebuild_clients() {
 }
 
 void Daemon::resume_unfinished() {
-  for (auto& job : store_.unfinished()) adopt(std::move(job));
+  constexpr int kPage = 1000;  // bounds the rows held in memory at once, beside the jobs they become
+  for (std::int64_t after = 0;;) {
+    auto page = store_.unfinished(after, kPage);
+    if (page.empty()) return;
+    after = page.back().id;
+    for (auto& job : page) adopt(std::move(job));
+  }
 }
 
 void Daemon::adopt(store::Job job) {
   last_seen_job_id_ = std::max(last_seen_job_id_, job.id);
   if (running_.contains(job.id)) return;
-  config::ExportDefinition definition;
+  std::shared_ptr<const config::ExportDefinition> definition;
   try {
-    definition = jobs::definition_from_json(job.definition_json);
+    definition = shared_definition(job.definition_json);
   } catch (const std::exception& e) {
     job.state = store::JobState::failed;
     job.finished_at = Clock::now();
@@ -139,6 +152,15 @@ void Daemon::adopt(store::Job job) {
   }
   log_.job(Level::info, job.export_name, job.id, "picked up in state " + std::string(store::to_string(job.state)));
   spawn(std::move(job), std::move(definition));
+}
+
+std::shared_ptr<const config::ExportDefinition> Daemon::shared_definition(const std::string& json) {
+  if (const auto known = definitions_.find(json); known != definitions_.end())
+    if (auto definition = known->second.lock()) return definition;
+  std::erase_if(definitions_, [](const auto& entry) { return entry.second.expired(); });
+  auto definition = std::make_shared<const config::ExportDefinition>(jobs::definition_from_json(json));
+  definitions_[json] = definition;
+  return definition;
 }
 
 void Daemon::start_schedules() {
@@ -207,15 +229,15 @@ void Daemon::start_slot(const config::ExportDefinition& definition, TimePoint sl
     log_.job(Level::notice, job.export_name, job.id, "slot " + format_iso8601(slot) + " skipped: " + *job.error);
     return;
   }
-  spawn(std::move(job), definition);
+  spawn(std::move(job), std::make_shared<const config::ExportDefinition>(definition));
 }
 
-void Daemon::spawn(store::Job job, config::ExportDefinition definition) {
-  const auto client = clients_.find(definition.account);
+void Daemon::spawn(store::Job job, std::shared_ptr<const config::ExportDefinition> definition) {
+  const auto client = clients_.find(definition->account);
   if (client == clients_.end()) {
     job.state = store::JobState::failed;
     job.finished_at = Clock::now();
-    job.error = "account '" + definition.account + "' is no longer in the configuration";
+    job.error = "account '" + definition->account + "' is no longer in the configuration";
     store_.save(job);
     log_.job(Level::error, job.export_name, job.id, *job.error);
     return;
@@ -224,14 +246,15 @@ void Daemon::spawn(store::Job job, config::ExportDefinition definition) {
   auto running = std::make_unique<RunningJob>();
   running->export_name = job.export_name;
   running->lifecycle = std::make_unique<jobs::JobLifecycle>(
-      jobs::JobEnvironment{store_, client->second, config_, system_now(), random_, log_, &transfers_, &blocking_},
+      jobs::JobEnvironment{io_.get_executor(), store_, client->second, config_, system_now(), random_, log_, &transfers_, &blocking_,
+                           &metrics_},
       std::move(definition), std::move(job));
   auto& entry = *running;
   running_[id] = std::move(running);
   ++running_per_export_[entry.export_name];
   asio::co_spawn(io_, entry.lifecycle->run(),
-                 asio::bind_cancellation_slot(entry.cancel.slot(), [this, id](std::exception_ptr error, store::Job) {
-                   if (error && !is_cancellation(error))
+                 asio::bind_cancellation_slot(entry.cancel.slot(), [this, id](std::exception_ptr error) {
+                   if (error && (!is_cancellation(error) || !stopping_))
                      log_.log(Level::error, "job=" + std::to_string(id) + " ended unexpectedly: " + describe(error));
                    // Erase after the handler returns: the job's cancellation signal must outlive it.
                    asio::post(io_, [this, id] {

@@ -16,6 +16,7 @@
 #include "apsis/apsis_client.hpp"
 #include "config/config.hpp"
 #include "jobs/backoff.hpp"
+#include "metrics/metrics.hpp"
 #include "schedule/schedule.hpp"
 #include "service/log.hpp"
 #include "service/systemd_notifier.hpp"
@@ -42,7 +43,8 @@ class Daemon {
   void stop_schedules();
   boost::asio::awaitable<void> schedule_loop(std::shared_ptr<ScheduleTask> task);
   void start_slot(const config::ExportDefinition& definition, TimePoint slot);
-  void spawn(store::Job job, config::ExportDefinition definition);
+  void spawn(store::Job job, std::shared_ptr<const config::ExportDefinition> definition);
+  std::shared_ptr<const config::ExportDefinition> shared_definition(const std::string& json);
   boost::asio::awaitable<void> signal_loop();
   boost::asio::awaitable<void> trigger_loop();
   boost::asio::awaitable<void> status_loop();
@@ -59,11 +61,14 @@ class Daemon {
   jobs::Random random_;
   SystemdNotifier systemd_;
   AsyncSemaphore transfers_;
+  metrics::Metrics metrics_;
   boost::asio::thread_pool blocking_{1};  // fsync of published files
   std::map<std::string, std::shared_ptr<apsis_one::ApsisClient>> clients_;
   std::map<std::string, std::shared_ptr<ScheduleTask>> schedules_;
   std::map<std::int64_t, std::unique_ptr<RunningJob>> running_;
   std::map<std::string, int> running_per_export_;
+  // Resumed rows of one export usually carry the same definition text: parse it once, share it.
+  std::map<std::string, std::weak_ptr<const config::ExportDefinition>, std::less<>> definitions_;
   std::int64_t last_seen_job_id_{0};  // highest id read from the table; trigger rows come above it
   boost::asio::signal_set signals_;  // registered at construction: a SIGTERM during start-up is ours
   boost::asio::steady_timer trigger_timer_;

@@ -7,6 +7,8 @@
 #include <random>
 #include <system_error>
 
+#include "util/directories.hpp"
+
 namespace apsis::sink {
 namespace {
 
@@ -37,7 +39,7 @@ void fsync_directory(const std::filesystem::path& dir) {
 
 StagedFile::StagedFile(std::filesystem::path final_path) : final_path_(std::move(final_path)) {
   const auto dir = final_path_.parent_path();
-  std::filesystem::create_directories(dir);
+  apsis::create_directories(dir, 0750);  // like the files: the owner writes, a loader's group may read
   for (int attempt = 0; attempt < 16 && fd_ < 0; ++attempt) {
     temp_path_ = dir / (std::string(kTempPrefix) + final_path_.filename().string() + "-" + random_suffix());
     fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include "schema_sql.hpp"
+#include "util/directories.hpp"
 
 namespace apsis::store {
 namespace {
@@ -95,7 +96,7 @@ std::optional<JobState> parse_job_state(std::string_view text) {
 int JobStore::schema_version() { return schema::migrations.back().version; }
 
 JobStore JobStore::open(const std::filesystem::path& file) {
-  if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
+  if (file.has_parent_path()) apsis::create_directories(file.parent_path(), 0700);
   // The job table names exports and poll URLs: not for other users of the machine.
   const mode_t old_mask = ::umask(0077);
   Database db(file);
@@ -210,9 +211,10 @@ std::vector<Job> JobStore::list(const JobFilter& filter) {
   return jobs;
 }
 
-std::vector<Job> JobStore::unfinished() {
+std::vector<Job> JobStore::unfinished(std::int64_t after_id, int limit) {
   auto query = db_.prepare(std::string("SELECT ") + kColumns +
-                           " FROM jobs WHERE state IN ('pending','submitted','downloading') ORDER BY id");
+                           " FROM jobs WHERE state IN ('pending','submitted','downloading') AND id > ? ORDER BY id LIMIT ?");
+  query.bind(1, after_id).bind(2, static_cast<std::int64_t>(limit));
   std::vector<Job> jobs;
   while (query.step()) jobs.push_back(read_job(query));
   return jobs;

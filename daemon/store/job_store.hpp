@@ -47,7 +47,9 @@ class JobStore {
   void save(const Job& job);
   std::optional<Job> find(std::int64_t id);
   std::vector<Job> list(const JobFilter& filter);
-  std::vector<Job> unfinished();
+  // Unfinished rows (pending, submitted, downloading) with an id above `after_id`, oldest first, at
+  // most `limit`: a restart with 100 000 jobs in flight reads them a page at a time.
+  std::vector<Job> unfinished(std::int64_t after_id = 0, int limit = -1);
   // Pending rows with an id above `after_id`: jobs that `apsis-exportd trigger` added.
   std::vector<Job> pending_after(std::int64_t after_id);
   // The newest slot the export has a job for, if any.
