@@ -153,7 +153,7 @@ asio::awaitable<PollAnswer> ApsisClient::poll(const std::string& poll_url, const
                            target.data};
   PollAnswer answer;
   try {
-    answer.response = co_await send_authorized(Call::poll, request, &tracked);
+    answer.response = co_await send_authorized(Call::poll, std::move(request), &tracked);
   } catch (const boost::system::system_error& e) {
     if (http::is_cancellation(e.code())) throw;
     if (!http::is_transient_network_error(e.code())) throw ApsisError(std::string("poll: ") + e.what());

@@ -25,6 +25,7 @@ JobLifecycle::JobLifecycle(JobEnvironment environment, std::shared_ptr<const con
     : env_(environment), definition_(std::move(definition)), job_(std::move(job)), poll_timer_(env_.executor) {
   // The row's copy of the definition is only read at resume; from here on the shared one is used.
   job_.definition_json = std::string();
+  last_saved_ = env_.now();  // the row was just created or read back: it says what job_ says
 }
 
 boost::asio::awaitable<void> JobLifecycle::run() {
@@ -235,6 +236,7 @@ void JobLifecycle::finish(JobState state, std::string error) {
 void JobLifecycle::save() {
   env_.store.save(job_);
   last_saved_ = env_.now();
+  if (env_.metrics) ++env_.metrics->job_row_writes;
 }
 
 std::filesystem::path JobLifecycle::output_path() const {

@@ -90,7 +90,8 @@ int Daemon::run() {
   start();
   io_.run();
   log_.log(Level::notice, "stopped; unfinished jobs resume at the next start");
-  log_.log(Level::info, timer_lateness_line(metrics_.poll_timer_lateness));
+  log_.log(Level::info, timer_lateness_line(metrics_.poll_timer_lateness) + "; job rows written: " +
+                            std::to_string(metrics_.job_row_writes));
   return 0;
 }
 

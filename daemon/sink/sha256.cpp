@@ -1,11 +1,23 @@
 #include "sink/sha256.hpp"
 
+#include <memory>
 #include <stdexcept>
 
 namespace apsis::sink {
+namespace {
+
+// Given EVP_sha256(), OpenSSL 3 looks the algorithm up again on every init (dozens of allocations
+// per download); fetched once, it is not. An immutable handle, freed at exit.
+const EVP_MD* sha256_algorithm() {
+  static const std::unique_ptr<EVP_MD, decltype(&EVP_MD_free)> algorithm(EVP_MD_fetch(nullptr, "SHA256", nullptr),
+                                                                         &EVP_MD_free);
+  return algorithm.get();
+}
+
+}  // namespace
 
 Sha256::Sha256() : ctx_(EVP_MD_CTX_new(), &EVP_MD_CTX_free) {
-  if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1)
+  if (!ctx_ || !sha256_algorithm() || EVP_DigestInit_ex(ctx_.get(), sha256_algorithm(), nullptr) != 1)
     throw std::runtime_error("OpenSSL: cannot initialise SHA-256");
 }
 

@@ -208,9 +208,11 @@ Reply Api::poll(const Request& req, std::string_view id)
     return plan_download(req, *e);
 }
 
-std::optional<Response> Api::poll_fault()
+std::optional<Reply> Api::poll_fault()
 {
     auto& faults = state_.faults;
+    if (faults.take(Fault::poll_reset))
+        return Reset{};
     if (faults.take(Fault::poll_5xx))
         return message_response(status::service_unavailable, "Service Unavailable");
     if (faults.take(Fault::poll_429))

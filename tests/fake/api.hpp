@@ -31,7 +31,7 @@ private:
 
     std::optional<Response> submit_fault();
     std::optional<Response> submit_shape_fault(const Export& e);
-    std::optional<Response> poll_fault();
+    std::optional<Reply> poll_fault();
     Download plan_download(const Request& req, Export& e);
 
     bool authorized(const Request& req) const;

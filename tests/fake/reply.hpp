@@ -37,7 +37,10 @@ struct Download {
     bool slow = false;
 };
 
-using Reply = std::variant<Response, Download>;
+// No answer at all: the connection is reset (RST) as soon as the request is read.
+struct Reset {};
+
+using Reply = std::variant<Response, Download, Reset>;
 
 inline Response json_response(http::status status, const boost::json::value& body)
 {

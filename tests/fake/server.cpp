@@ -96,6 +96,11 @@ private:
         bool control = path.starts_with(control_prefix);
         Reply reply = control ? Reply(handle_control(req, path, services_.state)) : services_.api.handle(req, path);
 
+        if (std::holds_alternative<Reset>(reply)) {
+            note(req, 0, control);
+            reset();
+            co_return false;
+        }
         if (auto* res = std::get_if<Response>(&reply)) {
             note(req, res->result_int(), control);
             co_return co_await send(std::move(*res), req);
@@ -137,6 +142,14 @@ private:
                                              header_value(req, http::field::authorization),
                                              header_value(req, http::field::accept),
                                              header_value(req, http::field::accept_encoding)});
+    }
+
+    // SO_LINGER 0 makes close() send RST instead of FIN: the client sees "connection reset".
+    void reset()
+    {
+        boost::system::error_code ignored;
+        socket_.set_option(asio::socket_base::linger(true, 0), ignored);
+        socket_.close(ignored);
     }
 
     void close()

@@ -59,6 +59,7 @@ enum class Fault : std::size_t {
     download_cut_chunked,
     download_corrupt_gzip,
     download_slow,
+    poll_reset,
     count_
 };
 
@@ -71,7 +72,7 @@ inline constexpr std::array<std::string_view, fault_count> fault_names{
     "submit_malformed",   "submit_no_poll_url", "submit_location",     "submit_foreign_poll_url",
     "poll_5xx",           "poll_429",           "poll_401",            "poll_403_gateway",
     "poll_410",           "download_cut",       "download_short_length", "download_cut_chunked",
-    "download_corrupt_gzip", "download_slow"};
+    "download_corrupt_gzip", "download_slow", "poll_reset"};
 
 // Each fault is a counter: fire on the next N matching requests, -1 forever, 0 never.
 class Faults {

@@ -35,6 +35,17 @@ class NetworkFaultTest(OnceTest):
         self.assertIn("cannot get an API token", job["error"])
         self.assertIn("503", job["error"])
 
+    def test_connections_reset_before_the_headers_are_polled_again(self):
+        self.fake.faults(poll_reset=3)
+        result = self.ws.once()
+        job = self.assert_succeeded(result)
+        self.assertIn("Connection reset by peer", result.stderr)
+        resets = [r for r in self.fake.stats()["requests"] if r["target"].startswith("/exports/") and r["status"] == 0]
+        self.assertEqual(len(resets), 3)
+        self.assertGreaterEqual(self.fake.stats()["polls"], 4)
+        self.assertEqual(len(self.ws.files()), 1)
+        self.assertGreaterEqual(job["polls"], 2)
+
     def test_a_slow_body_is_waited_for(self):
         self.fake.faults(download_slow=1)
         self.assert_succeeded(self.ws.once())
