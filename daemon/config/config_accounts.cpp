@@ -45,7 +45,7 @@ std::optional<std::string> read_secret_file(LoadContext& ctx, const Field& field
   const auto path = read_path(ctx, field);
   if (!path) return std::nullopt;
   std::string reason;
-  auto secret = read_text_file(*path, kMaxSecretBytes, &reason);
+  auto secret = ctx.options.files.read_text(*path, kMaxSecretBytes, &reason);
   if (!secret) {
     ctx.errors.add(field.mark(), field.path + ": cannot read " + path->string() + ": " + reason);
     return std::nullopt;
@@ -84,7 +84,7 @@ void read_secret(LoadContext& ctx, const Mapping& mapping, Account& account) {
 void read_ca_file(LoadContext& ctx, const Field& field, Account& account) {
   auto path = read_path(ctx, field);
   if (!path) return;
-  if (const auto reason = check_readable_file(*path)) {
+  if (const auto reason = ctx.options.files.check_readable(*path)) {
     ctx.errors.add(field.mark(), field.path + ": cannot read " + path->string() + ": " + *reason);
     return;
   }

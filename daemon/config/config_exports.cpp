@@ -86,7 +86,7 @@ void read_request(LoadContext& ctx, const Field& field, ExportDefinition& defini
     return;
   }
   std::vector<YamlJsonError> problems;
-  const auto body = yaml_to_json(field.value, field.path, ctx.options.env, problems);
+  const auto body = yaml_to_json(field.value, field.path, ctx.options.env, problems, ctx.json_values_left);
   for (auto& problem : problems) ctx.errors.add(problem.mark, std::move(problem.message));
   definition.request_json = boost::json::serialize(body);
 }

@@ -1,7 +1,10 @@
 // The file as a whole and its small sections (polling, retry); accounts and exports have their own files.
 #include "config/config_loader.hpp"
 
+#include <yaml-cpp/eventhandler.h>
+
 #include <array>
+#include <sstream>
 #include <system_error>
 
 #include "config/duration.hpp"
@@ -49,6 +52,67 @@ void read_backoff(LoadContext& ctx, const Mapping& mapping, BackoffPolicy& backo
   }
 }
 
+// Records where each document's root node starts; a root's position is that of its first event.
+class RootMarks : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> roots;
+
+  void OnDocumentStart(const YAML::Mark&) override { in_root_ = false; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override {
+    node(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    node(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    node(mark);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void node(const YAML::Mark& mark) {
+    if (!in_root_) roots.push_back(mark);
+    in_root_ = true;
+  }
+  bool in_root_{false};
+};
+
+// Where each document's root starts; throws YAML::Exception like YAML::LoadAll. LoadAll itself is not
+// used: yaml-cpp 0.7 returns the same empty document forever, allocating each time, when a document
+// starts with a token no node can start with, such as a stray ',' (jbeder/yaml-cpp#1040). A document
+// starting where the previous one did consumed nothing, so the scan stops there and `stuck` is set.
+struct DocumentScan {
+  std::vector<YAML::Mark> roots;
+  bool stuck{false};
+};
+
+DocumentScan scan_documents(const std::string& text) {
+  std::istringstream stream(text);
+  YAML::Parser parser(stream);
+  RootMarks marks;
+  DocumentScan scan;
+  while (parser.HandleNextDocument(marks)) {
+    const auto& roots = marks.roots;
+    if (roots.size() >= 2 && roots.back().pos == roots[roots.size() - 2].pos) {
+      scan.stuck = true;
+      break;
+    }
+  }
+  scan.roots = std::move(marks.roots);
+  return scan;
+}
+
+std::string unexpected_token(std::string_view text, const YAML::Mark& mark) {
+  const auto pos = static_cast<std::size_t>(mark.pos);
+  if (pos >= text.size()) return "invalid YAML: unexpected end of the file";
+  return "invalid YAML: unexpected '" + std::string(1, text[pos]) + "'";
+}
+
 Config read_config(LoadContext& ctx, const YAML::Node& root) {
   const Mapping top(ctx, root, kTopKeys);
   Config config;
@@ -92,6 +156,8 @@ RetryPolicy read_retry(LoadContext& ctx, const Field& field) {
 
 }  // namespace detail
 
+FileAccess system_files() { return {detail::read_text_file, detail::check_readable_file}; }
+
 std::string ConfigError::to_string() const {
   if (line == 0) return file + ": " + message;
   return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
@@ -106,22 +172,29 @@ LoadResult load_config_string(std::string_view yaml, const std::filesystem::path
   source = source.lexically_normal();
   detail::LoadContext ctx{errors, options, source.parent_path()};
 
-  std::vector<YAML::Node> documents;
+  const std::string text(yaml);
+  detail::DocumentScan scan;
+  std::optional<YAML::Node> root;  // emplaced, not assigned: assigning a YAML::Node writes through it
   try {
-    documents = YAML::LoadAll(std::string(yaml));
+    scan = detail::scan_documents(text);
+    if (!scan.stuck) root.emplace(YAML::Load(text));
   } catch (const YAML::Exception& e) {
     errors.add(e.mark, "invalid YAML: " + e.msg);
     return {std::nullopt, errors.take()};
   }
-  if (documents.empty() || documents.front().IsNull()) {
+  if (!root) {
+    errors.add(scan.roots.back(), detail::unexpected_token(text, scan.roots.back()));
+    return {std::nullopt, errors.take()};
+  }
+  if (root->IsNull()) {
     errors.add(YAML::Mark::null_mark(),
                "the configuration is empty: expected a mapping with state_db, output_dir and accounts");
     return {std::nullopt, errors.take()};
   }
-  if (documents.size() > 1)
-    errors.add(documents[1].Mark(), "a second YAML document ('---'): expected a single configuration");
+  if (scan.roots.size() > 1)
+    errors.add(scan.roots[1], "a second YAML document ('---'): expected a single configuration");
 
-  Config config = detail::read_config(ctx, documents.front());
+  Config config = detail::read_config(ctx, *root);
   config.source = source;
   if (!errors.empty()) return {std::nullopt, errors.take()};
   return {std::move(config), {}};

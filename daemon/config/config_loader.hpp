@@ -5,7 +5,9 @@
 // documented by config/example.yaml.
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,11 +33,25 @@ struct LoadResult {
   std::vector<ConfigError> errors;  // in file order
 };
 
+// How the loader opens the files a configuration names (client_secret_file, ca_file). Injected so a
+// fuzzer never opens what its input names: a FIFO or /dev/stdin would block the load forever.
+struct FileAccess {
+  // The whole file, at most max_bytes; nullopt with the reason in *error.
+  std::function<std::optional<std::string>(const std::filesystem::path&, std::size_t max_bytes, std::string* error)>
+      read_text;
+  // nullopt when the path is a regular file this process can open for reading, else the reason.
+  std::function<std::optional<std::string>(const std::filesystem::path&)> check_readable;
+};
+
+// The real file system.
+FileAccess system_files();
+
 struct LoadOptions {
   // Resolves ${NAME} in string values.
   EnvLookup env = process_environment();
   // Time zone names must name a file below this directory; not checked if it does not exist.
   std::filesystem::path zoneinfo_dir = "/usr/share/zoneinfo";
+  FileAccess files = system_files();
 };
 
 // Reads `file` and validates it. Relative paths in it resolve against the file's directory. Reads the

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "config/config_loader.hpp"
+#include "config/yaml_json.hpp"
 
 namespace apsis::config::detail {
 
@@ -46,6 +47,8 @@ struct LoadContext {
   ErrorSink& errors;
   const LoadOptions& options;
   std::filesystem::path base_dir;  // relative paths in the file resolve against it
+  // Shared by all request bodies, so aliases of whole exports cannot multiply it either.
+  std::size_t json_values_left{kMaxJsonValues};
 };
 
 // One entry of a mapping. `path` names it in messages: "accounts.main.base_url".

@@ -11,9 +11,17 @@ namespace {
 
 std::string core_tag(std::string_view type) { return "tag:yaml.org,2002:" + std::string(type); }
 
+// Deeper than any request body, and shallow enough for the stack: an alias used inside the node it
+// names ("&a [*a]") makes an endless nesting.
+constexpr int kMaxDepth = 100;
+
 struct Converter {
   const EnvLookup& env;
   std::vector<YamlJsonError>& errors;
+  std::size_t& values_left;
+  bool truncated = false;  // a value was left out for want of values_left
+  bool too_deep = false;   // a value was left out for being nested deeper than kMaxDepth
+  int depth = 0;
 
   void fail(const YAML::Node& node, std::string_view path, std::string message) {
     errors.push_back({node.Mark(), std::string(path) + ": " + std::move(message)});
@@ -109,11 +117,23 @@ std::optional<double> core_float(std::string_view s, bool& not_finite) {
 }
 
 boost::json::value Converter::convert(const YAML::Node& node, const std::string& path) {
+  if (values_left == 0) {
+    truncated = true;  // reported once, by yaml_to_json
+    return nullptr;
+  }
+  --values_left;
+  if ((node.IsMap() || node.IsSequence()) && depth == kMaxDepth) {
+    too_deep = true;  // reported once, by yaml_to_json
+    return nullptr;
+  }
   switch (node.Type()) {
     case YAML::NodeType::Map:
-      return mapping(node, path);
-    case YAML::NodeType::Sequence:
-      return sequence(node, path);
+    case YAML::NodeType::Sequence: {
+      ++depth;
+      auto value = node.IsMap() ? mapping(node, path) : sequence(node, path);
+      --depth;
+      return value;
+    }
     case YAML::NodeType::Scalar:
       return scalar(node, path);
     case YAML::NodeType::Null:
@@ -206,9 +226,23 @@ boost::json::value Converter::tagged(const YAML::Node& node, const std::string& 
 }  // namespace
 
 boost::json::value yaml_to_json(const YAML::Node& node, std::string_view path, const EnvLookup& env,
+                                std::vector<YamlJsonError>& errors, std::size_t& values_left) {
+  Converter converter{env, errors, values_left};
+  auto json = converter.convert(node, std::string(path));
+  if (converter.too_deep)
+    errors.push_back({node.Mark(), std::string(path) + ": nested more than " + std::to_string(kMaxDepth) +
+                                       " levels deep (is an alias used inside the node it names?)"});
+  if (converter.truncated)
+    errors.push_back({node.Mark(), std::string(path) +
+                                       ": too many values (an alias counts its target each time it is used): "
+                                       "expected a request body of ordinary size"});
+  return json;
+}
+
+boost::json::value yaml_to_json(const YAML::Node& node, std::string_view path, const EnvLookup& env,
                                 std::vector<YamlJsonError>& errors) {
-  Converter converter{env, errors};
-  return converter.convert(node, std::string(path));
+  std::size_t values_left = kMaxJsonValues;
+  return yaml_to_json(node, path, env, errors, values_left);
 }
 
 }  // namespace apsis::config

@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <boost/json/value.hpp>
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +26,16 @@ struct YamlJsonError {
 // Every problem (unset variable, duplicate or non-string key, integer out of range, .inf/.nan, unknown
 // tag) is appended to `errors`, its message starting with the dotted path below `path`; the value
 // returned is then incomplete and should not be used.
+//
+// Each value converted (scalar, mapping or sequence) takes one from `values_left`, an alias's target
+// each time it is used: a few nested aliases make a small file expand to billions of values. At 0 the
+// conversion stops, and that too is an error, as is nesting deeper than 100 levels (which an alias
+// used inside the node it names makes endless).
+boost::json::value yaml_to_json(const YAML::Node& node, std::string_view path, const EnvLookup& env,
+                                std::vector<YamlJsonError>& errors, std::size_t& values_left);
+
+// As above, with at most kMaxJsonValues values.
+constexpr std::size_t kMaxJsonValues = 10'000;
 boost::json::value yaml_to_json(const YAML::Node& node, std::string_view path, const EnvLookup& env,
                                 std::vector<YamlJsonError>& errors);
 

@@ -901,3 +901,51 @@ TEST_CASE("config/example.yaml loads without errors") {
   CHECK(has_error(bare, {"environment variable APSIS_CLIENT_ID is not set"}));
   CHECK(has_error(bare, {"environment variable CREDENTIALS_DIRECTORY is not set"}));
 }
+
+// Found by tests/fuzz/fuzz_config: yaml-cpp 0.7's LoadAll returned an empty document forever on these.
+TEST_CASE("a stray ',' is reported as invalid YAML instead of hanging the loader") {
+  Fixture f;
+  CHECK(has_error(f.load(",\x19statbigur\xff\xff\xff\n"), 1, 1, {"invalid YAML", "unexpected ','"}));
+  CHECK(has_error(f.load(","), 1, 1, {"invalid YAML", "unexpected ','"}));
+  CHECK(has_error(f.load("- a\n,"), 2, 1, {"invalid YAML", "unexpected ','"}));
+  CHECK(has_error(f.load(minimal() + "---\n,\n"), 10, 1, {"invalid YAML", "unexpected ','"}));
+}
+
+// Nested aliases ("billion laughs"): 740 bytes that used to expand to 10^9 JSON values.
+TEST_CASE("request aliases cannot expand a small file into billions of values") {
+  std::string request = "    request:\n      l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i <= 8; ++i) {
+    request += "      l" + std::to_string(i) + ": &l" + std::to_string(i) + " [*l" + std::to_string(i - 1);
+    for (int j = 1; j < 10; ++j) request += ", *l" + std::to_string(i - 1);
+    request += "]\n";
+  }
+  Fixture f;
+  const auto bomb = f.load(minimal("exports:\n  e:\n    account: main\n    kind: duplicates\n" + request));
+  CHECK(has_error(bomb, 13, 7, {"exports.e.request: too many values"}));
+
+  // 6000 values each: one export fits, but the limit is for the file, so an alias of it does not.
+  std::string list = "1";
+  for (int i = 1; i < 5998; ++i) list += ",1";
+  const auto twice = f.load(minimal("exports:\n  e1: &e\n    account: main\n    kind: duplicates\n"
+                                    "    request: {a: [" + list + "]}\n  e2: *e\n"));
+  CHECK_FALSE(has_error(twice, {"exports.e1.request: too many values"}));
+  CHECK(has_error(twice, {"exports.e2.request: too many values"}));
+}
+
+// Found by tests/fuzz/fuzz_config: "&l3 [*l3, ...]" names a list that contains itself, and converting
+// it to JSON recursed until the stack overflowed.
+TEST_CASE("a request alias used inside the node it names is an error, not endless recursion") {
+  Fixture f;
+  const std::string fuzzed = R"(    request:
+      l0: &l0 [x, x, x, x, x, x, x, x, x, x]
+      l1: &l1 _*l0, *l0, *l0, *l0, *l0, *l0, *l0, *l0, *l0, *l0]
+      l2: &l2 [*l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1]
+      l3: &l3 [*l2, *l2, *l2, *l2, *l2, *l2, *l2, *l2, *l2, *l2]
+      l4: &l3 [*l3, *l3, *l3, *l3, *l3, client_secret: *l3, *l3]
+)";
+  const std::string exports = "exports:\n  e:\n    account: main\n    kind: duplicates\n";
+  CHECK(has_error(f.load(minimal(exports + fuzzed)), 13, 7, {"exports.e.request: nested more than 100 levels"}));
+  CHECK(has_error(f.load(minimal(exports + "    request: &r {self: *r}\n")), 12, 14,
+                  {"exports.e.request: nested more than 100 levels", "alias"}));
+  CHECK(has_error(f.load(minimal(exports + "    request: {a: &a [*a]}\n")), 12, 14, {"nested more than 100 levels"}));
+}
