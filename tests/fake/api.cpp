@@ -105,7 +105,7 @@ Reply Api::handle(const Request& req, std::string_view path)
 Response Api::issue_token(const Request& req)
 {
     if (state_.faults.take(Fault::token_5xx))
-        return message_response(status::service_unavailable, "Service Unavailable");
+        return server_error();
     if (state_.faults.take(Fault::token_429))
         return too_many_requests();
 
@@ -161,7 +161,7 @@ std::optional<Response> Api::submit_fault()
 {
     auto& faults = state_.faults;
     if (faults.take(Fault::submit_5xx))
-        return message_response(status::service_unavailable, "Service Unavailable");
+        return server_error();
     if (faults.take(Fault::submit_429))
         return too_many_requests();
     if (faults.take(Fault::submit_400))
@@ -208,13 +208,25 @@ Reply Api::poll(const Request& req, std::string_view id)
     return plan_download(req, *e);
 }
 
+Response Api::server_error()
+{
+    switch (server_errors_++ % 3) {
+    case 0:
+        return message_response(status::service_unavailable, "Service Unavailable");
+    case 1:
+        return message_response(status::internal_server_error, "Internal Server Error");
+    default:
+        return message_response(status::bad_gateway, "Bad Gateway");
+    }
+}
+
 std::optional<Reply> Api::poll_fault()
 {
     auto& faults = state_.faults;
     if (faults.take(Fault::poll_reset))
         return Reset{};
     if (faults.take(Fault::poll_5xx))
-        return message_response(status::service_unavailable, "Service Unavailable");
+        return server_error();
     if (faults.take(Fault::poll_429))
         return too_many_requests();
     if (faults.take(Fault::poll_401))

@@ -37,9 +37,11 @@ private:
     bool authorized(const Request& req) const;
     Response auth_failure() const;
     Response too_many_requests() const;
+    Response server_error();
 
     State& state_;
     PublicUrls urls_;
+    unsigned server_errors_ = 0;  // the storms cycle through 503, 500 and 502
 };
 
 } // namespace apsis_fake

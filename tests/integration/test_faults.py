@@ -33,7 +33,7 @@ class NetworkFaultTest(OnceTest):
         job = self.only_job()
         self.assertEqual(job["state"], "failed")
         self.assertIn("cannot get an API token", job["error"])
-        self.assertIn("503", job["error"])
+        self.assertRegex(job["error"], r"\b50[023]\b")
 
     def test_connections_reset_before_the_headers_are_polled_again(self):
         self.fake.faults(poll_reset=3)
