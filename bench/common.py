@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import resource
 import signal
 import subprocess
 import tempfile
@@ -93,13 +94,34 @@ def proc_usage(pid):
     return int(status["VmHWM"].split()[0]), cpu
 
 
+def peak_rss_of_tree(pid):
+    """The largest VmHWM among a process and its children (a shell wrapper's command, say)."""
+    peak = 0
+    try:
+        children = open(f"/proc/{pid}/task/{pid}/children").read().split()
+        with open(f"/proc/{pid}/status") as f:
+            peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
+    except (OSError, StopIteration):
+        return 0
+    return max([peak] + [peak_rss_of_tree(int(child)) for child in children])
+
+
 def run_child(argv, **kw):
-    """Runs a command to its end; returns (exit code, wall seconds, peak RSS KiB, CPU seconds)."""
+    """Runs a command to its end; returns (exit code, wall seconds, peak RSS KiB, CPU seconds).
+
+    Peak RSS is sampled from /proc, not taken from wait4: Linux carries ru_maxrss across exec, so a
+    child forked from this (large) Python process would report the parent's size."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     proc = subprocess.Popen(argv, **kw)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, time.monotonic() - started, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
+    peak_kib = 0
+    while proc.poll() is None:
+        peak_kib = max(peak_kib, peak_rss_of_tree(proc.pid))
+        time.sleep(0.02)
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return proc.returncode, wall, peak_kib, cpu
 
 
 def stop(proc, timeout=60):

@@ -16,7 +16,8 @@ import subprocess
 import sys
 import time
 
-from common import ROOT, SYSTEM_PYTHON, Fake, binaries, daemon_self_report, parse_iso, proc_usage, workdir, write_config
+from common import (ROOT, SYSTEM_PYTHON, Fake, binaries, daemon_self_report, parse_iso, proc_usage, run_child,
+                    workdir, write_config)
 
 
 def queue_jobs(daemon, config, db_path, jobs):
@@ -74,19 +75,21 @@ def baseline_run(build, jobs, ready_after, polling):
     fake = Fake(build, work, "--ready-after", f"{int(ready_after * 1000)}ms", "--size", "2000")
     initial, multiplier, max_delay = (float(v.rstrip("s")) for v in polling.split(","))
     try:
-        out = subprocess.run(
-            [SYSTEM_PYTHON, os.path.join(ROOT, "bench/baseline/poller.py"), "--base-url", fake.url,
-             "--jobs", str(jobs), "--out", os.path.join(work, "out"), "--client-id", "demo-client",
-             "--client-secret", "demo-secret", "--initial-delay", str(initial), "--multiplier", str(multiplier),
-             "--max-delay", str(max_delay)], check=False, capture_output=True, text=True)
-        own = json.loads(out.stdout.strip().splitlines()[-1])
+        out_path = os.path.join(work, "poller.json")
+        with open(out_path, "w") as out:
+            _, _, peak_kib, _ = run_child(
+                [SYSTEM_PYTHON, os.path.join(ROOT, "bench/baseline/poller.py"), "--base-url", fake.url,
+                 "--jobs", str(jobs), "--out", os.path.join(work, "out"), "--client-id", "demo-client",
+                 "--client-secret", "demo-secret", "--initial-delay", str(initial), "--multiplier", str(multiplier),
+                 "--max-delay", str(max_delay)], stdout=out, stderr=subprocess.DEVNULL)
+        own = json.loads(open(out_path).read().strip().splitlines()[-1])
         stats = fake.stats()
     finally:
         fake.stop()
     shutil.rmtree(work, ignore_errors=True)
     return {
         "tool": "python aiohttp", "jobs": jobs, "published": own["published"], "submissions": stats["submissions"],
-        "polls": stats["polls"], "peak_rss_mib": round(own["peak_rss_kb"] / 1024, 1), "cpu_s": own["cpu_s"],
+        "polls": stats["polls"], "peak_rss_mib": round(peak_kib / 1024, 1), "cpu_s": own["cpu_s"],
         "cpu_ms_per_1000_polls": round(own["cpu_s"] * 1e6 / max(stats["polls"], 1), 1),
         "lateness_p50_ms": own["lateness_p50_ms"], "lateness_p99_ms": own["lateness_p99_ms"],
         "ready_to_published_s": round(own["last_publish_at"] - own["last_submit_at"] - ready_after, 1),
