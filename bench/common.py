@@ -84,23 +84,25 @@ exports:
     return path
 
 
+def peak_rss(pid):
+    """VmHWM of a running process, KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
+
+
 def proc_usage(pid):
     """(peak RSS KiB, CPU seconds) of a running process."""
-    with open(f"/proc/{pid}/status") as f:
-        status = dict(line.split(":", 1) for line in f)
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return int(status["VmHWM"].split()[0]), cpu
+    return peak_rss(pid), cpu
 
 
 def peak_rss_of_tree(pid):
     """The largest VmHWM among a process and its children (a shell wrapper's command, say)."""
-    peak = 0
     try:
         children = open(f"/proc/{pid}/task/{pid}/children").read().split()
-        with open(f"/proc/{pid}/status") as f:
-            peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
+        peak = peak_rss(pid)
     except (OSError, StopIteration):
         return 0
     return max([peak] + [peak_rss_of_tree(int(child)) for child in children])

@@ -203,19 +203,20 @@ void JobLifecycle::expire(std::string why) {
 }
 
 void JobLifecycle::still_in_progress() {
-  const TimePoint now = env_.now();
-  job_.state = JobState::submitted;
-  job_.next_poll_at = next_poll_time(now, backoff_delay(definition_->polling.backoff, job_.polls, env_.random),
-                                     job_.poll_expires_at.value_or(TimePoint::max()));
+  schedule_poll(backoff_delay(definition_->polling.backoff, job_.polls, env_.random), JobState::submitted);
   // A 404 changes only the poll counter and the next poll time, and losing those in a crash costs
   // one early poll: the row is refreshed at most once a minute instead of on every poll.
-  if (now - last_saved_ >= kProgressSaveInterval) save();
+  if (env_.now() - last_saved_ >= kProgressSaveInterval) save();
 }
 
 void JobLifecycle::poll_again_after(Milliseconds delay, JobState state) {
+  schedule_poll(delay, state);
+  save();
+}
+
+void JobLifecycle::schedule_poll(Milliseconds delay, JobState state) {
   job_.state = state;
   job_.next_poll_at = next_poll_time(env_.now(), delay, job_.poll_expires_at.value_or(TimePoint::max()));
-  save();
 }
 
 void JobLifecycle::finish(JobState state, std::string error) {

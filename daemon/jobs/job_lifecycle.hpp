@@ -62,6 +62,7 @@ class JobLifecycle {
   boost::asio::awaitable<void> publish();
   void still_in_progress();
   void poll_again_after(Milliseconds delay, store::JobState state);
+  void schedule_poll(Milliseconds delay, store::JobState state);  // in memory only
   void expire(std::string why);
   void finish(store::JobState state, std::string error);
   void save();

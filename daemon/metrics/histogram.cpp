@@ -9,7 +9,6 @@ void MillisecondHistogram::record(Milliseconds value) {
   const auto ms = std::max<std::int64_t>(0, value.count());
   ++buckets_[static_cast<std::size_t>(std::min<std::int64_t>(ms, kBuckets))];
   ++count_;
-  sum_ms_ += static_cast<std::uint64_t>(ms);
   max_ = std::max(max_, Milliseconds(ms));
 }
 
@@ -22,16 +21,6 @@ Milliseconds MillisecondHistogram::quantile(double q) const {
     if (seen >= std::max<std::uint64_t>(rank, 1)) return Milliseconds(static_cast<std::int64_t>(i) + 1);
   }
   return max_;
-}
-
-std::uint64_t MillisecondHistogram::count_at_most(Milliseconds bound) const {
-  if (bound.count() < 0) return 0;
-  const auto last = static_cast<std::size_t>(std::min<std::int64_t>(bound.count(), kBuckets));
-  std::uint64_t total = 0;
-  // Bucket i holds [i, i+1) ms, so "≤ bound" is every bucket below `bound`.
-  for (std::size_t i = 0; i < last; ++i) total += buckets_[i];
-  if (last == kBuckets && bound >= max_) total += buckets_[kBuckets];
-  return total;
 }
 
 }  // namespace apsis::metrics

@@ -17,17 +17,13 @@ class MillisecondHistogram {
 
   std::uint64_t count() const { return count_; }
   Milliseconds max() const { return max_; }
-  double sum_seconds() const { return static_cast<double>(sum_ms_) / 1000.0; }
   // The upper bound of the bucket holding the q-quantile (0 < q ≤ 1); values past the last bucket
   // report the largest value seen.
   Milliseconds quantile(double q) const;
-  // How many samples were at most `bound` (for Prometheus' cumulative buckets).
-  std::uint64_t count_at_most(Milliseconds bound) const;
 
  private:
   std::array<std::uint32_t, kBuckets + 1> buckets_{};
   std::uint64_t count_{0};
-  std::uint64_t sum_ms_{0};
   Milliseconds max_{0};
 };
 
