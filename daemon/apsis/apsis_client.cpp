@@ -66,26 +66,37 @@ std::optional<std::string> find_poll_url(const http::Response& response, std::st
 }
 
 ApsisClient::ApsisClient(asio::any_io_executor executor, const config::Account& account,
-                         const config::RetryPolicy& retry, NowFunction now, jobs::Random& random)
+                         const config::RetryPolicy& retry, NowFunction now, jobs::Random& random,
+                         metrics::Metrics* metrics)
     : account_(account),
       retry_(retry),
       now_(now),
       random_(random),
+      metrics_(metrics),
       base_(base_url_of(account)),
       http_(std::move(executor), client_options(account)),
-      tokens_(http_, account_, retry, now, random),
+      tokens_(http_, account_, retry, now, random, metrics),
       requests_(static_cast<std::size_t>(std::max(0, account.max_connections))) {}
 
 asio::awaitable<http::Response> ApsisClient::send_authorized(Call call, http::Request request,
                                                              http::BodyTarget* target) {
   std::string token = co_await tokens_.get();
   set_bearer(request, token);
-  auto response = co_await http_.send(request, target);
+  auto response = co_await send_counted(call, request, target);
   if (classify(call, response.status, response.body) != Verdict::token_rejected) co_return response;
   tokens_.reject(token);
   token = co_await tokens_.get();
   set_bearer(request, token);
-  co_return co_await http_.send(request, target);
+  co_return co_await send_counted(call, request, target);
+}
+
+asio::awaitable<http::Response> ApsisClient::send_counted(Call call, const http::Request& request,
+                                                          http::BodyTarget* target) {
+  const auto kind = call == Call::submit ? metrics::Request::submit : metrics::Request::poll;
+  if (metrics_) ++(kind == metrics::Request::submit ? metrics_->submissions : metrics_->polls);
+  auto response = co_await http_.send(request, target);
+  if (metrics_) metrics_->count_response(kind, response.status);
+  co_return response;
 }
 
 http::Request ApsisClient::submit_request(const config::ExportDefinition& definition) const {

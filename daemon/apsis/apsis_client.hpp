@@ -13,6 +13,7 @@
 #include "config/config.hpp"
 #include "http/client.hpp"
 #include "jobs/backoff.hpp"
+#include "metrics/metrics.hpp"
 #include "util/async_semaphore.hpp"
 
 namespace apsis::apsis_one {
@@ -34,7 +35,7 @@ struct PollAnswer {
 class ApsisClient {
  public:
   ApsisClient(boost::asio::any_io_executor executor, const config::Account& account, const config::RetryPolicy& retry,
-              NowFunction now, jobs::Random& random);
+              NowFunction now, jobs::Random& random, metrics::Metrics* metrics = nullptr);
 
   // POSTs the export's request; throws ApsisError when it is refused or retries run out.
   // `on_attempt` runs before each POST is sent (the job counts attempts in its row).
@@ -51,12 +52,14 @@ class ApsisClient {
  private:
   // Sends with the current token; on a token rejection renews once and sends again.
   boost::asio::awaitable<http::Response> send_authorized(Call call, http::Request request, http::BodyTarget* target);
+  boost::asio::awaitable<http::Response> send_counted(Call call, const http::Request& request, http::BodyTarget* target);
   http::Request submit_request(const config::ExportDefinition& definition) const;
 
   config::Account account_;  // a copy: the client may outlive the configuration it came from
   config::RetryPolicy retry_;
   NowFunction now_;
   jobs::Random& random_;
+  metrics::Metrics* metrics_;  // null = not counted
   http::Url base_;
   http::Client http_;
   TokenSource tokens_;

@@ -28,12 +28,13 @@ struct RetryableTokenError : std::runtime_error {
 }  // namespace
 
 TokenSource::TokenSource(http::Client& http, const config::Account& account, const config::RetryPolicy& retry,
-                         NowFunction now, jobs::Random& random)
+                         NowFunction now, jobs::Random& random, metrics::Metrics* metrics)
     : http_(http),
       account_(account),
       retry_(retry),
       now_(std::move(now)),
       random_(random),
+      metrics_(metrics),
       fetch_done_(http.executor(), asio::steady_timer::time_point::max()) {}
 
 bool TokenSource::usable() const { return token_ && now_() < renew_at_; }
@@ -94,6 +95,7 @@ asio::awaitable<void> TokenSource::fetch() {
     if (!http::is_transient_network_error(e.code())) throw ApsisError(std::string("token request: ") + e.what());
     throw RetryableTokenError(std::string("token request: ") + e.what(), std::nullopt);
   }
+  if (metrics_) metrics_->count_response(metrics::Request::token, response.status);
   const auto verdict = classify(Call::token, response.status, response.body);
   if (verdict == Verdict::rate_limited || verdict == Verdict::transient)
     throw RetryableTokenError(describe_failure(Call::token, response.status, response.body),
@@ -121,6 +123,7 @@ void TokenSource::accept_token_answer(std::string_view body) {
   }
   const auto lifetime = std::max(Milliseconds(0), std::chrono::duration_cast<Milliseconds>(*expiry - now));
   token_ = std::string(token->as_string());
+  if (metrics_) ++metrics_->token_renewals;
   renew_at_ = *expiry - std::min(kRenewMargin, lifetime / 5);
 }
 

@@ -12,6 +12,7 @@
 #include "config/config.hpp"
 #include "http/client.hpp"
 #include "jobs/backoff.hpp"
+#include "metrics/metrics.hpp"
 #include "util/time.hpp"
 
 namespace apsis::apsis_one {
@@ -19,7 +20,7 @@ namespace apsis::apsis_one {
 class TokenSource {
  public:
   TokenSource(http::Client& http, const config::Account& account, const config::RetryPolicy& retry, NowFunction now,
-              jobs::Random& random);
+              jobs::Random& random, metrics::Metrics* metrics = nullptr);
 
   // A token valid for a while yet.
   boost::asio::awaitable<std::string> get();
@@ -37,6 +38,7 @@ class TokenSource {
   config::RetryPolicy retry_;
   NowFunction now_;
   jobs::Random& random_;
+  metrics::Metrics* metrics_;  // null = not counted
   std::optional<std::string> token_;
   TimePoint renew_at_{};
   bool fetching_{false};

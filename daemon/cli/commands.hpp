@@ -19,6 +19,7 @@ int once_command(const std::vector<std::string>& args);
 int jobs_command(const std::vector<std::string>& args);
 int run_command(const std::vector<std::string>& args);
 int trigger_command(const std::vector<std::string>& args);
+int status_command(const std::vector<std::string>& args);
 
 }  // namespace apsis::cli
 

@@ -4,23 +4,13 @@
 
 #include "cli/arguments.hpp"
 #include "cli/commands.hpp"
+#include "cli/json_fields.hpp"
 #include "store/job_store.hpp"
 
 namespace apsis::cli {
 namespace {
 
 namespace json = boost::json;
-
-template <typename T>
-json::value or_null(const std::optional<T>& value) {
-  if (!value) return nullptr;
-  return json::value_from(*value);
-}
-
-json::value time_or_null(const std::optional<TimePoint>& t) {
-  if (!t) return nullptr;
-  return json::value(format_iso8601(*t));
-}
 
 json::object job_to_json(const store::Job& job) {
   return {{"id", job.id},

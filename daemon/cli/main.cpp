@@ -18,6 +18,7 @@ commands:
   trigger --config FILE EXPORT              make the running service start a job of EXPORT now
   jobs  --config FILE [--export NAME] [--state STATE] [--limit N] [--json]
                                             show the job table
+  status --config FILE [--json]             every export: schedule, next run, last result, jobs in flight
 )";
 
 }  // namespace
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
     if (command == "jobs") return jobs_command(args);
     if (command == "run") return run_command(args);
     if (command == "trigger") return trigger_command(args);
+    if (command == "status") return status_command(args);
     std::fprintf(stderr, "apsis-exportd: unknown command '%s'\n%s", command.c_str(), kUsage);
     return kExitUsage;
   } catch (const UsageError& e) {

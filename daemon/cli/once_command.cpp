@@ -1,17 +1,25 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
+
+#include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 
 #include "apsis/apsis_client.hpp"
 #include "cli/arguments.hpp"
 #include "cli/commands.hpp"
+#include "cli/progress.hpp"
 #include "jobs/definition_json.hpp"
 #include "jobs/job_lifecycle.hpp"
 
@@ -34,6 +42,28 @@ int exit_code_for(const store::Job& job) {
   }
 }
 
+// A person is watching: redraw one status line on stderr until the job ends.
+bool wants_progress() {
+  const char* term = std::getenv("TERM");
+  return ::isatty(STDERR_FILENO) == 1 && !(term && std::string_view(term) == "dumb");
+}
+
+constexpr Milliseconds kProgressInterval{250};
+
+asio::awaitable<void> show_progress(const jobs::JobLifecycle& lifecycle, asio::steady_timer& timer, const bool& done) {
+  const TimePoint started = Clock::now();
+  while (!done) {
+    const auto line = describe_progress(
+        {lifecycle.job(), lifecycle.bytes_received(), lifecycle.download_started(), started, Clock::now()});
+    std::fprintf(stderr, "\r\033[K%s", line.c_str());
+    std::fflush(stderr);
+    timer.expires_after(kProgressInterval);
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  std::fputs("\r\033[K", stderr);
+  std::fflush(stderr);
+}
+
 }  // namespace
 
 int once_command(const std::vector<std::string>& args) {
@@ -53,7 +83,8 @@ int once_command(const std::vector<std::string>& args) {
   auto store = store::JobStore::open(configuration->state_db);
   asio::io_context io;
   jobs::Random random(std::random_device{}());
-  const service::Logger log;
+  const bool progress = wants_progress();
+  const service::Logger log(stderr, service::Logger::stderr_is_journal(), service::Level::info, progress);
   auto client = std::make_shared<apsis_one::ApsisClient>(io.get_executor(), configuration->accounts.at(definition.account),
                                                          configuration->retry, system_now(), random);
   const auto now = Clock::now();
@@ -73,8 +104,13 @@ int once_command(const std::vector<std::string>& args) {
   });
   std::optional<store::Job> result;
   std::exception_ptr failure;
+  bool done = false;
+  asio::steady_timer progress_timer(io);
+  if (progress) asio::co_spawn(io, show_progress(lifecycle, progress_timer, done), asio::detached);
   asio::co_spawn(io, lifecycle.run(), asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr error) {
                    signals.cancel();
+                   done = true;
+                   progress_timer.cancel();
                    if (error)
                      failure = error;
                    else
@@ -92,6 +128,7 @@ int once_command(const std::vector<std::string>& args) {
   }
   if (result->state == store::JobState::succeeded) {
     std::printf("%s\n", result->output_path.value_or("").c_str());
+    if (result->hook_result) std::fprintf(stderr, "apsis-exportd once: on_success: %s\n", result->hook_result->c_str());
   } else {
     std::fprintf(stderr, "apsis-exportd once: job %lld %s: %s\n", static_cast<long long>(result->id),
                  std::string(store::to_string(result->state)).c_str(), result->error.value_or("").c_str());

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace apsis::config {
 
@@ -67,6 +68,24 @@ struct Account {
   friend bool operator==(const Account&, const Account&) = default;
 };
 
+// keep: which published files of an export stay on disk; the rest (and their manifests) are deleted
+// after each successful publish. Neither set: every file stays.
+struct Retention {
+  std::optional<int> count;  // the newest N files
+  std::optional<int> days;   // files whose slot is at most D days old
+
+  bool any() const { return count || days; }
+  friend bool operator==(const Retention&, const Retention&) = default;
+};
+
+// on_success: a command run after each publish, without a shell.
+struct SuccessHook {
+  std::vector<std::string> argv;
+  Duration timeout{std::chrono::minutes(5)};
+
+  friend bool operator==(const SuccessHook&, const SuccessHook&) = default;
+};
+
 struct ExportDefinition {
   std::string name;
   std::string account;
@@ -82,6 +101,9 @@ struct ExportDefinition {
   Catchup catchup{Catchup::latest};
   Overlap overlap{Overlap::skip};
   OnExpired on_expired{OnExpired::resubmit};
+  bool manifest{true};  // a <file>.json sidecar beside each published file
+  Retention keep{};
+  std::optional<SuccessHook> on_success;
 };
 
 struct Config {
@@ -92,6 +114,10 @@ struct Config {
   PollingPolicy polling{};
   RetryPolicy retry{};
   int max_concurrent_downloads{8};  // poll/download transfers in flight at once; 0 = unlimited
+  // "HOST:PORT" of the HTTP endpoint for /metrics, /healthz and /jobs; none = not served.
+  std::optional<std::string> admin_listen;
+  bool admin_allow_remote{false};  // without it, admin_listen must be a loopback address
+  std::optional<int> history_days;  // finished job rows older than this are deleted; none = kept
   std::map<std::string, ExportDefinition> exports;
 };
 

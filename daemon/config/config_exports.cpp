@@ -2,18 +2,23 @@
 #include <algorithm>
 #include <array>
 #include <boost/json/serialize.hpp>
+#include <charconv>
+#include <optional>
+#include <utility>
 
 #include "config/loader_sections.hpp"
 #include "config/output_template.hpp"
+#include "config/request_check.hpp"
 #include "schedule/schedule.hpp"
 #include "config/yaml_json.hpp"
 
 namespace apsis::config::detail {
 namespace {
 
-constexpr std::array<std::string_view, 12> kExportKeys{"account", "kind",    "schedule", "timezone",
-                                                       "request", "format",  "compression", "output",
-                                                       "polling", "catchup", "overlap",  "on_expired"};
+constexpr std::array<std::string_view, 16> kExportKeys{
+    "account",  "kind",    "schedule", "timezone",   "request",  "format", "compression",       "output",
+    "polling",  "catchup", "overlap",  "on_expired", "manifest", "keep",   "on_success", "on_success_timeout"};
+constexpr std::array<std::string_view, 2> kKeepKeys{"count", "days"};
 
 void read_account_reference(LoadContext& ctx, const Field& field, const std::vector<std::string>& accounts,
                             ExportDefinition& definition) {
@@ -79,6 +84,68 @@ void read_schedule(LoadContext& ctx, const Field& field, ExportDefinition& defin
   definition.schedule = std::move(*expression);
 }
 
+// A list index in a RequestProblem path.
+std::optional<std::size_t> parse_index(const std::string& step) {
+  std::size_t index = 0;
+  const char* end = step.data() + step.size();
+  const auto result = std::from_chars(step.data(), end, index);
+  if (result.ec != std::errc{} || result.ptr != end) return std::nullopt;
+  return index;
+}
+
+// The key and value of a mapping's entry `step`, or a sequence's item at index `step` (twice).
+std::optional<std::pair<YAML::Node, YAML::Node>> yaml_child(const YAML::Node& node, const std::string& step) {
+  if (node.IsMap()) {
+    for (const auto& entry : node)
+      if (entry.first.IsScalar() && entry.first.Scalar() == step) return std::pair(entry.first, entry.second);
+  } else if (const auto index = parse_index(step); node.IsSequence() && index && *index < node.size()) {
+    return std::pair(node[*index], node[*index]);
+  }
+  return std::nullopt;
+}
+
+const boost::json::value* json_child(const boost::json::value* value, const std::string& step) {
+  if (!value) return nullptr;
+  if (const auto* object = value->if_object()) return object->if_contains(step);
+  if (const auto index = parse_index(step); value->is_array() && index) return value->get_array().if_contains(*index);
+  return nullptr;
+}
+
+// How far right of a string scalar's mark `column` of its text lies: known when the text stands in
+// the file as written, on one line (no ${VAR} expanded in it): plain, or quoted, which starts one
+// column after the quote. A block scalar kept on one line by '|-' is taken for quoted: off by a line.
+int column_offset(const YAML::Node& scalar, std::string_view text, int column) {
+  if (scalar.Scalar() != text || text.find('\n') != std::string_view::npos) return 0;
+  if (scalar.Tag() == "?") return column - 1;
+  if (scalar.Tag() == "!") return column;
+  return 0;
+}
+
+// A problem of the request body, reported at its YAML node (or the deepest one that exists) and named
+// by its path as yaml_to_json names them: "exports.x.request.attributes[1].field_name".
+void report_request_problem(LoadContext& ctx, const Field& field, const boost::json::value& body,
+                            const RequestProblem& problem) {
+  YAML::Mark mark = field.mark();
+  std::string path = field.path;
+  YAML::Node node(field.value);  // reset() below, never '=': that would assign into the document
+  const boost::json::value* json = &body;
+  bool found = true;
+  for (std::size_t i = 0; i < problem.path.size(); ++i) {
+    const auto& step = problem.path[i];
+    path += json && json->is_array() ? "[" + step + "]" : "." + step;
+    json = json_child(json, step);
+    const auto entry = found ? yaml_child(node, step) : std::nullopt;
+    found = entry.has_value();
+    if (!found) continue;
+    const bool at_key = problem.at_key && i + 1 == problem.path.size();
+    mark = at_key || entry->second.IsNull() ? entry->first.Mark() : entry->second.Mark();
+    node.reset(entry->second);
+  }
+  if (found && problem.column > 0 && node.IsScalar() && json && json->is_string())
+    mark.column += column_offset(node, json->get_string(), problem.column);
+  ctx.errors.add(mark, path + ": " + problem.message);
+}
+
 void read_request(LoadContext& ctx, const Field& field, ExportDefinition& definition) {
   if (field.value.IsNull()) return;
   if (!field.value.IsMap()) {
@@ -88,6 +155,9 @@ void read_request(LoadContext& ctx, const Field& field, ExportDefinition& defini
   std::vector<YamlJsonError> problems;
   const auto body = yaml_to_json(field.value, field.path, ctx.options.env, problems, ctx.json_values_left);
   for (auto& problem : problems) ctx.errors.add(problem.mark, std::move(problem.message));
+  // Checked against the documented fields only when complete: holes would read as more errors.
+  if (problems.empty())
+    for (const auto& problem : check_request(definition.kind, body)) report_request_problem(ctx, field, body, problem);
   definition.request_json = boost::json::serialize(body);
 }
 
@@ -99,6 +169,45 @@ void read_output(LoadContext& ctx, const Field& field, ExportDefinition& definit
     return;
   }
   definition.output_template = std::move(*tmpl);
+}
+
+Retention read_keep(LoadContext& ctx, const Field& field) {
+  const Mapping mapping(ctx, field, kKeepKeys);
+  Retention keep;
+  if (const auto count = mapping.get("count")) keep.count = read_int(ctx, *count, 1);
+  if (const auto days = mapping.get("days")) keep.days = read_int(ctx, *days, 1);
+  if (mapping.is_mapping() && mapping.fields().empty())
+    ctx.errors.add(field.mark(), field.path + ": expected count: N and/or days: D (an empty keep would delete nothing)");
+  return keep;
+}
+
+// argv of a command run without a shell: a list of strings, the program first.
+std::optional<std::vector<std::string>> read_command(LoadContext& ctx, const Field& field) {
+  if (!field.value.IsSequence() || field.value.size() == 0) {
+    ctx.errors.add(field.mark(), field.path + ": expected a non-empty list: the program, then its arguments "
+                                              "(run without a shell), e.g. [/usr/local/bin/load, --fast]");
+    return std::nullopt;
+  }
+  std::vector<std::string> argv;
+  for (std::size_t i = 0; i < field.value.size(); ++i) {
+    const Field item{field.path + "[" + std::to_string(i) + "]", field.key, field.value[i]};
+    auto text = i == 0 ? read_nonempty_string(ctx, item) : read_string(ctx, item);
+    if (!text) return std::nullopt;
+    argv.push_back(std::move(*text));
+  }
+  return argv;
+}
+
+void read_hook(LoadContext& ctx, const Mapping& mapping, ExportDefinition& definition) {
+  const auto command = mapping.get("on_success");
+  const auto timeout = mapping.get("on_success_timeout");
+  if (command && !command->value.IsNull())
+    if (auto argv = read_command(ctx, *command)) definition.on_success = SuccessHook{std::move(*argv)};
+  if (!timeout) return;
+  const auto value = read_duration(ctx, *timeout);
+  if (!value) return;
+  if (!command) ctx.errors.add(timeout->mark(), timeout->path + ": there is no on_success command to time out");
+  if (definition.on_success) definition.on_success->timeout = *value;
 }
 
 ExportDefinition read_export(LoadContext& ctx, const Field& field, const std::vector<std::string>& accounts,
@@ -136,6 +245,10 @@ ExportDefinition read_export(LoadContext& ctx, const Field& field, const std::ve
     if (const auto value =
             read_enum<OnExpired>(ctx, *expired, {{"resubmit", OnExpired::resubmit}, {"fail", OnExpired::fail}}))
       definition.on_expired = *value;
+  if (const auto manifest = mapping.get("manifest"))
+    if (const auto value = read_bool(ctx, *manifest)) definition.manifest = *value;
+  if (const auto keep = mapping.get("keep")) definition.keep = read_keep(ctx, *keep);
+  read_hook(ctx, mapping, definition);
   return definition;
 }
 

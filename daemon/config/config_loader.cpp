@@ -7,6 +7,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "admin/listen_address.hpp"
 #include "config/duration.hpp"
 #include "config/loader_sections.hpp"
 
@@ -14,8 +15,9 @@ namespace apsis::config {
 namespace detail {
 namespace {
 
-constexpr std::array<std::string_view, 7> kTopKeys{"state_db", "output_dir", "accounts", "polling",
-                                                  "retry",    "exports",    "max_concurrent_downloads"};
+constexpr std::array<std::string_view, 10> kTopKeys{
+    "state_db", "output_dir",   "accounts",           "polling",     "retry", "exports", "max_concurrent_downloads",
+    "admin_listen", "admin_allow_remote", "history_days"};
 constexpr std::array<std::string_view, 4> kPollingKeys{"initial_delay", "multiplier", "max_delay", "url_validity"};
 constexpr std::array<std::string_view, 5> kRetryKeys{"initial_delay", "multiplier", "max_delay", "max_attempts",
                                                      "max_download_attempts"};
@@ -113,6 +115,25 @@ std::string unexpected_token(std::string_view text, const YAML::Mark& mark) {
   return "invalid YAML: unexpected '" + std::string(1, text[pos]) + "'";
 }
 
+// The endpoint shows export names and job details: reachable from other machines only when asked for.
+std::optional<std::string> read_admin_listen(LoadContext& ctx, const Field& field, const Config& config) {
+  auto text = read_nonempty_string(ctx, field);
+  if (!text) return std::nullopt;
+  std::string error;
+  const auto endpoint = admin::parse_listen_address(*text, &error);
+  if (!endpoint) {
+    ctx.errors.add(field.mark(), field.path + ": " + error);
+    return std::nullopt;
+  }
+  if (!admin::is_loopback(*endpoint) && !config.admin_allow_remote) {
+    ctx.errors.add(field.mark(), field.path + ": " + *text +
+                                     " is reachable from other machines; /metrics and /jobs have no authentication. "
+                                     "Use 127.0.0.1 or [::1], or set admin_allow_remote: true");
+    return std::nullopt;
+  }
+  return text;
+}
+
 Config read_config(LoadContext& ctx, const YAML::Node& root) {
   const Mapping top(ctx, root, kTopKeys);
   Config config;
@@ -127,6 +148,10 @@ Config read_config(LoadContext& ctx, const YAML::Node& root) {
   if (const auto field = top.get("retry")) config.retry = read_retry(ctx, *field);
   if (const auto field = top.get("max_concurrent_downloads"))
     if (const auto value = read_int(ctx, *field, 0)) config.max_concurrent_downloads = *value;
+  if (const auto field = top.get("admin_allow_remote"))
+    if (const auto value = read_bool(ctx, *field)) config.admin_allow_remote = *value;
+  if (const auto field = top.get("admin_listen")) config.admin_listen = read_admin_listen(ctx, *field, config);
+  if (const auto field = top.get("history_days")) config.history_days = read_int(ctx, *field, 1);
   if (const auto field = top.get("exports")) config.exports = read_exports(ctx, *field, accounts.names, config.polling);
   config.accounts = std::move(accounts.accounts);
   return config;

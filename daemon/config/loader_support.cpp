@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <climits>
@@ -278,6 +279,13 @@ std::optional<int> read_int(LoadContext& ctx, const Field& field, int minimum) {
     return std::nullopt;
   }
   return static_cast<int>(value);
+}
+
+std::optional<bool> read_bool(LoadContext& ctx, const Field& field) {
+  constexpr std::array<std::string_view, 2> kBooleans{"true", "false"};
+  const auto index = read_choice(ctx, field, kBooleans);
+  if (!index) return std::nullopt;
+  return *index == 0;
 }
 
 std::optional<std::size_t> read_choice(LoadContext& ctx, const Field& field,

@@ -109,6 +109,8 @@ std::optional<Duration> read_duration(LoadContext& ctx, const Field& field);
 std::optional<double> read_number(LoadContext& ctx, const Field& field, double minimum);
 // A whole number in [minimum, INT_MAX].
 std::optional<int> read_int(LoadContext& ctx, const Field& field, int minimum);
+// true or false.
+std::optional<bool> read_bool(LoadContext& ctx, const Field& field);
 // The index of the value in `choices`.
 std::optional<std::size_t> read_choice(LoadContext& ctx, const Field& field, std::span<const std::string_view> choices);
 

@@ -42,6 +42,33 @@ Enum choice(const json::object& object, std::string_view name, const Enum (&cand
   throw std::runtime_error("stored job definition: unknown " + std::string(name));
 }
 
+json::object keep_json(const config::Retention& keep) {
+  json::object out;
+  if (keep.count) out["count"] = *keep.count;
+  if (keep.days) out["days"] = *keep.days;
+  return out;
+}
+
+config::Retention keep_from_json(const json::object& in) {
+  config::Retention keep;
+  if (const auto* count = in.if_contains("count")) keep.count = count->to_number<int>();
+  if (const auto* days = in.if_contains("days")) keep.days = days->to_number<int>();
+  return keep;
+}
+
+json::object hook_json(const config::SuccessHook& hook) {
+  json::array argv;
+  for (const auto& arg : hook.argv) argv.emplace_back(arg);
+  return {{"argv", std::move(argv)}, {"timeout_ms", hook.timeout.count()}};
+}
+
+config::SuccessHook hook_from_json(const json::object& in) {
+  config::SuccessHook hook;
+  for (const auto& arg : field(in, "argv").as_array()) hook.argv.emplace_back(arg.as_string());
+  hook.timeout = millis(in, "timeout_ms");
+  return hook;
+}
+
 }  // namespace
 
 std::string definition_to_json(const config::ExportDefinition& definition) {
@@ -59,6 +86,9 @@ std::string definition_to_json(const config::ExportDefinition& definition) {
                    {"overlap", config::to_string(definition.overlap)},
                    {"on_expired", config::to_string(definition.on_expired)}};
   if (definition.schedule) out["schedule"] = *definition.schedule;
+  out["manifest"] = definition.manifest;
+  if (definition.keep.any()) out["keep"] = keep_json(definition.keep);
+  if (definition.on_success) out["on_success"] = hook_json(*definition.on_success);
   return json::serialize(out);
 }
 
@@ -86,6 +116,10 @@ config::ExportDefinition definition_from_json(const std::string& text_json) {
   d.overlap = choice(in, "overlap", {config::Overlap::skip, config::Overlap::allow}, d.overlap);
   d.on_expired = choice(in, "on_expired", {config::OnExpired::resubmit, config::OnExpired::fail}, d.on_expired);
   if (in.contains("schedule")) d.schedule = text(in, "schedule");
+  // Rows written before these keys existed: the defaults.
+  if (const auto* manifest = in.if_contains("manifest")) d.manifest = manifest->as_bool();
+  if (const auto* keep = in.if_contains("keep")) d.keep = keep_from_json(keep->as_object());
+  if (const auto* hook = in.if_contains("on_success")) d.on_success = hook_from_json(hook->as_object());
   return d;
 }
 

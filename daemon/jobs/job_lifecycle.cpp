@@ -7,12 +7,21 @@
 
 #include "apsis/errors.hpp"
 #include "config/output_template.hpp"
+#include "hook/command.hpp"
+#include "sink/manifest.hpp"
+#include "sink/retention.hpp"
+#include "util/blocking.hpp"
 
 namespace apsis::jobs {
 namespace {
 
 using store::JobState;
 using apsis_one::Verdict;
+
+bool is_shutdown(const std::exception& e) {
+  const auto* error = dynamic_cast<const boost::system::system_error*>(&e);
+  return error && http::is_cancellation(error->code());
+}
 
 std::string header_or_empty(const http::Response& response, boost::beast::http::field field) {
   return std::string(response.headers[field]);
@@ -91,7 +100,11 @@ boost::asio::awaitable<void> JobLifecycle::poll_once() {
     co_return;
   }
   http::BodyTarget target{[this](const http::Response& head) { on_file_ready(head); },
-                          [this](std::span<const char> bytes) { return download_->write(bytes); }};
+                          [this](std::span<const char> bytes) {
+                            bytes_received_ += bytes.size();
+                            if (env_.metrics) env_.metrics->bytes_downloaded += bytes.size();
+                            return download_->write(bytes);
+                          }};
   // Any poll may turn into a download, so each one holds a transfer slot while it runs.
   AsyncSemaphore::Permit transfer;
   if (env_.transfers) transfer = co_await env_.transfers->acquire();  // (not in a ?: — GCC 12 mishandles co_await there)
@@ -120,6 +133,8 @@ void JobLifecycle::on_file_ready(const http::Response& head) {
   job_.content_encoding = encoding.empty() ? std::optional<std::string>() : encoding;
   save();  // before the first body byte: a crash now leaves a row that says "download again"
   download_ = std::make_unique<sink::Download>(env_.executor, output_path(), gzip, env_.blocking);
+  download_started_ = env_.now();
+  bytes_received_ = 0;
 }
 
 void JobLifecycle::on_answer(const apsis_one::PollAnswer& answer) {
@@ -163,13 +178,7 @@ boost::asio::awaitable<void> JobLifecycle::publish() {
     failure = std::current_exception();
   }
   download_.reset();
-  if (published) {
-    job_.output_path = published->path.string();
-    job_.bytes = static_cast<std::int64_t>(published->bytes);
-    job_.sha256 = published->sha256;
-    job_.next_poll_at.reset();
-    co_return finish(JobState::succeeded, "");
-  }
+  if (published) co_return co_await deliver(*published);
   try {
     std::rethrow_exception(failure);
   } catch (const std::system_error& e) {
@@ -183,6 +192,127 @@ boost::asio::awaitable<void> JobLifecycle::publish() {
     poll_again_after(backoff_delay(env_.config->retry.backoff, job_.download_attempts - 1, env_.random),
                      JobState::downloading);
   }
+}
+
+// The file is in place. Its manifest comes next (loaders wait for it), then the row says succeeded;
+// retention and the hook follow, and nothing they do can undo the publish or change the job's state.
+boost::asio::awaitable<void> JobLifecycle::deliver(const sink::Published& published) {
+  job_.output_path = published.path.string();
+  job_.bytes = static_cast<std::int64_t>(published.bytes);
+  job_.sha256 = published.sha256;
+  job_.next_poll_at.reset();
+  if (env_.metrics) {
+    ++env_.metrics->downloads;
+    env_.metrics->download_seconds +=
+        std::chrono::duration<double>(env_.now() - download_started_.value_or(env_.now())).count();
+  }
+  if (definition_->manifest) {
+    try {
+      co_await write_manifest();
+    } catch (const std::system_error& e) {
+      co_return finish(JobState::failed, std::string("the file was published but its manifest was not: ") + e.what());
+    }
+  }
+  finish(JobState::succeeded, "");
+  // From here on the job has succeeded: a failure below is logged on the job, never turned into a
+  // failed state by run()'s handlers.
+  try {
+    if (definition_->keep.any()) co_await apply_retention();
+  } catch (const std::exception& e) {
+    if (is_shutdown(e)) throw;
+    env_.log.job(service::Level::warning, job_.export_name, job_.id, std::string("keep: ") + e.what());
+  }
+  if (definition_->on_success) co_await run_hook();
+}
+
+boost::asio::awaitable<void> JobLifecycle::write_manifest() {
+  sink::Manifest manifest{job_.export_name,
+                          job_.id,
+                          job_.scheduled_for,
+                          *job_.output_path,
+                          static_cast<std::uint64_t>(job_.bytes.value_or(0)),
+                          job_.sha256.value_or(""),
+                          job_.content_type.value_or(""),
+                          job_.content_encoding,
+                          std::string(config::to_string(definition_->format)),
+                          std::string(config::to_string(definition_->compression)),
+                          job_.created_at,
+                          job_.submitted_at,
+                          env_.now(),
+                          std::chrono::duration_cast<Milliseconds>(env_.now() - download_started_.value_or(env_.now())),
+                          job_.polls,
+                          job_.download_attempts};
+  std::filesystem::path written;
+  co_await run_blocking(env_.blocking, [&] { written = sink::write_manifest(manifest); });
+  job_.manifest_path = written.string();
+}
+
+boost::asio::awaitable<void> JobLifecycle::apply_retention() {
+  auto rows = env_.store.published_files(job_.export_name);
+  std::vector<sink::PublishedFile> files;
+  for (const auto& row : rows) files.push_back({row.id, row.scheduled_for, *row.output_path});
+  const auto plan = sink::plan_retention(files, definition_->keep, env_.now(), job_.id);
+  std::vector<std::string> problems(plan.remove.size());
+  co_await run_blocking(env_.blocking, [&] {
+    for (std::size_t i = 0; i < plan.remove.size(); ++i) problems[i] = sink::remove_published(plan.remove[i].path);
+  });
+  const auto mark_removed = [&](std::int64_t id) {
+    for (auto& row : rows)
+      if (row.id == id) {
+        row.file_removed_at = env_.now();
+        env_.store.save(row);
+      }
+  };
+  for (std::size_t i = 0; i < plan.remove.size(); ++i) {
+    if (!problems[i].empty()) {
+      env_.log.job(service::Level::warning, job_.export_name, job_.id, "keep: " + problems[i]);
+      continue;
+    }
+    mark_removed(plan.remove[i].job_id);
+    if (env_.metrics) ++env_.metrics->files_removed;
+    env_.log.job(service::Level::info, job_.export_name, job_.id, "keep: deleted " + plan.remove[i].path.string());
+  }
+  for (const auto id : plan.superseded) mark_removed(id);
+}
+
+boost::asio::awaitable<void> JobLifecycle::run_hook() {
+  const auto& hook = *definition_->on_success;
+  job_.hook_result = "started " + format_iso8601(env_.now()) + ", not finished";  // what a crash now leaves
+  save();
+  std::string outcome;
+  try {
+    const auto result = co_await hook::run_command(hook.argv, hook_environment(), hook.timeout);
+    job_.hook_result = result.describe();
+    outcome = result.succeeded() ? "ok" : result.timed_out ? "timeout" : "failed";
+  } catch (const boost::system::system_error& e) {
+    if (http::is_cancellation(e.code())) {
+      job_.hook_result = "interrupted by shutdown";
+      save();
+      throw;
+    }
+    job_.hook_result = std::string("could not run: ") + e.what();
+    outcome = "failed";
+  } catch (const std::exception& e) {
+    job_.hook_result = std::string("could not run: ") + e.what();
+    outcome = "failed";
+  }
+  save();
+  if (env_.metrics) ++env_.metrics->hook_runs[outcome];
+  env_.log.job(outcome == "ok" ? service::Level::info : service::Level::warning, job_.export_name, job_.id,
+               "on_success: " + *job_.hook_result);
+}
+
+std::map<std::string, std::string> JobLifecycle::hook_environment() const {
+  return {{"APSIS_FILE", job_.output_path.value_or("")},
+          {"APSIS_MANIFEST", job_.manifest_path.value_or("")},
+          {"APSIS_EXPORT", job_.export_name},
+          {"APSIS_JOB_ID", std::to_string(job_.id)},
+          {"APSIS_SCHEDULED_FOR", format_iso8601(job_.scheduled_for)},
+          {"APSIS_BYTES", std::to_string(job_.bytes.value_or(0))},
+          {"APSIS_SHA256", job_.sha256.value_or("")},
+          {"APSIS_CONTENT_TYPE", job_.content_type.value_or("")},
+          {"APSIS_CONTENT_ENCODING", job_.content_encoding.value_or("")},
+          {"APSIS_OUTPUT_DIR", env_.config->output_dir.string()}};
 }
 
 void JobLifecycle::expire(std::string why) {

@@ -8,7 +8,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <map>
 #include <memory>
+#include <optional>
 
 #include "apsis/apsis_client.hpp"
 #include "config/config.hpp"
@@ -51,6 +53,9 @@ class JobLifecycle {
 
   // Where the job stands now (for status lines), and its final row once run() has returned.
   const store::Job& job() const { return job_; }
+  // The download under way: body bytes received so far, and when its first byte came.
+  std::uint64_t bytes_received() const { return bytes_received_; }
+  std::optional<TimePoint> download_started() const { return download_started_; }
 
  private:
   boost::asio::awaitable<void> submit();
@@ -60,6 +65,11 @@ class JobLifecycle {
   void on_file_ready(const http::Response& head);
   void on_answer(const apsis_one::PollAnswer& answer);
   boost::asio::awaitable<void> publish();
+  boost::asio::awaitable<void> deliver(const sink::Published& published);
+  boost::asio::awaitable<void> write_manifest();
+  boost::asio::awaitable<void> apply_retention();
+  boost::asio::awaitable<void> run_hook();
+  std::map<std::string, std::string> hook_environment() const;
   void still_in_progress();
   void poll_again_after(Milliseconds delay, store::JobState state);
   void schedule_poll(Milliseconds delay, store::JobState state);  // in memory only
@@ -73,6 +83,8 @@ class JobLifecycle {
   store::Job job_;
   boost::asio::steady_timer poll_timer_;
   std::unique_ptr<sink::Download> download_;
+  std::optional<TimePoint> download_started_;
+  std::uint64_t bytes_received_{0};
   TimePoint last_saved_{};
 };
 

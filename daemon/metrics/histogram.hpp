@@ -16,6 +16,9 @@ class MillisecondHistogram {
   void record(Milliseconds value);
 
   std::uint64_t count() const { return count_; }
+  Milliseconds sum() const { return sum_; }
+  // Samples of at most `bound`: a cumulative bucket of a Prometheus histogram.
+  std::uint64_t count_at_most(Milliseconds bound) const;
   Milliseconds max() const { return max_; }
   // The upper bound of the bucket holding the q-quantile (0 < q ≤ 1); values past the last bucket
   // report the largest value seen.
@@ -24,6 +27,7 @@ class MillisecondHistogram {
  private:
   std::array<std::uint32_t, kBuckets + 1> buckets_{};
   std::uint64_t count_{0};
+  Milliseconds sum_{0};
   Milliseconds max_{0};
 };
 

@@ -14,6 +14,7 @@
 #include "config/config_loader.hpp"
 #include "jobs/definition_json.hpp"
 #include "jobs/job_lifecycle.hpp"
+#include "service/daemon_internal.hpp"
 #include "sink/staged_file.hpp"
 
 namespace apsis::service {
@@ -27,6 +28,8 @@ using namespace std::chrono_literals;
 constexpr Milliseconds kMaxScheduleSleep = 1min;
 constexpr Milliseconds kTriggerCheckInterval = 1s;
 constexpr Milliseconds kStatusInterval = 5s;
+// history_days is counted in days: pruning once an hour keeps the table within an hour of the limit.
+constexpr Milliseconds kMaintenanceInterval = 1h;
 
 std::string describe(std::exception_ptr error) {
   try {
@@ -56,23 +59,6 @@ std::string timer_lateness_line(const metrics::MillisecondHistogram& lateness) {
 
 }  // namespace
 
-struct Daemon::ScheduleTask {
-  ScheduleTask(asio::io_context& io, config::ExportDefinition d, schedule::Schedule s, TimePoint after)
-      : definition(std::move(d)), schedule(std::move(s)), timer(io), last_slot(after) {}
-  config::ExportDefinition definition;
-  schedule::Schedule schedule;
-  asio::steady_timer timer;
-  TimePoint last_slot;  // slots after this one are still to come
-  TimePoint next{};
-  bool stopped{false};
-};
-
-struct Daemon::RunningJob {
-  asio::cancellation_signal cancel;
-  std::string export_name;
-  std::unique_ptr<jobs::JobLifecycle> lifecycle;  // the coroutine runs on this object
-};
-
 Daemon::Daemon(std::filesystem::path config_path, config::Config config, const Logger& log)
     : config_path_(std::move(config_path)),
       config_(std::make_shared<const config::Config>(std::move(config))),
@@ -82,7 +68,8 @@ Daemon::Daemon(std::filesystem::path config_path, config::Config config, const L
       transfers_(static_cast<std::size_t>(std::max(0, config_->max_concurrent_downloads))),
       signals_(io_, SIGTERM, SIGINT, SIGHUP),
       trigger_timer_(io_),
-      status_timer_(io_) {}
+      status_timer_(io_),
+      maintenance_timer_(io_) {}
 
 Daemon::~Daemon() = default;
 
@@ -98,6 +85,7 @@ int Daemon::run() {
 void Daemon::start() {
   if (const int removed = sink::remove_orphaned_temp_files(config_->output_dir); removed > 0)
     log_.log(Level::notice, "removed " + std::to_string(removed) + " temporary file(s) left by an earlier crash");
+  start_admin();  // first: a port already taken stops the start before any job runs
   rebuild_clients();
   resume_unfinished();
   start_schedules();
@@ -109,6 +97,7 @@ void Daemon::start() {
   asio::co_spawn(io_, signal_loop(), log_failure("signal handling"));
   asio::co_spawn(io_, trigger_loop(), log_failure("trigger watch"));
   asio::co_spawn(io_, status_loop(), log_failure("status reporting"));
+  asio::co_spawn(io_, maintenance_loop(), log_failure("job history pruning"));
   systemd_.ready();
   log_.log(Level::notice, "started: " + std::to_string(config_->exports.size()) + " exports, " +
                               std::to_string(running_.size()) + " jobs resumed");
@@ -122,7 +111,7 @@ void Daemon::rebuild_clients() {
       clients[name] = existing->second;  // keeps its token and connections
     else
       clients[name] = std::make_shared<apsis_one::ApsisClient>(io_.get_executor(), account, config_->retry,
-                                                               system_now(), random_);
+                                                               system_now(), random_, &metrics_);
   }
   clients_ = std::move(clients);  // jobs in flight keep their own reference to a removed client
 }
@@ -301,6 +290,22 @@ asio::awaitable<void> Daemon::status_loop() {
   }
 }
 
+asio::awaitable<void> Daemon::maintenance_loop() {
+  while (!stopping_) {
+    prune_history();
+    maintenance_timer_.expires_after(kMaintenanceInterval);
+    co_await maintenance_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+void Daemon::prune_history() {
+  if (!config_->history_days) return;
+  const auto cutoff = Clock::now() - std::chrono::days(*config_->history_days);
+  if (const auto pruned = store_.prune_finished_before(cutoff); pruned > 0)
+    log_.log(Level::info, "history_days: deleted " + std::to_string(pruned) + " job row(s) finished before " +
+                              format_iso8601(cutoff));
+}
+
 std::string Daemon::status_line() const {
   int polling = 0, downloading = 0;
   for (const auto& [id, running] : running_) {
@@ -326,8 +331,11 @@ void Daemon::reload() {
   }
   if (result.config->state_db != config_->state_db)
     log_.log(Level::warning, "state_db changed in the file: that takes effect at the next restart");
+  if (result.config->admin_listen != config_->admin_listen)
+    log_.log(Level::warning, "admin_listen changed in the file: that takes effect at the next restart");
   auto next = std::move(*result.config);
   next.state_db = config_->state_db;
+  next.admin_listen = config_->admin_listen;
   config_ = std::make_shared<const config::Config>(std::move(next));
   transfers_.set_capacity(static_cast<std::size_t>(std::max(0, config_->max_concurrent_downloads)));
   rebuild_clients();
@@ -345,6 +353,8 @@ void Daemon::stop() {
   stop_schedules();
   trigger_timer_.cancel();
   status_timer_.cancel();
+  maintenance_timer_.cancel();
+  if (admin_) admin_->stop();
   for (auto& [id, running] : running_) running->cancel.emit(asio::cancellation_type::terminal);
 }
 

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 
+#include "admin/admin_server.hpp"
 #include "apsis/apsis_client.hpp"
 #include "config/config.hpp"
 #include "jobs/backoff.hpp"
@@ -48,6 +49,13 @@ class Daemon {
   boost::asio::awaitable<void> signal_loop();
   boost::asio::awaitable<void> trigger_loop();
   boost::asio::awaitable<void> status_loop();
+  boost::asio::awaitable<void> maintenance_loop();
+  void prune_history();
+  // The admin endpoint (daemon_admin.cpp).
+  void start_admin();
+  admin::AdminResponse metrics_page();
+  admin::AdminResponse health_page();
+  admin::AdminResponse jobs_page();
   void reload();
   void stop();
   void rebuild_clients();
@@ -73,6 +81,9 @@ class Daemon {
   boost::asio::signal_set signals_;  // registered at construction: a SIGTERM during start-up is ours
   boost::asio::steady_timer trigger_timer_;
   boost::asio::steady_timer status_timer_;
+  boost::asio::steady_timer maintenance_timer_;
+  std::unique_ptr<admin::AdminServer> admin_;
+  TimePoint started_at_{Clock::now()};
   bool stopping_{false};
 };
 

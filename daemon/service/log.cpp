@@ -18,18 +18,18 @@ std::string_view level_name(Level level) {
 
 }  // namespace
 
-Logger::Logger(std::FILE* out, bool priority_prefix, Level threshold)
-    : out_(out), priority_prefix_(priority_prefix), threshold_(threshold) {}
+Logger::Logger(std::FILE* out, bool priority_prefix, Level threshold, bool erase_line)
+    : out_(out), priority_prefix_(priority_prefix), threshold_(threshold), erase_line_(erase_line) {}
 
 bool Logger::stderr_is_journal() { return std::getenv("JOURNAL_STREAM") != nullptr; }
 
 void Logger::log(Level level, std::string_view message) const {
   if (static_cast<int>(level) > static_cast<int>(threshold_)) return;
-  std::string line;
+  std::string line = erase_line_ ? "\r\033[K" : "";
   if (priority_prefix_)
-    line = "<" + std::to_string(static_cast<int>(level)) + ">";
+    line += "<" + std::to_string(static_cast<int>(level)) + ">";
   else
-    line = std::string(level_name(level)) + ": ";
+    line += std::string(level_name(level)) + ": ";
   line.append(message);
   line += '\n';
   std::fwrite(line.data(), 1, line.size(), out_);

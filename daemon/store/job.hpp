@@ -43,6 +43,9 @@ struct Job {
   std::optional<std::string> output_path;
   std::optional<std::int64_t> bytes;
   std::optional<std::string> sha256;
+  std::optional<std::string> manifest_path;
+  std::optional<std::string> hook_result;  // the on_success command's outcome; the job stays succeeded
+  std::optional<TimePoint> file_removed_at;  // retention deleted the published file
 };
 
 }  // namespace apsis::store

@@ -11,7 +11,10 @@ namespace {
 constexpr const char* kColumns =
     "id, export, scheduled_for, state, definition, created_at, submit_attempts, submitted_at, poll_url, "
     "poll_expires_at, polls, last_http_status, next_poll_at, download_attempts, content_type, "
-    "content_encoding, finished_at, error, output_path, bytes, sha256, resubmits";
+    "content_encoding, finished_at, error, output_path, bytes, sha256, resubmits, manifest_path, hook_result, "
+    "file_removed_at";
+
+constexpr const char* kFinished = "state IN ('succeeded','failed','expired','skipped')";
 
 std::optional<std::string> iso(const std::optional<TimePoint>& t) {
   if (!t) return std::nullopt;
@@ -62,6 +65,9 @@ Job read_job(const Statement& row) {
   job.bytes = row.column_optional_int(19);
   job.sha256 = row.column_optional_text(20);
   job.resubmits = static_cast<int>(row.column_int(21));
+  job.manifest_path = row.column_optional_text(22);
+  job.hook_result = row.column_optional_text(23);
+  job.file_removed_at = optional_time(row, 24);
   return job;
 }
 
@@ -175,8 +181,8 @@ void JobStore::save(const Job& job) {
   if (!save_) save_.emplace(db_.prepare(
       "UPDATE jobs SET state = ?, submit_attempts = ?, submitted_at = ?, poll_url = ?, poll_expires_at = ?, "
       "polls = ?, last_http_status = ?, next_poll_at = ?, download_attempts = ?, content_type = ?, "
-      "content_encoding = ?, finished_at = ?, error = ?, output_path = ?, bytes = ?, sha256 = ?, resubmits = ? "
-      "WHERE id = ?"));
+      "content_encoding = ?, finished_at = ?, error = ?, output_path = ?, bytes = ?, sha256 = ?, resubmits = ?, "
+      "manifest_path = ?, hook_result = ?, file_removed_at = ? WHERE id = ?"));
   auto& update = *save_;
   update.reset();
   update.bind(1, to_string(job.state)).bind(2, job.submit_attempts).bind(3, iso(job.submitted_at));
@@ -184,7 +190,8 @@ void JobStore::save(const Job& job) {
   update.bind(7, job.last_http_status).bind(8, iso(job.next_poll_at)).bind(9, job.download_attempts);
   update.bind(10, job.content_type).bind(11, job.content_encoding).bind(12, iso(job.finished_at));
   update.bind(13, job.error).bind(14, job.output_path).bind(15, job.bytes).bind(16, job.sha256);
-  update.bind(17, job.resubmits).bind(18, job.id);
+  update.bind(17, job.resubmits).bind(18, job.manifest_path).bind(19, job.hook_result);
+  update.bind(20, iso(job.file_removed_at)).bind(21, job.id);
   update.run();
   if (db_.changes() != 1) throw std::runtime_error("job " + std::to_string(job.id) + " is missing from the job table");
 }
@@ -234,6 +241,52 @@ std::optional<TimePoint> JobStore::latest_slot(const std::string& export_name) {
   query.step();
   if (query.is_null(0)) return std::nullopt;
   return required_time(query, 0);
+}
+
+std::vector<ExportStateCount> JobStore::count_by_export_and_state() {
+  auto query = db_.prepare("SELECT export, state, count(*) FROM jobs GROUP BY export, state ORDER BY export, state");
+  std::vector<ExportStateCount> counts;
+  while (query.step()) {
+    const auto state = parse_job_state(query.column_text(1));
+    if (!state) continue;  // the CHECK constraint makes this impossible
+    counts.push_back({query.column_text(0), *state, query.column_int(2)});
+  }
+  return counts;
+}
+
+std::optional<Job> JobStore::latest_finished(const std::string& export_name) {
+  auto query = db_.prepare(std::string("SELECT ") + kColumns + " FROM jobs WHERE export = ? AND " + kFinished +
+                           " ORDER BY id DESC LIMIT 1");
+  query.bind(1, export_name);
+  if (!query.step()) return std::nullopt;
+  return read_job(query);
+}
+
+std::map<std::string, TimePoint> JobStore::last_success_by_export() {
+  auto query = db_.prepare("SELECT export, max(finished_at) FROM jobs WHERE state = 'succeeded' GROUP BY export");
+  std::map<std::string, TimePoint> last;
+  while (query.step())
+    if (!query.is_null(1)) last[query.column_text(0)] = required_time(query, 1);
+  return last;
+}
+
+std::vector<Job> JobStore::published_files(const std::string& export_name) {
+  auto query = db_.prepare(std::string("SELECT ") + kColumns +
+                           " FROM jobs WHERE export = ? AND state = 'succeeded' AND output_path IS NOT NULL"
+                           " AND file_removed_at IS NULL ORDER BY scheduled_for DESC, id DESC");
+  query.bind(1, export_name);
+  std::vector<Job> jobs;
+  while (query.step()) jobs.push_back(read_job(query));
+  return jobs;
+}
+
+std::int64_t JobStore::prune_finished_before(TimePoint cutoff) {
+  auto prune = db_.prepare(std::string("DELETE FROM jobs WHERE ") + kFinished +
+                           " AND finished_at < ? AND id NOT IN (SELECT max(id) FROM jobs WHERE " + kFinished +
+                           " GROUP BY export)");
+  prune.bind(1, format_iso8601(cutoff));
+  prune.run();
+  return db_.changes();
 }
 
 }  // namespace apsis::store

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <vector>
@@ -30,6 +31,12 @@ struct JobFilter {
   std::optional<int> limit{};
 };
 
+struct ExportStateCount {
+  std::string export_name;
+  JobState state{JobState::pending};
+  std::int64_t count{0};
+};
+
 class JobStore {
  public:
   // Creates the file and its parent directory if needed, applies schema migrations, and refuses a
@@ -54,6 +61,18 @@ class JobStore {
   std::vector<Job> pending_after(std::int64_t after_id);
   // The newest slot the export has a job for, if any.
   std::optional<TimePoint> latest_slot(const std::string& export_name);
+
+  // For /metrics and `status`: how many rows each export has in each state.
+  std::vector<ExportStateCount> count_by_export_and_state();
+  // The export's newest job in a final state: `status`'s "last result".
+  std::optional<Job> latest_finished(const std::string& export_name);
+  // When each export last published a file.
+  std::map<std::string, TimePoint> last_success_by_export();
+  // Succeeded jobs whose file retention has not removed, newest slot first.
+  std::vector<Job> published_files(const std::string& export_name);
+  // history_days: deletes finished rows that finished before `cutoff`, except each export's newest
+  // finished row, so `status` can still say how an export last ended. Returns the rows deleted.
+  std::int64_t prune_finished_before(TimePoint cutoff);
 
  private:
   explicit JobStore(Database db) : db_(std::move(db)) {}

@@ -71,7 +71,7 @@ class Workspace:
         secret_file = os.path.join(self.dir, "secret")
         with open(secret_file, "w") as f:
             f.write(CLIENT_SECRET + "\n")
-        exports = exports or {"dupes": "kind: duplicates\n    request: {segments: {filter: a}}"}
+        exports = exports or {"dupes": "kind: duplicates\n    request: {segments: {segment_discriminators: {a: usercreated.segments.a-1}, filter: a}}"}
         export_text = "".join(
             f"  {name}:\n    account: main\n    {body}\n" for name, body in exports.items())
         text = (
@@ -102,12 +102,15 @@ class Workspace:
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 
-    def files(self):
-        """Every file under the output directory, relative paths."""
+    def files(self, manifests=False):
+        """Every file under the output directory, relative paths; without the <file>.json manifest
+        beside each published file unless `manifests`."""
         found = []
         for root, _, names in os.walk(self.output_dir):
             for name in names:
                 found.append(os.path.relpath(os.path.join(root, name), self.output_dir))
+        if not manifests:
+            found = [f for f in found if not (f.endswith(".json") and f[:-len(".json")] in found)]
         return sorted(found)
 
     def cleanup(self):

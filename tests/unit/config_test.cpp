@@ -690,7 +690,7 @@ exports:
     kind: duplicates
     timezone: ${TZ_NAME}
     request:
-      segments: { segment_discriminators: { s: "${SEG}" } }
+      segments: { segment_discriminators: { s: "${SEG}" }, filter: s }
       count: ${N}
       price: $$5
 )");

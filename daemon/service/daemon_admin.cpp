@@ -1,0 +1,169 @@
+// The daemon's admin endpoint: /metrics, /healthz and /jobs, answered on the event loop from the
+// daemon's own counters, its schedules, its running jobs and the job table.
+#include <boost/json.hpp>
+
+#include "admin/listen_address.hpp"
+#include "jobs/job_lifecycle.hpp"
+#include "metrics/prometheus.hpp"
+#include "service/daemon.hpp"
+#include "service/daemon_internal.hpp"
+
+namespace apsis::service {
+namespace {
+
+namespace json = boost::json;
+using metrics::MetricType;
+using metrics::PrometheusText;
+
+// Timer lateness buckets, in milliseconds: from "on time" to "the loop is in trouble".
+constexpr std::array<std::int64_t, 10> kLatenessBoundsMs{1, 5, 10, 25, 50, 100, 250, 500, 1000, 4000};
+constexpr std::size_t kMaxRunningListed = 1000;  // /jobs stays small with 100 000 jobs in flight
+constexpr int kRecentJobs = 20;
+
+double seconds_since_epoch(TimePoint t) {
+  return static_cast<double>(std::chrono::duration_cast<Milliseconds>(t.time_since_epoch()).count()) / 1000.0;
+}
+
+json::value optional_time(const std::optional<TimePoint>& t) {
+  return t ? json::value(format_iso8601(*t)) : json::value(nullptr);
+}
+
+json::object job_json(const store::Job& job) {
+  return {{"id", job.id},
+          {"export", job.export_name},
+          {"scheduled_for", format_iso8601(job.scheduled_for)},
+          {"state", store::to_string(job.state)},
+          {"polls", job.polls},
+          {"last_http_status", job.last_http_status ? json::value(*job.last_http_status) : json::value(nullptr)},
+          {"next_poll_at", optional_time(job.next_poll_at)},
+          {"finished_at", optional_time(job.finished_at)},
+          {"error", job.error ? json::value(*job.error) : json::value(nullptr)},
+          {"output_path", job.output_path ? json::value(*job.output_path) : json::value(nullptr)},
+          {"bytes", job.bytes ? json::value(*job.bytes) : json::value(nullptr)},
+          {"hook_result", job.hook_result ? json::value(*job.hook_result) : json::value(nullptr)}};
+}
+
+admin::AdminResponse json_response(unsigned status, const json::value& body) {
+  return {status, "application/json", json::serialize(body) + "\n"};
+}
+
+void write_counters(PrometheusText& out, const metrics::Metrics& m) {
+  out.family("apsis_submissions_total", "Export requests (POST) sent to APSIS One, retries included",
+             MetricType::counter)
+      .sample(static_cast<double>(m.submissions));
+  out.family("apsis_polls_total", "GET requests on poll URLs", MetricType::counter).sample(static_cast<double>(m.polls));
+  out.family("apsis_http_responses_total", "APSIS One answers by request and HTTP status code", MetricType::counter);
+  for (const auto& [key, count] : m.http_responses)
+    out.sample({{"request", std::string(metrics::to_string(key.first))}, {"code", std::to_string(key.second)}},
+               static_cast<double>(count));
+  out.family("apsis_token_renewals_total", "Access tokens fetched from the token endpoint", MetricType::counter)
+      .sample(static_cast<double>(m.token_renewals));
+  out.family("apsis_downloaded_bytes_total", "Body bytes of export files received", MetricType::counter)
+      .sample(static_cast<double>(m.bytes_downloaded));
+  out.family("apsis_downloads_total", "Export files published", MetricType::counter)
+      .sample(static_cast<double>(m.downloads));
+  out.family("apsis_download_seconds_total", "Time from a file's first body byte to its publish, summed",
+             MetricType::counter)
+      .sample(m.download_seconds);
+  out.family("apsis_hook_runs_total", "on_success commands run, by result (ok, failed, timeout)", MetricType::counter);
+  for (const auto& [result, count] : m.hook_runs) out.sample({{"result", result}}, static_cast<double>(count));
+  out.family("apsis_retention_deleted_files_total", "Published files deleted by keep: rules", MetricType::counter)
+      .sample(static_cast<double>(m.files_removed));
+  out.family("apsis_job_row_writes_total", "Job table row updates by running jobs", MetricType::counter)
+      .sample(static_cast<double>(m.job_row_writes));
+}
+
+void write_lateness(PrometheusText& out, const metrics::MillisecondHistogram& lateness) {
+  std::vector<double> bounds;
+  std::vector<std::uint64_t> counts;
+  for (const auto ms : kLatenessBoundsMs) {
+    bounds.push_back(static_cast<double>(ms) / 1000.0);
+    counts.push_back(lateness.count_at_most(Milliseconds(ms)));
+  }
+  out.family("apsis_poll_timer_lateness_seconds", "How late back-off timers woke their jobs", MetricType::histogram)
+      .histogram({}, bounds, counts, static_cast<double>(lateness.sum().count()) / 1000.0, lateness.count());
+}
+
+}  // namespace
+
+void Daemon::start_admin() {
+  if (!config_->admin_listen) return;
+  const auto endpoint = admin::parse_listen_address(*config_->admin_listen);
+  if (!endpoint) throw std::runtime_error("admin_listen: invalid address " + *config_->admin_listen);
+  admin::AdminServer::Options options;
+  options.on_error = [this](std::string problem) { log_.log(Level::warning, "admin endpoint: " + problem); };
+  admin_ = std::make_unique<admin::AdminServer>(
+      io_.get_executor(), *endpoint,
+      std::map<std::string, admin::AdminHandler>{{"/metrics", [this] { return metrics_page(); }},
+                                                 {"/healthz", [this] { return health_page(); }},
+                                                 {"/jobs", [this] { return jobs_page(); }}},
+      std::move(options));
+  admin_->start();
+  const auto bound = admin_->local_endpoint();
+  const auto host = bound.address().is_v6() ? "[" + bound.address().to_string() + "]" : bound.address().to_string();
+  log_.log(Level::notice, "admin endpoint on http://" + host + ":" + std::to_string(bound.port()) +
+                              " (/metrics, /healthz, /jobs)");
+}
+
+admin::AdminResponse Daemon::metrics_page() {
+  PrometheusText out;
+  out.family("apsis_exportd_start_time_seconds", "When this daemon started, Unix time", MetricType::gauge)
+      .sample(seconds_since_epoch(started_at_));
+  out.family("apsis_jobs", "Jobs in the job table by export and state", MetricType::gauge);
+  for (const auto& row : store_.count_by_export_and_state())
+    out.sample({{"export", row.export_name}, {"state", std::string(store::to_string(row.state))}},
+               static_cast<double>(row.count));
+  std::map<store::JobState, int> running;
+  for (const auto& [id, job] : running_) ++running[job->lifecycle->job().state];
+  out.family("apsis_jobs_running", "Jobs this daemon is running now, by state", MetricType::gauge);
+  for (const auto state : {store::JobState::pending, store::JobState::submitted, store::JobState::downloading})
+    out.sample({{"state", std::string(store::to_string(state))}}, running[state]);
+  write_counters(out, metrics_);
+  write_lateness(out, metrics_.poll_timer_lateness);
+  out.family("apsis_export_last_success_timestamp_seconds", "When each export last published a file, Unix time",
+             MetricType::gauge);
+  for (const auto& [name, when] : store_.last_success_by_export())
+    out.sample({{"export", name}}, seconds_since_epoch(when));
+  out.family("apsis_export_next_run_timestamp_seconds", "Each scheduled export's next slot, Unix time",
+             MetricType::gauge);
+  for (const auto& [name, task] : schedules_) out.sample({{"export", name}}, seconds_since_epoch(task->next));
+  return {200, std::string(PrometheusText::kContentType), out.str()};
+}
+
+admin::AdminResponse Daemon::health_page() {
+  json::object body{{"status", "ok"},
+                    {"started_at", format_iso8601(started_at_)},
+                    {"uptime_seconds", std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started_at_).count()},
+                    {"jobs_running", running_.size()},
+                    {"exports", config_->exports.size()},
+                    {"stopping", stopping_}};
+  unsigned status = 200;
+  try {
+    store_.unfinished(0, 1);  // an indexed read: the job table answers
+    body["database"] = "ok";
+  } catch (const std::exception& e) {
+    body["status"] = "failing";
+    body["database"] = e.what();
+    status = 503;
+  }
+  if (stopping_) status = 503;
+  return json_response(status, body);
+}
+
+admin::AdminResponse Daemon::jobs_page() {
+  json::array running;
+  for (const auto& [id, job] : running_) {
+    if (running.size() >= kMaxRunningListed) break;
+    auto entry = job_json(job->lifecycle->job());
+    entry["bytes_received"] = job->lifecycle->bytes_received();
+    running.push_back(std::move(entry));
+  }
+  json::array recent;
+  for (const auto& job : store_.list({.limit = kRecentJobs}))
+    if (store::is_final(job.state)) recent.push_back(job_json(job));
+  return json_response(200, json::object{{"running_total", running_.size()},
+                                         {"running", std::move(running)},
+                                         {"recent", std::move(recent)}});
+}
+
+}  // namespace apsis::service
