@@ -18,12 +18,8 @@ struct ProgressSnapshot {
   TimePoint now{};
 };
 
-// "job 12 · polling · 7 polls · next in 23s · 1m05s" or "job 12 · downloading · 12.3 MB · 45.1 MB/s · 1m05s".
+// "job 12 · waiting for the file · 7 polls · next in 23s · 1m 5s" or
+// "job 12 · downloading · 43 MiB · 21 MiB/s · 1m 7s".
 std::string describe_progress(const ProgressSnapshot& snapshot);
-
-// "812 B", "12.3 kB", "45.1 MB", "1.20 GB" (decimal units, like the rates).
-std::string human_bytes(double bytes);
-// "850ms", "23s", "1m05s", "2h03m".
-std::string human_duration(Milliseconds duration);
 
 }  // namespace apsis::cli

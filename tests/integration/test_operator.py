@@ -346,7 +346,7 @@ class ProgressTest(OperatorTest):
         text = seen.decode(errors="replace")
         self.assertIn("\r\x1b[K", text)
         self.assertRegex(text, r"job 1 · waiting for the file · \d+ polls?")
-        self.assertRegex(text, r"job 1 · downloading · [\d.]+ (B|kB|MB) · [\d.]+ (B|kB|MB)/s")
+        self.assertRegex(text, r"job 1 · downloading · [\d.]+ (B|KiB|MiB) · [\d.]+ (B|KiB|MiB)/s")
         self.assertTrue(text.endswith("\r\x1b[K") or "\r\x1b[K" in text.splitlines()[-1] or text.endswith("\n"))
         self.assertTrue(out.decode().strip().endswith(".csv"))
 
