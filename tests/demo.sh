@@ -26,7 +26,11 @@ echo "== published files"
 ls -l "$csv" "$xlsx"
 echo "== first lines of $csv"
 zcat "$csv" | head -n 4 || true  # head closes the pipe early
+echo "== its manifest, $csv.json (written after the file, atomically)"
+cat "$csv.json"
 echo "== apsis-exportd jobs"
 "$build/apsis-exportd" jobs --config config/demo.yaml --limit 5
 echo "== sqlite3 demo/state/jobs.sqlite3 'SELECT * FROM job_summary'"
 sqlite3 -header -column demo/state/jobs.sqlite3 'SELECT id, export, state, polls, seconds, bytes FROM job_summary ORDER BY id DESC LIMIT 5'
+echo "== apsis-exportd status"
+"$build/apsis-exportd" status --config config/demo.yaml

@@ -9,8 +9,9 @@
 #include "config/loader_sections.hpp"
 #include "config/output_template.hpp"
 #include "config/request_check.hpp"
-#include "schedule/schedule.hpp"
 #include "config/yaml_json.hpp"
+#include "config/zone_name.hpp"
+#include "schedule/schedule.hpp"
 
 namespace apsis::config::detail {
 namespace {
@@ -33,24 +34,6 @@ void read_account_reference(LoadContext& ctx, const Field& field, const std::vec
     return;
   }
   definition.account = std::move(*name);
-}
-
-// IANA names: components of letters, digits, '_', '+' and '-' joined by '/'; nothing that could
-// leave the zoneinfo directory.
-bool is_zone_name(std::string_view name) {
-  std::size_t start = 0;
-  for (;;) {
-    const auto end = std::min(name.find('/', start), name.size());
-    const auto part = name.substr(start, end - start);
-    if (part.empty() || part == "." || part == "..") return false;
-    const bool clean = std::ranges::all_of(part, [](char c) {
-      return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '+' ||
-             c == '-';
-    });
-    if (!clean) return false;
-    if (end == name.size()) return true;
-    start = end + 1;
-  }
 }
 
 void read_timezone(LoadContext& ctx, const Field& field, ExportDefinition& definition) {

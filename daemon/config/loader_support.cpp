@@ -14,6 +14,7 @@
 #include <system_error>
 
 #include "config/duration.hpp"
+#include "config/spelling.hpp"
 
 namespace apsis::config::detail {
 namespace {
@@ -31,21 +32,6 @@ std::string type_name(const YAML::Node& node) {
       break;
   }
   return "nothing";
-}
-
-// Optimal string alignment distance: insertions, deletions, substitutions and swaps of neighbours.
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
-  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-    }
-  }
-  return d[a.size()][b.size()];
 }
 
 void type_error(LoadContext& ctx, const Field& field, std::string_view expected) {
@@ -102,17 +88,8 @@ std::string describe(const YAML::Mark& mark) {
 }
 
 std::string did_you_mean(std::string_view word, std::span<const std::string_view> candidates) {
-  const std::size_t limit = std::max<std::size_t>(1, word.size() / 3);
-  std::string_view best;
-  std::size_t best_distance = limit + 1;
-  for (auto candidate : candidates) {
-    const auto distance = edit_distance(word, candidate);
-    if (distance < best_distance && distance < candidate.size()) {
-      best = candidate;
-      best_distance = distance;
-    }
-  }
-  return best.empty() ? std::string() : " (did you mean '" + std::string(best) + "'?)";
+  const auto best = closest_spelling(word, candidates, std::max<std::size_t>(1, word.size() / 3));
+  return best ? " (did you mean '" + std::string(*best) + "'?)" : std::string();
 }
 
 std::string join_or(std::span<const std::string_view> words) {
