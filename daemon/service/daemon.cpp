@@ -307,12 +307,18 @@ void Daemon::prune_history() {
 }
 
 std::string Daemon::status_line() const {
-  int polling = 0, downloading = 0;
+  int polling = 0, downloading = 0, finishing = 0;  // finishing: published, retention or on_success running
   for (const auto& [id, running] : running_) {
     const auto state = running->lifecycle->job().state;
-    (state == store::JobState::downloading ? downloading : polling) += 1;
+    if (state == store::JobState::downloading)
+      ++downloading;
+    else if (store::is_final(state))
+      ++finishing;
+    else
+      ++polling;
   }
   std::string line = std::to_string(polling) + " jobs polling, " + std::to_string(downloading) + " downloading";
+  if (finishing > 0) line += ", " + std::to_string(finishing) + " finishing (keep:, on_success)";
   const ScheduleTask* soonest = nullptr;
   for (const auto& [name, task] : schedules_)
     if (!soonest || task->next < soonest->next) soonest = task.get();
