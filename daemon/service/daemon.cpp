@@ -306,17 +306,18 @@ void Daemon::prune_history() {
                               format_iso8601(cutoff));
 }
 
+std::map<store::JobState, int> Daemon::running_by_state() const {
+  std::map<store::JobState, int> counts;
+  for (const auto& [id, running] : running_) ++counts[running->lifecycle->job().state];
+  return counts;
+}
+
 std::string Daemon::status_line() const {
-  int polling = 0, downloading = 0, finishing = 0;  // finishing: published, retention or on_success running
-  for (const auto& [id, running] : running_) {
-    const auto state = running->lifecycle->job().state;
-    if (state == store::JobState::downloading)
-      ++downloading;
-    else if (store::is_final(state))
-      ++finishing;
-    else
-      ++polling;
-  }
+  auto by_state = running_by_state();
+  const int downloading = by_state[store::JobState::downloading];
+  const int polling = by_state[store::JobState::pending] + by_state[store::JobState::submitted];
+  // Final rows still running: published, with keep: or on_success under way.
+  const int finishing = static_cast<int>(running_.size()) - downloading - polling;
   std::string line = std::to_string(polling) + " jobs polling, " + std::to_string(downloading) + " downloading";
   if (finishing > 0) line += ", " + std::to_string(finishing) + " finishing (keep:, on_success)";
   const ScheduleTask* soonest = nullptr;

@@ -60,6 +60,7 @@ class Daemon {
   void stop();
   void rebuild_clients();
   std::string status_line() const;
+  std::map<store::JobState, int> running_by_state() const;  // the jobs in flight here, by their row's state
 
   boost::asio::io_context io_;
   std::filesystem::path config_path_;

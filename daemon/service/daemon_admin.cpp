@@ -113,8 +113,7 @@ admin::AdminResponse Daemon::metrics_page() {
   for (const auto& row : store_.count_by_export_and_state())
     out.sample({{"export", row.export_name}, {"state", std::string(store::to_string(row.state))}},
                static_cast<double>(row.count));
-  std::map<store::JobState, int> running;
-  for (const auto& [id, job] : running_) ++running[job->lifecycle->job().state];
+  auto running = running_by_state();
   out.family("apsis_jobs_running", "Jobs this daemon is running now, by state", MetricType::gauge);
   for (const auto state : {store::JobState::pending, store::JobState::submitted, store::JobState::downloading})
     out.sample({{"state", std::string(store::to_string(state))}}, running[state]);
