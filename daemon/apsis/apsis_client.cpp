@@ -26,7 +26,6 @@ http::Client::Options client_options(const config::Account& account) {
   http::Client::Options options;
   options.ca_file = account.ca_file;
   options.timeout = account.request_timeout;
-  options.max_requests_per_second = account.max_requests_per_second;
   options.max_connections = account.max_connections;
   return options;
 }

@@ -13,8 +13,9 @@ namespace apsis::config {
 
 using Duration = std::chrono::milliseconds;
 
-enum class ExportKind { duplicates, consents };
-enum class FileFormat { csv, xlsx };
+// The four asynchronous exports of APSIS One (../shared/docs/apsis-api.md); events files are JSON.
+enum class ExportKind { duplicates, consents, segments, events };
+enum class FileFormat { csv, xlsx, json };
 enum class Compression { none, gzip };
 // After downtime: run the most recent missed slot once (like systemd's Persistent=true), or none.
 enum class Catchup { latest, none };
@@ -22,6 +23,12 @@ enum class Catchup { latest, none };
 enum class Overlap { skip, allow };
 // A job whose poll URL expired (410 or its day is over): submit it once more, or leave it expired.
 enum class OnExpired { resubmit, fail };
+// A job whose export failed at APSIS (503 on its poll URL several times in a row): request a new
+// export, or leave the job failed.
+enum class OnFailedExport { resubmit, fail };
+// Which submit-answer field holds the poll URL. The two answer "in progress" differently
+// (404 vs 202), so a job records which one it polls.
+enum class PollUrlField { file_download_url, file_download_url_v2 };
 
 std::string_view to_string(ExportKind);
 std::string_view to_string(FileFormat);
@@ -29,6 +36,9 @@ std::string_view to_string(Compression);
 std::string_view to_string(Catchup);
 std::string_view to_string(Overlap);
 std::string_view to_string(OnExpired);
+std::string_view to_string(OnFailedExport);
+std::string_view to_string(PollUrlField);
+std::optional<PollUrlField> parse_poll_url_field(std::string_view);
 
 // Exponential back-off with full jitter: delay n is uniform in [0, min(max_delay, initial * multiplier^n)].
 struct BackoffPolicy {
@@ -41,6 +51,9 @@ struct PollingPolicy {
   BackoffPolicy backoff{};
   // APSIS One documents a poll URL as valid for one day from the submit; configurable for tests.
   Duration url_validity{std::chrono::hours(24)};
+  // This many 503 answers in a row on one poll URL mean the export failed at APSIS (a lone 503 may
+  // be an overloaded gateway). Between them the URL is polled on the retry back-off (seconds).
+  int failed_export_after_503s{3};
 };
 
 // Transient failures (429, 5xx, connection errors) of any request.
@@ -49,6 +62,24 @@ struct RetryPolicy {
   int max_attempts{8};
   // A cut or corrupt download is fetched again from the same poll URL this many times.
   int max_download_attempts{5};
+};
+
+// At most `count` requests in any sliding window of length `window`.
+struct RateBudget {
+  int count{1};
+  Duration window{std::chrono::seconds(1)};
+  friend bool operator==(const RateBudget&, const RateBudget&) = default;
+};
+
+// An account's API budget per call kind, shared by every job of the account. The limits APSIS One
+// documents are per account and shared with the customer's other integrations, so the defaults
+// spend half of each: submits 1/s, event exports 1/min, polls 60/min, tokens 10/min.
+struct AccountBudget {
+  RateBudget submits{1, std::chrono::seconds(2)};        // every export POST
+  RateBudget event_submits{1, std::chrono::minutes(2)};  // event-export POSTs, counted in submits too
+  RateBudget polls{30, std::chrono::minutes(1)};         // every GET of a poll URL, downloads included
+  RateBudget tokens{5, std::chrono::minutes(1)};         // token requests
+  friend bool operator==(const AccountBudget&, const AccountBudget&) = default;
 };
 
 struct Account {
@@ -60,10 +91,13 @@ struct Account {
   std::string token_path{"/oauth/token"};
   std::map<ExportKind, std::string> export_paths{
       {ExportKind::duplicates, "/audience/profiles/reports/duplicates"},
-      {ExportKind::consents, "/audience/profiles/reports/consents"}};
+      {ExportKind::consents, "/audience/profiles/reports/consents"},
+      {ExportKind::segments, "/audience/profiles/reports/segments"},
+      {ExportKind::events, "/audience/profiles/exports"}};
   Duration request_timeout{std::chrono::seconds(60)};
-  double max_requests_per_second{10.0};  // token bucket over every request to this account; 0 = unlimited
-  int max_connections{16};               // open connections to the account's origin; 0 = unlimited
+  int max_connections{16};  // open connections to the account's origin; 0 = unlimited
+  PollUrlField poll_url_field{PollUrlField::file_download_url};
+  AccountBudget budget{};
 
   friend bool operator==(const Account&, const Account&) = default;
 };
@@ -101,6 +135,11 @@ struct ExportDefinition {
   Catchup catchup{Catchup::latest};
   Overlap overlap{Overlap::skip};
   OnExpired on_expired{OnExpired::resubmit};
+  OnFailedExport on_failed_export{OnFailedExport::resubmit};
+  // New exports requested for one job after an expired URL or a failed export, together.
+  int max_resubmits{1};
+  // Event exports only: each job asks for [slot - window, slot) unless the request sets start_at/end_at.
+  std::optional<Duration> window;
   bool manifest{true};  // a <file>.json sidecar beside each published file
   Retention keep{};
   std::optional<SuccessHook> on_success;

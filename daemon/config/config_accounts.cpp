@@ -114,8 +114,6 @@ Account read_account(LoadContext& ctx, const Field& field) {
   if (const auto paths = mapping.get("paths")) read_export_paths(ctx, *paths, account);
   if (const auto timeout = mapping.get("request_timeout"))
     if (const auto value = read_duration(ctx, *timeout)) account.request_timeout = *value;
-  if (const auto rate = mapping.get("max_requests_per_second"))
-    if (const auto value = read_number(ctx, *rate, 0.0)) account.max_requests_per_second = *value;
   if (const auto connections = mapping.get("max_connections"))
     if (const auto value = read_int(ctx, *connections, 0)) account.max_connections = *value;
   return account;
