@@ -14,6 +14,32 @@ using boost::beast::http::verb;
 
 constexpr std::string_view kCsv = "text/csv;charset=UTF-8;header=present";
 constexpr std::string_view kXlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+constexpr std::string_view kJson = "application/json";
+
+std::string_view media_type(config::FileFormat format) {
+  switch (format) {
+    case config::FileFormat::csv: return kCsv;
+    case config::FileFormat::xlsx: return kXlsx;
+    case config::FileFormat::json: return kJson;
+  }
+  return kCsv;
+}
+
+// Marks a job as waiting for the account's budget for as long as this lives.
+class BudgetWaitScope {
+ public:
+  explicit BudgetWaitScope(BudgetWait* wait) : wait_(wait) {
+    if (wait_) wait_->waiting = true;
+  }
+  ~BudgetWaitScope() {
+    if (wait_) wait_->waiting = false;
+  }
+  BudgetWaitScope(const BudgetWaitScope&) = delete;
+  BudgetWaitScope& operator=(const BudgetWaitScope&) = delete;
+
+ private:
+  BudgetWait* wait_;
+};
 
 http::Url base_url_of(const config::Account& account) {
   std::string error;
@@ -41,27 +67,9 @@ void set_bearer(http::Request& request, const std::string& token) {
 
 }  // namespace
 
-std::optional<std::string> find_poll_url(const http::Response& response, std::string* why) {
-  boost::system::error_code ec;
-  const auto body = json::parse(response.body, ec);
-  if (!ec && body.is_object()) {
-    if (const auto* url = body.as_object().if_contains("poll_url"); url && url->is_string())
-      return std::string(url->as_string());
-  }
-  if (const auto location = response.headers[boost::beast::http::field::location]; !location.empty())
-    return std::string(location);
-  if (why) {
-    if (ec || !body.is_object()) {
-      *why = "the submit answer is not a JSON object and has no Location header (body starts: " +
-             api_message(response.body.substr(0, 80)) + ")";
-    } else {
-      std::string fields;
-      for (const auto& field : body.as_object()) fields += (fields.empty() ? "" : ", ") + std::string(field.key());
-      *why = "the submit answer has no poll_url field and no Location header (fields: " +
-             (fields.empty() ? std::string("none") : fields) + ")";
-    }
-  }
-  return std::nullopt;
+budget::Limits budget_limits(const config::AccountBudget& budget) {
+  const auto limit = [](const config::RateBudget& rate) { return budget::Limit{rate.count, rate.window}; };
+  return {limit(budget.submits), limit(budget.event_submits), limit(budget.polls), limit(budget.tokens)};
 }
 
 ApsisClient::ApsisClient(asio::any_io_executor executor, const config::Account& account,
@@ -74,57 +82,90 @@ ApsisClient::ApsisClient(asio::any_io_executor executor, const config::Account& 
       metrics_(metrics),
       base_(base_url_of(account)),
       http_(std::move(executor), client_options(account)),
-      tokens_(http_, account_, retry, now, random, metrics),
+      budget_(http_.executor(), budget_limits(account.budget)),
+      tokens_(http_, budget_, account_, retry, now, random, metrics),
       requests_(static_cast<std::size_t>(std::max(0, account.max_connections))) {}
 
-asio::awaitable<http::Response> ApsisClient::send_authorized(Call call, http::Request request,
-                                                             http::BodyTarget* target) {
+bool ApsisClient::same_endpoint(const config::Account& account) const {
+  auto with_our_budget = account;
+  with_our_budget.budget = account_.budget;
+  return with_our_budget == account_;
+}
+
+void ApsisClient::set_budget(const config::AccountBudget& budget) {
+  account_.budget = budget;
+  budget_.set_limits(budget_limits(budget));
+}
+
+asio::awaitable<http::Response> ApsisClient::send_authorized(CallSpec call, http::Request request,
+                                                             http::BodyTarget* target, BudgetWait* wait) {
   std::string token = co_await tokens_.get();
   set_bearer(request, token);
-  auto response = co_await send_counted(call, request, target);
-  if (classify(call, response.status, response.body) != Verdict::token_rejected) co_return response;
+  auto response = co_await send_counted(call, request, target, wait);
+  if (classify(call.call, response.status, response.body, call.field) != Verdict::token_rejected) co_return response;
   tokens_.reject(token);
   token = co_await tokens_.get();
   set_bearer(request, token);
-  co_return co_await send_counted(call, request, target);
+  co_return co_await send_counted(call, request, target, wait);
 }
 
-asio::awaitable<http::Response> ApsisClient::send_counted(Call call, const http::Request& request,
-                                                          http::BodyTarget* target) {
-  const auto kind = call == Call::submit ? metrics::Request::submit : metrics::Request::poll;
+asio::awaitable<http::Response> ApsisClient::send_counted(CallSpec call, const http::Request& request,
+                                                          http::BodyTarget* target, BudgetWait* wait) {
+  budget::AccountBudget::Ticket ticket;
+  {
+    const BudgetWaitScope waiting(wait);
+    ticket = co_await budget_.acquire(call.budget);
+  }
+  const auto kind = call.call == apsis_one::Call::submit ? metrics::Request::submit : metrics::Request::poll;
   if (metrics_) ++(kind == metrics::Request::submit ? metrics_->submissions : metrics_->polls);
-  auto response = co_await http_.send(request, target);
+  // The request has arrived once its answer's head is in: a long download does not hold budget.
+  http::BodyTarget answered;
+  if (target)
+    answered = {[&](const http::Response& head) {
+                  ticket = {};
+                  target->begin(head);
+                },
+                target->data};
+  auto response = co_await http_.send(request, target ? &answered : nullptr);
+  if (response.status == 429) ticket.throttled();
   if (metrics_) metrics_->count_response(kind, response.status);
   co_return response;
 }
 
-http::Request ApsisClient::submit_request(const config::ExportDefinition& definition) const {
+http::Request ApsisClient::submit_request(const config::ExportDefinition& definition, const std::string& body) const {
   http::Request request;
   request.method = verb::post;
   request.url = base_;
   request.url.target = account_.export_paths.at(definition.kind);
   request.headers = {{"Content-Type", "application/json"}, {"Accept", "application/json"}};
-  request.body = definition.request_json;
+  request.body = body;
   return request;
 }
 
-asio::awaitable<Submitted> ApsisClient::submit(const config::ExportDefinition& definition,
-                                               const std::function<void()>& on_attempt) {
+asio::awaitable<Submitted> ApsisClient::submit(const config::ExportDefinition& definition, const std::string& body,
+                                               const std::function<void()>& on_attempt, BudgetWait* wait) {
+  const CallSpec call{apsis_one::Call::submit, definition.kind == config::ExportKind::events
+                                               ? budget::CallKind::event_submit
+                                               : budget::CallKind::submit};
   std::string last_problem;
   for (int attempt = 0; attempt < retry_.max_attempts; ++attempt) {
     std::optional<Milliseconds> retry_after;
     on_attempt();
     try {
       const auto in_flight = co_await requests_.acquire();  // released before any back-off sleep
-      const auto response = co_await send_authorized(Call::submit, submit_request(definition), nullptr);
-      const auto verdict = classify(Call::submit, response.status, response.body);
+      const auto response = co_await send_authorized(call, submit_request(definition, body), nullptr, wait);
+      const auto verdict = classify(call.call, response.status, response.body);
       if (verdict == Verdict::success) {
+        // The export exists at APSIS now: a second POST would create another, so no retry.
         std::string why;
-        auto poll_url = find_poll_url(response, &why);
-        if (!poll_url) throw ApsisError("APSIS One accepted the export but " + why, response.status);
-        co_return Submitted{*poll_url, response.status};
+        auto poll_url = find_poll_url(response.body, account_.poll_url_field, &why);
+        if (!poll_url)
+          throw ApsisError("APSIS One accepted the export (" + std::to_string(response.status) + ") but " + why +
+                               "; not submitting again, since each submit creates another export",
+                           response.status);
+        co_return Submitted{std::move(*poll_url), response.status};
       }
-      last_problem = describe_failure(Call::submit, response.status, response.body);
+      last_problem = describe_failure(call.call, response.status, response.body);
       if (verdict != Verdict::transient && verdict != Verdict::rate_limited)
         throw ApsisError(last_problem, response.status);
       retry_after = parse_retry_after(response.headers["Retry-After"], now_());
@@ -139,8 +180,10 @@ asio::awaitable<Submitted> ApsisClient::submit(const config::ExportDefinition& d
   throw ApsisError("gave up after " + std::to_string(retry_.max_attempts) + " submit attempts; last: " + last_problem);
 }
 
-asio::awaitable<PollAnswer> ApsisClient::poll(const std::string& poll_url, const config::ExportDefinition& definition,
-                                              http::BodyTarget& target) {
+asio::awaitable<PollAnswer> ApsisClient::poll(const std::string& poll_url, config::PollUrlField field,
+                                              const config::ExportDefinition& definition, http::BodyTarget& target,
+                                              BudgetWait* wait) {
+  const CallSpec call{apsis_one::Call::poll, budget::CallKind::poll, field};
   std::string error;
   const auto url = http::resolve_reference(base_, poll_url, &error);
   if (!url) throw ApsisError("APSIS One gave an unusable poll URL: " + error);
@@ -152,7 +195,7 @@ asio::awaitable<PollAnswer> ApsisClient::poll(const std::string& poll_url, const
   http::Request request;
   request.url = *url;
   request.headers = {
-      {"Accept", std::string(definition.format == config::FileFormat::xlsx ? kXlsx : kCsv)},
+      {"Accept", std::string(media_type(definition.format))},
       {"Accept-Encoding", definition.compression == config::Compression::gzip ? "gzip" : "identity"}};
 
   bool body_started = false;
@@ -163,7 +206,7 @@ asio::awaitable<PollAnswer> ApsisClient::poll(const std::string& poll_url, const
                            target.data};
   PollAnswer answer;
   try {
-    answer.response = co_await send_authorized(Call::poll, std::move(request), &tracked);
+    answer.response = co_await send_authorized(call, std::move(request), &tracked, wait);
   } catch (const boost::system::system_error& e) {
     if (http::is_cancellation(e.code())) throw;
     if (!http::is_transient_network_error(e.code())) throw ApsisError(std::string("poll: ") + e.what());
@@ -175,9 +218,9 @@ asio::awaitable<PollAnswer> ApsisClient::poll(const std::string& poll_url, const
   }
   const auto& response = answer.response;
   answer.status = response.status;
-  answer.verdict = classify(Call::poll, response.status, response.body);
+  answer.verdict = classify(call.call, response.status, response.body, field);
   if (answer.verdict != Verdict::success && answer.verdict != Verdict::in_progress)
-    answer.detail = describe_failure(Call::poll, response.status, response.body);
+    answer.detail = describe_failure(call.call, response.status, response.body);
   if (answer.verdict == Verdict::rate_limited || answer.verdict == Verdict::transient)
     answer.retry_after = parse_retry_after(response.headers["Retry-After"], now_());
   co_return answer;

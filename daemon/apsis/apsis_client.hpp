@@ -1,6 +1,8 @@
 // The APSIS One API as the job lifecycle needs it: submit an export, poll its URL. Adds the bearer
 // token (only ever to the account's own origin), renews it once when the API rejects it, and retries
 // submits through 429/5xx/network trouble. Polls are single attempts: the job decides when to poll again.
+// Every request waits for its turn in the account's budget (budget/account_budget.hpp), shared by
+// all jobs of the account; a 429 slows the whole account down.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -10,6 +12,7 @@
 
 #include "apsis/protocol.hpp"
 #include "apsis/token_source.hpp"
+#include "budget/account_budget.hpp"
 #include "config/config.hpp"
 #include "http/client.hpp"
 #include "jobs/backoff.hpp"
@@ -19,8 +22,14 @@
 namespace apsis::apsis_one {
 
 struct Submitted {
-  std::string poll_url;
+  PollUrl poll_url;
   unsigned status{0};
+};
+
+// Set while a job's request waits for the account's budget (as opposed to waiting for APSIS): what
+// /jobs and /metrics show.
+struct BudgetWait {
+  bool waiting{false};
 };
 
 struct PollAnswer {
@@ -37,23 +46,39 @@ class ApsisClient {
   ApsisClient(boost::asio::any_io_executor executor, const config::Account& account, const config::RetryPolicy& retry,
               NowFunction now, jobs::Random& random, metrics::Metrics* metrics = nullptr);
 
-  // POSTs the export's request; throws ApsisError when it is refused or retries run out.
+  // POSTs `body` as the export's request; throws ApsisError when it is refused or retries run out,
+  // and at once (never POSTing again) when an accepted answer carries no usable poll URL.
   // `on_attempt` runs before each POST is sent (the job counts attempts in its row).
-  boost::asio::awaitable<Submitted> submit(const config::ExportDefinition& definition,
-                                           const std::function<void()>& on_attempt);
+  boost::asio::awaitable<Submitted> submit(const config::ExportDefinition& definition, const std::string& body,
+                                           const std::function<void()>& on_attempt, BudgetWait* wait = nullptr);
 
-  // One GET on the poll URL. A 200's body streams to `target`. Throws ApsisError if the poll URL is
-  // not on the account's origin (the token is never sent elsewhere).
-  boost::asio::awaitable<PollAnswer> poll(const std::string& poll_url, const config::ExportDefinition& definition,
-                                          http::BodyTarget& target);
+  // One GET on the poll URL, its answer read as `field` prescribes. A 200's body streams to
+  // `target`. Throws ApsisError if the poll URL is not on the account's origin (the token is never
+  // sent elsewhere).
+  boost::asio::awaitable<PollAnswer> poll(const std::string& poll_url, config::PollUrlField field,
+                                          const config::ExportDefinition& definition, http::BodyTarget& target,
+                                          BudgetWait* wait = nullptr);
 
   const config::Account& account() const { return account_; }
+  budget::AccountBudget& budget() { return budget_; }
+  const budget::AccountBudget& budget() const { return budget_; }
+  // The account differs from this client's in its budget alone (a reload changed the budget).
+  bool same_endpoint(const config::Account& account) const;
+  void set_budget(const config::AccountBudget& budget);
 
  private:
+  struct CallSpec {
+    apsis_one::Call call;
+    budget::CallKind budget;
+    config::PollUrlField field{config::PollUrlField::file_download_url};
+  };
   // Sends with the current token; on a token rejection renews once and sends again.
-  boost::asio::awaitable<http::Response> send_authorized(Call call, http::Request request, http::BodyTarget* target);
-  boost::asio::awaitable<http::Response> send_counted(Call call, const http::Request& request, http::BodyTarget* target);
-  http::Request submit_request(const config::ExportDefinition& definition) const;
+  boost::asio::awaitable<http::Response> send_authorized(CallSpec call, http::Request request, http::BodyTarget* target,
+                                                         BudgetWait* wait);
+  // Waits for the budget, sends, and counts the answer; a 429 slows the account.
+  boost::asio::awaitable<http::Response> send_counted(CallSpec call, const http::Request& request,
+                                                      http::BodyTarget* target, BudgetWait* wait);
+  http::Request submit_request(const config::ExportDefinition& definition, const std::string& body) const;
 
   config::Account account_;  // a copy: the client may outlive the configuration it came from
   config::RetryPolicy retry_;
@@ -62,13 +87,14 @@ class ApsisClient {
   metrics::Metrics* metrics_;  // null = not counted
   http::Url base_;
   http::Client http_;
+  budget::AccountBudget budget_;
   TokenSource tokens_;
   // As many requests under way as there are connections: when thousands of jobs submit or poll at
   // once, the rest wait here before building a request, instead of each holding one in memory.
   AsyncSemaphore requests_;
 };
 
-// The accepted export's poll URL from a submit answer: JSON `poll_url`, else the Location header.
-std::optional<std::string> find_poll_url(const http::Response& response, std::string* why);
+// The account's budget in the budget module's terms.
+budget::Limits budget_limits(const config::AccountBudget& budget);
 
 }  // namespace apsis::apsis_one

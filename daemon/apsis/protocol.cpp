@@ -38,11 +38,14 @@ std::string reason_phrase(unsigned status) {
 
 }  // namespace
 
-Verdict classify(Call call, unsigned status, std::string_view body) {
+Verdict classify(Call call, unsigned status, std::string_view body, config::PollUrlField field) {
   if (call == Call::poll) {
+    const bool v2 = field == config::PollUrlField::file_download_url_v2;
     if (status == 200) return Verdict::success;
-    if (status == 404) return Verdict::in_progress;
+    if (status == 202 && v2) return Verdict::in_progress;
+    if (status == 404) return v2 ? Verdict::unknown_export : Verdict::in_progress;
     if (status == 410) return Verdict::gone;
+    if (status == 503) return Verdict::export_failing;
   } else if (status >= 200 && status < 300) {
     return Verdict::success;
   }
@@ -71,11 +74,43 @@ std::string describe_failure(Call call, unsigned status, std::string_view body) 
   std::string text = std::string("APSIS One answered the ") + what + " with " + std::to_string(status);
   if (const auto phrase = reason_phrase(status); !phrase.empty()) text += " " + phrase;
   if (status == 413)
-    text += ": the request asks for more topics, attributes or tags than the API supports; reduce them in the "
-            "export's request";
+    text += ": APSIS One documents two causes: a request body over 100 kB, or more topics, attributes or tags "
+            "than the API supports; reduce them in the export's request";
+  if (status == 404 && call == Call::poll)
+    text += ": APSIS One does not know this export (on a file_download_url_v2, 404 means an unknown id)";
+  if (status == 503 && call == Call::poll) text += ": the export failed at APSIS One";
   if (status == 403 && call != Call::token) text += " even with a fresh token: the API client lacks permission";
   if (const auto message = api_message(body); !message.empty()) text += " (API says: " + message + ")";
   return text;
+}
+
+std::optional<PollUrl> find_poll_url(std::string_view body, config::PollUrlField wanted, std::string* why) {
+  boost::system::error_code ec;
+  const auto parsed = boost::json::parse(body, ec);
+  if (ec || !parsed.is_object()) {
+    if (why) *why = "the submit answer is not a JSON object (body starts: " + cut(body, 80) + ")";
+    return std::nullopt;
+  }
+  const auto& answer = parsed.as_object();
+  const auto url_in = [&](config::PollUrlField field) -> std::optional<std::string> {
+    const auto* value = answer.if_contains(config::to_string(field));
+    if (!value || !value->is_string() || value->as_string().empty()) return std::nullopt;
+    return std::string(value->as_string());
+  };
+  if (auto url = url_in(wanted)) return PollUrl{std::move(*url), wanted, ""};
+  if (wanted == config::PollUrlField::file_download_url_v2) {
+    if (auto url = url_in(config::PollUrlField::file_download_url))
+      return PollUrl{std::move(*url), config::PollUrlField::file_download_url,
+                     "the submit answer has no file_download_url_v2 (poll_url_field: file_download_url_v2); "
+                     "polling its file_download_url instead"};
+  }
+  if (why) {
+    std::string fields;
+    for (const auto& field : answer) fields += (fields.empty() ? "" : ", ") + std::string(field.key());
+    *why = "the submit answer has no " + std::string(config::to_string(wanted)) +
+           " field (fields received: " + (fields.empty() ? std::string("none") : fields) + ")";
+  }
+  return std::nullopt;
 }
 
 std::optional<Milliseconds> parse_retry_after(std::string_view value, TimePoint now) {

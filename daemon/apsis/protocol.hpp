@@ -6,14 +6,17 @@
 #include <string>
 #include <string_view>
 
+#include "config/config.hpp"
 #include "util/time.hpp"
 
 namespace apsis::apsis_one {
 
 enum class Verdict {
   success,         // 2xx on token/submit; 200 on a poll: the file streams now
-  in_progress,     // 404 on a poll
+  in_progress,     // a poll: 404 on a file_download_url, 202 on a file_download_url_v2
   gone,            // 410 on a poll
+  export_failing,  // 503 on a poll: the export failed at APSIS, once it comes several times in a row
+  unknown_export,  // 404 on a file_download_url_v2: APSIS One has no such export
   token_rejected,  // 401, or 403 with the gateway's "not authorized" message: renew the token once
   rate_limited,    // 429: wait (Retry-After when given)
   transient,       // 5xx, 408: retry with back-off
@@ -22,7 +25,9 @@ enum class Verdict {
 
 enum class Call { token, submit, poll };
 
-Verdict classify(Call call, unsigned status, std::string_view body);
+// For a poll, `field` says which kind of URL was polled: their answers differ.
+Verdict classify(Call call, unsigned status, std::string_view body,
+                 config::PollUrlField field = config::PollUrlField::file_download_url);
 
 // The API's own error text from a JSON body ("message", "title", "detail", "error_description"...),
 // else the body itself cut to a readable length.
@@ -31,6 +36,19 @@ std::string api_message(std::string_view body);
 // A one-line explanation for a job's `error` column, e.g.
 // "APSIS One answered 413 Payload Too Large: the request asks for more topics/attributes/tags than the API supports (...)".
 std::string describe_failure(Call call, unsigned status, std::string_view body);
+
+// The poll URL of an accepted export, from the submit answer's JSON body.
+struct PollUrl {
+  std::string url;
+  config::PollUrlField field{config::PollUrlField::file_download_url};
+  std::string note;  // set when the answer lacked the field asked for and another one was used
+};
+
+// Reads the field the account asks for (`file_download_url` unless it opted in to the v2 URL).
+// Only documented fields count: no `poll_url`, no Location header. With the v2 opt-in, an answer
+// that carries only `file_download_url` is used as such (and `note` says so). Without a usable field,
+// nullopt and `why` names the fields the answer had.
+std::optional<PollUrl> find_poll_url(std::string_view body, config::PollUrlField wanted, std::string* why);
 
 // Retry-After as delta-seconds or an HTTP-date, relative to now; nullopt if absent or unreadable.
 std::optional<Milliseconds> parse_retry_after(std::string_view value, TimePoint now);

@@ -27,9 +27,10 @@ struct RetryableTokenError : std::runtime_error {
 
 }  // namespace
 
-TokenSource::TokenSource(http::Client& http, const config::Account& account, const config::RetryPolicy& retry,
+TokenSource::TokenSource(http::Client& http, budget::AccountBudget& budget, const config::Account& account, const config::RetryPolicy& retry,
                          NowFunction now, jobs::Random& random, metrics::Metrics* metrics)
     : http_(http),
+      budget_(budget),
       account_(account),
       retry_(retry),
       now_(std::move(now)),
@@ -88,8 +89,10 @@ asio::awaitable<void> TokenSource::fetch() {
                                               {"client_id", account_.client_id},
                                               {"client_secret", account_.client_secret}});
   http::Response response;
+  auto ticket = co_await budget_.acquire(budget::CallKind::token);
   try {
     response = co_await http_.send(request);
+    if (response.status == 429) ticket.throttled();
   } catch (const boost::system::system_error& e) {
     if (http::is_cancellation(e.code())) throw;
     if (!http::is_transient_network_error(e.code())) throw ApsisError(std::string("token request: ") + e.what());

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "budget/account_budget.hpp"
 #include "config/config.hpp"
 #include "http/client.hpp"
 #include "jobs/backoff.hpp"
@@ -19,7 +20,7 @@ namespace apsis::apsis_one {
 
 class TokenSource {
  public:
-  TokenSource(http::Client& http, const config::Account& account, const config::RetryPolicy& retry, NowFunction now,
+  TokenSource(http::Client& http, budget::AccountBudget& budget, const config::Account& account, const config::RetryPolicy& retry, NowFunction now,
               jobs::Random& random, metrics::Metrics* metrics = nullptr);
 
   // A token valid for a while yet.
@@ -34,6 +35,7 @@ class TokenSource {
   void accept_token_answer(std::string_view body);
 
   http::Client& http_;
+  budget::AccountBudget& budget_;  // token requests have a budget of their own (10/min documented)
   const config::Account& account_;
   config::RetryPolicy retry_;
   NowFunction now_;

@@ -189,7 +189,6 @@ asio::awaitable<void> exchange(Connection& connection, const Request& request, B
 Client::Client(asio::any_io_executor executor, Options options)
     : executor_(std::move(executor)),
       options_(std::move(options)),
-      rate_(options_.max_requests_per_second),
       connections_(static_cast<std::size_t>(std::max(0, options_.max_connections))) {
   tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
   tls_->set_verify_mode(asio::ssl::verify_peer);
@@ -228,7 +227,6 @@ void Client::release(const Url& url, std::unique_ptr<Connection> connection) {
 
 asio::awaitable<Response> Client::send(const Request& request, BodyTarget* target) {
   for (;;) {
-    co_await rate_.take();
     bool reused = false;
     auto connection = co_await acquire(request.url, reused);
     Exchange result;

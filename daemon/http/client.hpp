@@ -21,7 +21,6 @@
 
 #include "http/url.hpp"
 #include "util/async_semaphore.hpp"
-#include "util/rate_limiter.hpp"
 #include "util/time.hpp"
 
 namespace apsis::http {
@@ -61,7 +60,6 @@ class Client {
     std::optional<std::filesystem::path> ca_file;  // else the system CA store
     Milliseconds timeout{std::chrono::seconds(60)};  // per step: connect, handshake, write, each read
     std::string user_agent{"apsis-exportd"};
-    double max_requests_per_second{0};  // 0 = unlimited
     int max_connections{0};             // open connections, idle ones included; 0 = unlimited
   };
 
@@ -84,7 +82,6 @@ class Client {
   asio::any_io_executor executor_;
   Options options_;
   std::unique_ptr<asio::ssl::context> tls_;
-  RateLimiter rate_;
   AsyncSemaphore connections_;
   std::map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
 };

@@ -81,10 +81,14 @@ std::string definition_to_json(const config::ExportDefinition& definition) {
                    {"output", definition.output_template},
                    {"request", json::parse(definition.request_json)},
                    {"polling", {{"backoff", backoff_json(definition.polling.backoff)},
-                                {"url_validity_ms", definition.polling.url_validity.count()}}},
+                                {"url_validity_ms", definition.polling.url_validity.count()},
+                                {"failed_export_after_503s", definition.polling.failed_export_after_503s}}},
                    {"catchup", config::to_string(definition.catchup)},
                    {"overlap", config::to_string(definition.overlap)},
-                   {"on_expired", config::to_string(definition.on_expired)}};
+                   {"on_expired", config::to_string(definition.on_expired)},
+                   {"on_failed_export", config::to_string(definition.on_failed_export)},
+                   {"max_resubmits", definition.max_resubmits}};
+  if (definition.window) out["window_ms"] = definition.window->count();
   if (definition.schedule) out["schedule"] = *definition.schedule;
   out["manifest"] = definition.manifest;
   if (definition.keep.any()) out["keep"] = keep_json(definition.keep);
@@ -100,9 +104,13 @@ config::ExportDefinition definition_from_json(const std::string& text_json) {
   config::ExportDefinition d;
   d.name = text(in, "name");
   d.account = text(in, "account");
-  d.kind = choice(in, "kind", {config::ExportKind::duplicates, config::ExportKind::consents}, d.kind);
+  d.kind = choice(in, "kind",
+                  {config::ExportKind::duplicates, config::ExportKind::consents, config::ExportKind::segments,
+                   config::ExportKind::events},
+                  d.kind);
   d.timezone = text(in, "timezone");
-  d.format = choice(in, "format", {config::FileFormat::csv, config::FileFormat::xlsx}, d.format);
+  d.format = choice(in, "format", {config::FileFormat::csv, config::FileFormat::xlsx, config::FileFormat::json},
+                    d.format);
   d.compression = choice(in, "compression", {config::Compression::none, config::Compression::gzip}, d.compression);
   d.output_template = text(in, "output");
   d.request_json = json::serialize(field(in, "request"));
@@ -112,6 +120,13 @@ config::ExportDefinition definition_from_json(const std::string& text_json) {
   d.polling.backoff.multiplier = field(backoff, "multiplier").to_number<double>();
   d.polling.backoff.max_delay = millis(backoff, "max_delay_ms");
   d.polling.url_validity = millis(polling, "url_validity_ms");
+  // Rows written before these keys existed: the defaults.
+  if (polling.contains("failed_export_after_503s"))
+    d.polling.failed_export_after_503s = field(polling, "failed_export_after_503s").to_number<int>();
+  d.on_failed_export = choice(in, "on_failed_export", {config::OnFailedExport::resubmit, config::OnFailedExport::fail},
+                              d.on_failed_export);
+  if (in.contains("max_resubmits")) d.max_resubmits = field(in, "max_resubmits").to_number<int>();
+  if (in.contains("window_ms")) d.window = millis(in, "window_ms");
   d.catchup = choice(in, "catchup", {config::Catchup::latest, config::Catchup::none}, d.catchup);
   d.overlap = choice(in, "overlap", {config::Overlap::skip, config::Overlap::allow}, d.overlap);
   d.on_expired = choice(in, "on_expired", {config::OnExpired::resubmit, config::OnExpired::fail}, d.on_expired);

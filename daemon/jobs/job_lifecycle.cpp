@@ -8,6 +8,8 @@
 #include "apsis/errors.hpp"
 #include "config/output_template.hpp"
 #include "hook/command.hpp"
+#include "jobs/resubmit_rules.hpp"
+#include "jobs/submit_body.hpp"
 #include "sink/manifest.hpp"
 #include "sink/retention.hpp"
 #include "util/blocking.hpp"
@@ -68,14 +70,22 @@ boost::asio::awaitable<void> JobLifecycle::run() {
 
 boost::asio::awaitable<void> JobLifecycle::submit() {
   env_.log.job(service::Level::info, job_.export_name, job_.id, "submitting " + std::string(config::to_string(definition_->kind)) + " export");
-  const auto submitted = co_await env_.client->submit(*definition_, [this] {
-    ++job_.submit_attempts;
-    save();
-  });
+  if (fix_event_window(*definition_, job_)) save();
+  const auto submitted = co_await env_.client->submit(
+      *definition_, submit_body(*definition_, job_),
+      [this] {
+        ++job_.submit_attempts;
+        save();
+      },
+      &budget_wait_);
+  if (!submitted.poll_url.note.empty())
+    env_.log.job(service::Level::warning, job_.export_name, job_.id, submitted.poll_url.note);
   const TimePoint now = env_.now();
   job_.state = JobState::submitted;
   job_.submitted_at = now;
-  job_.poll_url = submitted.poll_url;
+  job_.poll_url = submitted.poll_url.url;
+  job_.poll_url_field = std::string(config::to_string(submitted.poll_url.field));
+  job_.polls_503_in_a_row = 0;
   job_.poll_expires_at = now + definition_->polling.url_validity;
   job_.last_http_status = static_cast<int>(submitted.status);
   job_.next_poll_at = next_poll_time(now, backoff_delay(definition_->polling.backoff, 0, env_.random),
@@ -95,8 +105,8 @@ void JobLifecycle::record_timer_lateness() {
 
 boost::asio::awaitable<void> JobLifecycle::poll_once() {
   if (env_.now() >= job_.poll_expires_at.value_or(TimePoint::max())) {
-    expire("the poll URL's validity ended after " + std::to_string(job_.polls) +
-           " polls without the file becoming ready");
+    give_up(GiveUp::expired, "the poll URL's validity ended after " + std::to_string(job_.polls) +
+                                 " polls without the file becoming ready");
     co_return;
   }
   http::BodyTarget target{[this](const http::Response& head) { on_file_ready(head); },
@@ -108,7 +118,10 @@ boost::asio::awaitable<void> JobLifecycle::poll_once() {
   // Any poll may turn into a download, so each one holds a transfer slot while it runs.
   AsyncSemaphore::Permit transfer;
   if (env_.transfers) transfer = co_await env_.transfers->acquire();  // (not in a ?: — GCC 12 mishandles co_await there)
-  const auto answer = co_await env_.client->poll(*job_.poll_url, *definition_, target);
+  // Rows from before the field was recorded hold a file_download_url.
+  const auto field = config::parse_poll_url_field(job_.poll_url_field.value_or(""))
+                         .value_or(config::PollUrlField::file_download_url);
+  const auto answer = co_await env_.client->poll(*job_.poll_url, field, *definition_, target, &budget_wait_);
   ++job_.polls;
   // The slot is held until the file is published: files waiting for their fsync stay open, and
   // their number must stay bounded however fast downloads finish.
@@ -139,16 +152,20 @@ void JobLifecycle::on_file_ready(const http::Response& head) {
 
 void JobLifecycle::on_answer(const apsis_one::PollAnswer& answer) {
   if (answer.status != 0) job_.last_http_status = static_cast<int>(answer.status);
+  if (answer.status != 0 && answer.verdict != Verdict::export_failing) job_.polls_503_in_a_row = 0;
   switch (answer.verdict) {
     case Verdict::success:
       return;  // poll_once publishes the file
     case Verdict::in_progress:
       return still_in_progress();
     case Verdict::gone:
-      return expire(answer.detail);
+      return give_up(GiveUp::expired, answer.detail);
+    case Verdict::export_failing:
+      return on_503(answer);
     case Verdict::rate_limited:
     case Verdict::transient:
       break;
+    case Verdict::unknown_export:
     case Verdict::token_rejected:
     case Verdict::permanent:
       return finish(JobState::failed, answer.detail);
@@ -315,21 +332,34 @@ std::map<std::string, std::string> JobLifecycle::hook_environment() const {
           {"APSIS_OUTPUT_DIR", env_.config->output_dir.string()}};
 }
 
-void JobLifecycle::expire(std::string why) {
+// A 503 on the poll URL: the export failed at APSIS if it keeps coming; until then the URL is asked
+// again soon (the retry back-off, seconds), not on the poll back-off.
+void JobLifecycle::on_503(const apsis_one::PollAnswer& answer) {
+  ++job_.polls_503_in_a_row;
+  if (export_failed(definition_->polling, job_))
+    return give_up(GiveUp::export_failed, "the export failed at APSIS One: its poll URL answered 503 " +
+                                              std::to_string(job_.polls_503_in_a_row) + " times in a row (" +
+                                              answer.detail + ")");
+  env_.log.job(service::Level::warning, job_.export_name, job_.id,
+               answer.detail + " (" + std::to_string(job_.polls_503_in_a_row) + " in a row; " +
+                   std::to_string(definition_->polling.failed_export_after_503s) + " mean the export failed)");
+  poll_again_after(backoff_delay(env_.config->retry.backoff, job_.polls_503_in_a_row - 1, env_.random),
+                   JobState::submitted);
+}
+
+void JobLifecycle::give_up(GiveUp reason, std::string why) {
   download_.reset();
-  if (definition_->on_expired == config::OnExpired::resubmit && job_.resubmits == 0) {
-    // One more submit for the same slot, in the same row: the slot keeps exactly one job.
-    ++job_.resubmits;
-    job_.state = JobState::pending;
-    job_.poll_url.reset();
-    job_.poll_expires_at.reset();
-    job_.next_poll_at.reset();
-    job_.error = why + "; submitting once more (on_expired: resubmit)";
+  if (should_resubmit(*definition_, job_, reason)) {
+    // A new export for the same slot, in the same row: the slot keeps exactly one job.
+    const char* rule = reason == GiveUp::expired ? "on_expired" : "on_failed_export";
+    prepare_resubmit(job_, why);
+    job_.error = why + "; requesting a new export (" + rule + ": resubmit, " + std::to_string(job_.resubmits) +
+                 " of max_resubmits " + std::to_string(definition_->max_resubmits) + ")";
     save();
     env_.log.job(service::Level::warning, job_.export_name, job_.id, *job_.error);
     return;
   }
-  finish(JobState::expired, std::move(why));
+  finish(reason == GiveUp::expired ? JobState::expired : JobState::failed, std::move(why));
 }
 
 void JobLifecycle::still_in_progress() {

@@ -15,6 +15,7 @@
 #include "apsis/apsis_client.hpp"
 #include "config/config.hpp"
 #include "jobs/backoff.hpp"
+#include "jobs/resubmit_rules.hpp"
 #include "metrics/metrics.hpp"
 #include "service/log.hpp"
 #include "sink/download.hpp"
@@ -56,6 +57,8 @@ class JobLifecycle {
   // The download under way: body bytes received so far, and when its first byte came.
   std::uint64_t bytes_received() const { return bytes_received_; }
   std::optional<TimePoint> download_started() const { return download_started_; }
+  // Waiting for the account's API budget right now (rather than for APSIS or a timer).
+  bool waiting_for_budget() const { return budget_wait_.waiting; }
 
  private:
   boost::asio::awaitable<void> submit();
@@ -70,10 +73,11 @@ class JobLifecycle {
   boost::asio::awaitable<void> apply_retention();
   boost::asio::awaitable<void> run_hook();
   std::map<std::string, std::string> hook_environment() const;
+  void on_503(const apsis_one::PollAnswer& answer);
+  void give_up(GiveUp reason, std::string why);
   void still_in_progress();
   void poll_again_after(Milliseconds delay, store::JobState state);
   void schedule_poll(Milliseconds delay, store::JobState state);  // in memory only
-  void expire(std::string why);
   void finish(store::JobState state, std::string error);
   void save();
   std::filesystem::path output_path() const;
@@ -86,6 +90,7 @@ class JobLifecycle {
   std::optional<TimePoint> download_started_;
   std::uint64_t bytes_received_{0};
   TimePoint last_saved_{};
+  apsis_one::BudgetWait budget_wait_;
 };
 
 }  // namespace apsis::jobs

@@ -107,9 +107,13 @@ void Daemon::rebuild_clients() {
   std::map<std::string, std::shared_ptr<apsis_one::ApsisClient>> clients;
   for (const auto& [name, account] : config_->accounts) {
     const auto existing = clients_.find(name);
-    if (existing != clients_.end() && existing->second->account() == account)
+    if (existing != clients_.end() && existing->second->account() == account) {
       clients[name] = existing->second;  // keeps its token and connections
-    else
+    } else if (existing != clients_.end() && existing->second->same_endpoint(account)) {
+      // A new budget: one account keeps one budget, or old and new jobs would spend it twice.
+      existing->second->set_budget(account.budget);
+      clients[name] = existing->second;
+    } else
       clients[name] = std::make_shared<apsis_one::ApsisClient>(io_.get_executor(), account, config_->retry,
                                                                system_now(), random_, &metrics_);
   }

@@ -18,6 +18,7 @@
 #include "config/config.hpp"
 #include "jobs/backoff.hpp"
 #include "metrics/metrics.hpp"
+#include "metrics/prometheus.hpp"
 #include "schedule/schedule.hpp"
 #include "service/log.hpp"
 #include "service/systemd_notifier.hpp"
@@ -56,6 +57,7 @@ class Daemon {
   admin::AdminResponse metrics_page();
   admin::AdminResponse health_page();
   admin::AdminResponse jobs_page();
+  void write_waiting(metrics::PrometheusText& out) const;
   void reload();
   void stop();
   void rebuild_clients();

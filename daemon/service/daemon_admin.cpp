@@ -43,6 +43,14 @@ json::object job_json(const store::Job& job) {
           {"hook_result", job.hook_result ? json::value(*job.hook_result) : json::value(nullptr)}};
 }
 
+// What a running job is waiting for: its account's API budget, APSIS One to make the file, or
+// nothing (it is downloading or finishing).
+json::value waiting_for(const jobs::JobLifecycle& lifecycle) {
+  if (lifecycle.waiting_for_budget()) return "budget";
+  if (lifecycle.job().state == store::JobState::submitted) return "apsis";
+  return nullptr;
+}
+
 admin::AdminResponse json_response(unsigned status, const json::value& body) {
   return {status, "application/json", json::serialize(body) + "\n"};
 }
@@ -117,6 +125,7 @@ admin::AdminResponse Daemon::metrics_page() {
   out.family("apsis_jobs_running", "Jobs this daemon is running now, by state", MetricType::gauge);
   for (const auto state : {store::JobState::pending, store::JobState::submitted, store::JobState::downloading})
     out.sample({{"state", std::string(store::to_string(state))}}, running[state]);
+  write_waiting(out);
   write_counters(out, metrics_);
   write_lateness(out, metrics_.poll_timer_lateness);
   out.family("apsis_export_last_success_timestamp_seconds", "When each export last published a file, Unix time",
@@ -127,6 +136,41 @@ admin::AdminResponse Daemon::metrics_page() {
              MetricType::gauge);
   for (const auto& [name, task] : schedules_) out.sample({{"export", name}}, seconds_since_epoch(task->next));
   return {200, std::string(PrometheusText::kContentType), out.str()};
+}
+
+// Jobs held back by the account's budget apart from jobs waiting for APSIS to make the file, and
+// each account's budget: who waits, what is under way, how far a 429 slowed it.
+void Daemon::write_waiting(PrometheusText& out) const {
+  int for_budget = 0;
+  int for_apsis = 0;
+  for (const auto& [id, running] : running_) {
+    const auto& lifecycle = *running->lifecycle;
+    if (lifecycle.waiting_for_budget())
+      ++for_budget;
+    else if (lifecycle.job().state == store::JobState::submitted)
+      ++for_apsis;
+  }
+  out.family("apsis_jobs_waiting", "Running jobs waiting for the account's API budget or for APSIS One to make the file",
+             MetricType::gauge);
+  out.sample({{"for", "budget"}}, for_budget);
+  out.sample({{"for", "apsis"}}, for_apsis);
+  using budget::CallKind;
+  constexpr std::array kinds{CallKind::submit, CallKind::event_submit, CallKind::poll, CallKind::token};
+  const auto per_call = [&](const char* name, const char* help, MetricType type, auto value) {
+    out.family(name, help, type);
+    for (const auto& [account, client] : clients_)
+      for (const auto kind : kinds)
+        out.sample({{"account", account}, {"call", std::string(budget::to_string(kind))}},
+                   static_cast<double>(value(client->budget(), kind)));
+  };
+  per_call("apsis_budget_waiting", "Requests waiting for their turn in the account's budget", MetricType::gauge,
+           [](const budget::AccountBudget& b, CallKind k) { return b.waiting(k); });
+  per_call("apsis_budget_in_flight", "Requests sent and not yet answered", MetricType::gauge,
+           [](const budget::AccountBudget& b, CallKind k) { return b.in_flight(k); });
+  per_call("apsis_budget_pace_ratio", "Share of the configured budget in use after 429 slowdowns (1 = all of it)",
+           MetricType::gauge, [](const budget::AccountBudget& b, CallKind k) { return b.pace(k); });
+  per_call("apsis_budget_throttled_total", "429 answers that slowed the account down", MetricType::counter,
+           [](const budget::AccountBudget& b, CallKind k) { return b.throttles(k); });
 }
 
 admin::AdminResponse Daemon::health_page() {
@@ -155,6 +199,7 @@ admin::AdminResponse Daemon::jobs_page() {
     if (running.size() >= kMaxRunningListed) break;
     auto entry = job_json(job->lifecycle->job());
     entry["bytes_received"] = job->lifecycle->bytes_received();
+    entry["waiting_for"] = waiting_for(*job->lifecycle);
     running.push_back(std::move(entry));
   }
   json::array recent;

@@ -30,12 +30,18 @@ struct Job {
   int submit_attempts{0};
   std::optional<TimePoint> submitted_at;
   std::optional<std::string> poll_url;
+  std::optional<std::string> poll_url_field;  // config::PollUrlField's name: how to read poll answers
   std::optional<TimePoint> poll_expires_at;
   int polls{0};
   std::optional<int> last_http_status;
   std::optional<TimePoint> next_poll_at;
   int download_attempts{0};
   int resubmits{0};
+  int polls_503_in_a_row{0};
+  std::optional<std::string> previous_poll_url;  // the URL given up on at the last resubmit
+  std::optional<std::string> resubmit_reason;    // ... and why
+  std::optional<TimePoint> window_start;         // event exports with window: start_at/end_at asked for
+  std::optional<TimePoint> window_end;
   std::optional<std::string> content_type;
   std::optional<std::string> content_encoding;
   std::optional<TimePoint> finished_at;

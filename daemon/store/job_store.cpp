@@ -12,7 +12,7 @@ constexpr const char* kColumns =
     "id, export, scheduled_for, state, definition, created_at, submit_attempts, submitted_at, poll_url, "
     "poll_expires_at, polls, last_http_status, next_poll_at, download_attempts, content_type, "
     "content_encoding, finished_at, error, output_path, bytes, sha256, resubmits, manifest_path, hook_result, "
-    "file_removed_at";
+    "file_removed_at, poll_url_field, polls_503_in_a_row, previous_poll_url, resubmit_reason, window_start, window_end";
 
 constexpr const char* kFinished = "state IN ('succeeded','failed','expired','skipped')";
 
@@ -68,6 +68,12 @@ Job read_job(const Statement& row) {
   job.manifest_path = row.column_optional_text(22);
   job.hook_result = row.column_optional_text(23);
   job.file_removed_at = optional_time(row, 24);
+  job.poll_url_field = row.column_optional_text(25);
+  job.polls_503_in_a_row = static_cast<int>(row.column_int(26));
+  job.previous_poll_url = row.column_optional_text(27);
+  job.resubmit_reason = row.column_optional_text(28);
+  job.window_start = optional_time(row, 29);
+  job.window_end = optional_time(row, 30);
   return job;
 }
 
@@ -182,7 +188,8 @@ void JobStore::save(const Job& job) {
       "UPDATE jobs SET state = ?, submit_attempts = ?, submitted_at = ?, poll_url = ?, poll_expires_at = ?, "
       "polls = ?, last_http_status = ?, next_poll_at = ?, download_attempts = ?, content_type = ?, "
       "content_encoding = ?, finished_at = ?, error = ?, output_path = ?, bytes = ?, sha256 = ?, resubmits = ?, "
-      "manifest_path = ?, hook_result = ?, file_removed_at = ? WHERE id = ?"));
+      "manifest_path = ?, hook_result = ?, file_removed_at = ?, poll_url_field = ?, polls_503_in_a_row = ?, "
+      "previous_poll_url = ?, resubmit_reason = ?, window_start = ?, window_end = ? WHERE id = ?"));
   auto& update = *save_;
   update.reset();
   update.bind(1, to_string(job.state)).bind(2, job.submit_attempts).bind(3, iso(job.submitted_at));
@@ -191,7 +198,9 @@ void JobStore::save(const Job& job) {
   update.bind(10, job.content_type).bind(11, job.content_encoding).bind(12, iso(job.finished_at));
   update.bind(13, job.error).bind(14, job.output_path).bind(15, job.bytes).bind(16, job.sha256);
   update.bind(17, job.resubmits).bind(18, job.manifest_path).bind(19, job.hook_result);
-  update.bind(20, iso(job.file_removed_at)).bind(21, job.id);
+  update.bind(20, iso(job.file_removed_at)).bind(21, job.poll_url_field).bind(22, job.polls_503_in_a_row);
+  update.bind(23, job.previous_poll_url).bind(24, job.resubmit_reason).bind(25, iso(job.window_start));
+  update.bind(26, iso(job.window_end)).bind(27, job.id);
   update.run();
   if (db_.changes() != 1) throw std::runtime_error("job " + std::to_string(job.id) + " is missing from the job table");
 }

@@ -51,15 +51,12 @@ exports:
   CHECK(b.overlap == Overlap::skip);
   CHECK(b.on_expired == OnExpired::resubmit);
   CHECK(b.schedule == "30 6 * * *");
-  CHECK(config.accounts.at("main").max_requests_per_second == 10.0);
   CHECK(config.accounts.at("main").max_connections == 16);
 }
 
 TEST_CASE("account limits") {
-  const auto result = load_config_string(std::string(kHead) + "    max_requests_per_second: 2.5\n    max_connections: 0\n",
-                                         "/etc/x/exportd.yaml");
+  const auto result = load_config_string(std::string(kHead) + "    max_connections: 0\n", "/etc/x/exportd.yaml");
   REQUIRE_MESSAGE(result.config, all_errors(result));
-  CHECK(result.config->accounts.at("main").max_requests_per_second == 2.5);
   CHECK(result.config->accounts.at("main").max_connections == 0);
 }
 

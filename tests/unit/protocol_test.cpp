@@ -10,13 +10,67 @@ namespace {
 constexpr const char* kGatewayBody = R"({"message":"User is not authorized to access this resource with an explicit deny"})";
 }
 
-TEST_CASE("poll answers follow the documented protocol") {
-  CHECK(classify(Call::poll, 200, "") == Verdict::success);
-  CHECK(classify(Call::poll, 404, "") == Verdict::in_progress);
-  CHECK(classify(Call::poll, 410, "") == Verdict::gone);
-  CHECK(classify(Call::poll, 429, "") == Verdict::rate_limited);
-  CHECK(classify(Call::poll, 503, "") == Verdict::transient);
-  CHECK(classify(Call::poll, 400, "") == Verdict::permanent);
+TEST_CASE("poll answers follow the documented table, by the kind of URL polled") {
+  using config::PollUrlField;
+  struct Row {
+    unsigned status;
+    Verdict v1;  // file_download_url
+    Verdict v2;  // file_download_url_v2
+  };
+  // ../shared/docs/apsis-api.md, "The poll URL".
+  const Row table[] = {
+      {202, Verdict::permanent, Verdict::in_progress},     // v1 never answers 202
+      {404, Verdict::in_progress, Verdict::unknown_export},
+      {200, Verdict::success, Verdict::success},
+      {410, Verdict::gone, Verdict::gone},
+      {503, Verdict::export_failing, Verdict::export_failing},
+      {429, Verdict::rate_limited, Verdict::rate_limited},
+      {500, Verdict::transient, Verdict::transient},
+      {502, Verdict::transient, Verdict::transient},
+      {400, Verdict::permanent, Verdict::permanent},
+  };
+  for (const auto& row : table) {
+    CAPTURE(row.status);
+    CHECK(classify(Call::poll, row.status, "", PollUrlField::file_download_url) == row.v1);
+    CHECK(classify(Call::poll, row.status, "", PollUrlField::file_download_url_v2) == row.v2);
+  }
+  // Only polls read 503 as a failed export: on a submit or token request it is a busy gateway.
+  CHECK(classify(Call::submit, 503, "") == Verdict::transient);
+  CHECK(classify(Call::token, 503, "") == Verdict::transient);
+}
+
+TEST_CASE("the poll URL is the submit answer's file_download_url, and nothing undocumented") {
+  using config::PollUrlField;
+  std::string why;
+  auto url = find_poll_url(R"({"file_download_url":"https://api.apsis.one/x/1"})", PollUrlField::file_download_url, &why);
+  REQUIRE(url);
+  CHECK(url->url == "https://api.apsis.one/x/1");
+  CHECK(url->field == PollUrlField::file_download_url);
+  CHECK(url->note.empty());
+
+  // A guess the documentation never makes is not accepted; the error names what came.
+  CHECK_FALSE(find_poll_url(R"({"poll_url":"https://api.apsis.one/x/1","id":"7"})", PollUrlField::file_download_url, &why));
+  CHECK(why == "the submit answer has no file_download_url field (fields received: poll_url, id)");
+  CHECK_FALSE(find_poll_url("{}", PollUrlField::file_download_url, &why));
+  CHECK(why.find("fields received: none") != std::string::npos);
+  CHECK_FALSE(find_poll_url(R"({"file_download_url": 5})", PollUrlField::file_download_url, &why));
+  CHECK_FALSE(find_poll_url("<html>", PollUrlField::file_download_url, &why));
+  CHECK(why.find("not a JSON object") != std::string::npos);
+
+  // Both fields: each account reads the one it asked for.
+  const auto both = R"({"file_download_url":"https://h/v1","file_download_url_v2":"https://h/v2"})";
+  CHECK(find_poll_url(both, PollUrlField::file_download_url, &why)->url == "https://h/v1");
+  url = find_poll_url(both, PollUrlField::file_download_url_v2, &why);
+  CHECK(url->url == "https://h/v2");
+  CHECK(url->field == PollUrlField::file_download_url_v2);
+
+  // The v2 opt-in falls back to the established URL, and says so.
+  url = find_poll_url(R"({"file_download_url":"https://h/v1"})", PollUrlField::file_download_url_v2, &why);
+  REQUIRE(url);
+  CHECK(url->field == PollUrlField::file_download_url);
+  CHECK(url->note.find("no file_download_url_v2") != std::string::npos);
+  // The established URL never falls back to v2.
+  CHECK_FALSE(find_poll_url(R"({"file_download_url_v2":"https://h/v2"})", PollUrlField::file_download_url, &why));
 }
 
 TEST_CASE("token rejections: 401, and 403 only with the gateway's message") {
@@ -41,6 +95,7 @@ TEST_CASE("failure text keeps the API's message and explains 413") {
   const auto text = describe_failure(Call::submit, 413, R"({"message":"Payload Too Large"})");
   CHECK(text.find("413 Payload Too Large") != std::string::npos);
   CHECK(text.find("topics, attributes or tags") != std::string::npos);
+  CHECK(text.find("over 100 kB") != std::string::npos);
   CHECK(text.find("API says: Payload Too Large") != std::string::npos);
   CHECK(api_message(R"({"detail":"bad filter"})") == "bad filter");
   CHECK(api_message("plain text\nerror") == "plain text error");

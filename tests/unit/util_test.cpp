@@ -1,5 +1,4 @@
-// The concurrency helpers: the async semaphore behind the connection and transfer limits, and the
-// token bucket behind max_requests_per_second.
+// The async semaphore behind the connection and transfer limits.
 #include <doctest/doctest.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -9,7 +8,7 @@
 #include <vector>
 
 #include "util/async_semaphore.hpp"
-#include "util/rate_limiter.hpp"
+#include "util/sleep.hpp"
 
 using namespace apsis;
 using namespace std::chrono_literals;
@@ -59,23 +58,4 @@ TEST_CASE("raising the capacity wakes waiters") {
   io.run();
   CHECK(peak >= 3);
   CHECK(order.size() == 4);
-}
-
-TEST_CASE("the token bucket allows a burst, then spaces requests by 1/rate") {
-  RateLimiter limiter(10.0, 3.0);  // 10 per second, bursts of 3
-  const auto start = RateLimiter::SteadyClock::now();
-  CHECK(limiter.reserve(start) == 0ms);
-  CHECK(limiter.reserve(start) == 0ms);
-  CHECK(limiter.reserve(start) == 0ms);
-  CHECK(limiter.reserve(start) == 100ms);
-  CHECK(limiter.reserve(start) == 200ms);
-  // After a quiet second the bucket is full again.
-  const auto later = start + 1s;
-  CHECK(limiter.reserve(later) == 0ms);
-}
-
-TEST_CASE("a rate of 0 never waits") {
-  RateLimiter limiter(0.0);
-  const auto now = RateLimiter::SteadyClock::now();
-  for (int i = 0; i < 1000; ++i) REQUIRE(limiter.reserve(now) == 0ms);
 }
