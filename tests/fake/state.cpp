@@ -91,13 +91,12 @@ bool take_counter(std::int64_t& counter)
 ExportState export_state(const Export& e, const Settings& settings, Clock::time_point now)
 {
     auto age = now - e.created;
-    if (age < settings.ready_after)
-        return ExportState::in_progress;
-    if (e.fails)
+    bool prepared = age >= settings.ready_after;
+    if (prepared && e.fails)
         return ExportState::failed;
     if (age >= settings.validity)
         return ExportState::gone;
-    return ExportState::ready;
+    return prepared ? ExportState::ready : ExportState::in_progress;
 }
 
 State::State(Settings initial, std::vector<Credentials> accounts)

@@ -137,7 +137,8 @@ struct Export {
     std::uint64_t downloads = 0;
 };
 
-// A failed export answers 503 forever, even after its poll URL would have expired.
+// A failed export answers 503 forever once prepared, even after its URL would have expired;
+// any other export is gone once its URL's validity has passed, prepared or not.
 ExportState export_state(const Export& e, const Settings& settings, Clock::time_point now);
 
 struct RequestRecord {
