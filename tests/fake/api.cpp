@@ -1,7 +1,11 @@
 #include "api.hpp"
 
+#include "validation.hpp"
+
 #include <algorithm>
+#include <array>
 #include <cctype>
+#include <utility>
 
 namespace apsis_fake {
 
@@ -11,7 +15,16 @@ using http::status;
 namespace {
 
 constexpr std::string_view gateway_deny = "User is not authorized to access this resource with an explicit deny";
-constexpr std::string_view exports_prefix = "/exports/";
+constexpr std::string_view legacy_prefix = "/exports/";
+constexpr std::string_view v2_prefix = "/v2/exports/";
+
+// The export kinds and where each is requested (docs/apsis-api.md, "The asynchronous exports").
+constexpr std::array<std::pair<std::string_view, std::string_view>, 4> submit_routes{{
+    {"/audience/profiles/reports/duplicates", "duplicates"},
+    {"/audience/profiles/reports/consents", "consents"},
+    {"/audience/profiles/reports/segments", "segments"},
+    {"/audience/profiles/exports", "events"},
+}};
 
 std::string base64url(std::string_view in)
 {
@@ -53,19 +66,11 @@ std::int64_t unix_seconds()
     return duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
 }
 
-std::optional<json::object> parse_object(std::string_view body, std::string& problem)
+json::object parse_object_or_empty(std::string_view body)
 {
     boost::system::error_code ec;
     json::value value = json::parse(body, ec);
-    if (ec) {
-        problem = "Request body is not valid JSON: " + ec.message();
-        return std::nullopt;
-    }
-    if (!value.is_object()) {
-        problem = "Request body must be a JSON object";
-        return std::nullopt;
-    }
-    return std::move(value.as_object());
+    return !ec && value.is_object() ? std::move(value.as_object()) : json::object{};
 }
 
 std::string_view string_field(const json::object& obj, std::string_view key)
@@ -74,87 +79,115 @@ std::string_view string_field(const json::object& obj, std::string_view key)
     return value && value->is_string() ? std::string_view(value->get_string()) : std::string_view{};
 }
 
+std::string make_jwt(std::string_view client_id, std::chrono::milliseconds ttl, std::uint64_t token_id)
+{
+    auto iat = unix_seconds();
+    auto exp = iat + std::chrono::duration_cast<std::chrono::seconds>(ttl).count();
+    json::object claims{{"sub", client_id}, {"exp", exp}, {"iat", iat}, {"jti", token_id}};
+    return base64url(R"({"alg":"none","typ":"JWT"})") + "." + base64url(json::serialize(claims)) + ".c2ln";
+}
+
+std::optional<std::string_view> submit_kind(std::string_view path)
+{
+    for (const auto& [route, kind] : submit_routes)
+        if (path == route)
+            return kind;
+    return std::nullopt;
+}
+
+// Returns the export id if path is a poll URL of that kind.
+std::optional<std::string_view> poll_id(std::string_view path, std::string_view prefix)
+{
+    if (!path.starts_with(prefix) || path.size() == prefix.size())
+        return std::nullopt;
+    return path.substr(prefix.size());
+}
+
+Response wrong_method() { return message_response(status::method_not_allowed, "Method Not Allowed"); }
+
 } // namespace
 
 Reply Api::handle(const Request& req, std::string_view path)
 {
     if (path == "/oauth/token") {
         ++state_.counters.token_requests;
-        if (req.method() != http::verb::post)
-            return message_response(status::method_not_allowed, "Method Not Allowed");
-        return issue_token(req);
+        return req.method() == http::verb::post ? issue_token(req) : wrong_method();
     }
-    if (path == "/audience/profiles/reports/duplicates" || path == "/audience/profiles/reports/consents") {
+    if (auto kind = submit_kind(path)) {
         if (req.method() != http::verb::post)
-            return message_response(status::method_not_allowed, "Method Not Allowed");
+            return wrong_method();
         ++state_.counters.submit_requests;
-        return submit(req, path.substr(path.rfind('/') + 1));
+        return submit(req, *kind);
     }
-    if (path.starts_with(exports_prefix) && path.size() > exports_prefix.size()) {
-        if (req.method() != http::verb::get)
-            return message_response(status::method_not_allowed, "Method Not Allowed");
-        ++state_.counters.polls;
-        return poll(req, path.substr(exports_prefix.size()));
+    for (auto [prefix, url] : {std::pair{legacy_prefix, PollUrl::legacy}, std::pair{v2_prefix, PollUrl::v2}}) {
+        if (auto id = poll_id(path, prefix)) {
+            if (req.method() != http::verb::get)
+                return wrong_method();
+            ++state_.counters.polls;
+            return poll(req, *id, url);
+        }
     }
     // The real gateway rejects unauthenticated calls before it knows whether a route exists.
-    if (!authorized(req))
+    if (!bearer_account(req))
         return auth_failure();
     return message_response(status::not_found, "Not found");
 }
 
 Response Api::issue_token(const Request& req)
 {
+    json::object body = parse_object_or_empty(req.body());
+    Account* account =
+        state_.account_for_credentials(string_field(body, "client_id"), string_field(body, "client_secret"));
+    if (account && !state_.admit(*account, {LimitKind::tokens}))
+        return too_many_requests();
     if (state_.faults.take(Fault::token_5xx))
         return server_error();
     if (state_.faults.take(Fault::token_429))
         return too_many_requests();
-
-    std::string problem;
-    auto body = parse_object(req.body(), problem);
-    if (!body || string_field(*body, "grant_type") != "client_credentials" ||
-        !state_.credentials_match(string_field(*body, "client_id"), string_field(*body, "client_secret")))
+    if (!account || string_field(body, "grant_type") != "client_credentials")
         return message_response(status::unauthorized, "invalid_client");
 
     auto ttl = state_.settings.token_ttl;
-    auto iat = unix_seconds();
-    auto exp = iat + std::chrono::duration_cast<std::chrono::seconds>(ttl).count();
-    std::string token = base64url(R"({"alg":"none","typ":"JWT"})") + "." +
-                        base64url(json::serialize(json::object{
-                            {"exp", exp}, {"iat", iat}, {"jti", state_.next_token_id()}})) +
-                        ".c2ln";
-    state_.add_token(token, Clock::now() + ttl);
+    std::string token = make_jwt(account->credentials.client_id, ttl, state_.next_token_id());
+    state_.add_token(token, account->credentials.client_id, Clock::now() + ttl);
     return json_response(status::ok, json::object{{"access_token", token},
                                                   {"expires_in", ttl.count() / 1000},
                                                   {"token_type", "Bearer"}});
 }
 
+// Throttling comes first, as at a gateway: a throttled request reaches nothing behind it.
 Response Api::submit(const Request& req, std::string_view kind)
 {
+    Account* account = bearer_account(req);
+    if (account && !admit_submit(*account, kind))
+        return too_many_requests();
     if (auto fault = submit_fault())
         return std::move(*fault);
-    if (!authorized(req))
+    if (!account)
         return auth_failure();
 
-    std::string problem;
-    auto body = parse_object(req.body(), problem);
-    if (!body)
-        return message_response(status::bad_request, problem);
-    // These imitate a broken success response, so no export exists behind them.
+    auto checked = check_export_request(kind, req.body());
+    if (auto* rejection = std::get_if<Rejection>(&checked))
+        return problem_response(rejection->status, rejection->title, rejection->detail);
+    // A broken success answer: no export exists behind it.
     if (state_.faults.take(Fault::submit_malformed)) {
         Response res{status::ok, 11};
         res.set(http::field::content_type, "application/json");
-        res.body() = R"({"poll_url": )";
+        res.body() = R"({"file_download_url": )";
         res.prepare_payload();
         return res;
     }
-    if (state_.faults.take(Fault::submit_no_poll_url))
-        return json_response(status::ok, json::object{{"id", "abc"}});
-
-    Export& e = state_.create_export(std::string(kind), std::move(*body));
+    Export& e = state_.create_export(*account, std::string(kind), std::move(std::get<json::object>(checked)));
     ++state_.counters.submissions;
-    if (auto shaped = submit_shape_fault(e))
-        return std::move(*shaped);
-    return json_response(status::ok, json::object{{"poll_url", urls_.base + "/exports/" + e.id}});
+    return submit_answer(e);
+}
+
+// Event exports are export POSTs too, so they count against both limits.
+bool Api::admit_submit(Account& account, std::string_view kind)
+{
+    if (kind == "events")
+        return state_.admit(account, {LimitKind::submits, LimitKind::event_submits});
+    return state_.admit(account, {LimitKind::submits});
 }
 
 std::optional<Response> Api::submit_fault()
@@ -165,9 +198,9 @@ std::optional<Response> Api::submit_fault()
     if (faults.take(Fault::submit_429))
         return too_many_requests();
     if (faults.take(Fault::submit_400))
-        return message_response(status::bad_request, "Invalid filter expression: unknown segment 'x'");
+        return problem_response(status::bad_request, "Bad Request", "Invalid filter expression: unknown segment 'x'");
     if (faults.take(Fault::submit_413))
-        return message_response(status::payload_too_large, "Payload Too Large");
+        return problem_response(status::payload_too_large, "Request Entity Too Large", "Too many topics");
     if (faults.take(Fault::submit_401))
         return message_response(status::unauthorized, "Unauthorized");
     if (faults.take(Fault::submit_403_gateway))
@@ -175,37 +208,61 @@ std::optional<Response> Api::submit_fault()
     return std::nullopt;
 }
 
-std::optional<Response> Api::submit_shape_fault(const Export& e)
+// The documented answer carries file_download_url (and file_download_url_v2 in v2 mode); the
+// faults here change its shape while the export itself exists at APSIS.
+Response Api::submit_answer(const Export& e)
 {
-    if (state_.faults.take(Fault::submit_location)) {
-        Response res{status::created, 11};
-        res.set(http::field::location, std::string(exports_prefix) + e.id);
-        res.prepare_payload();
+    auto ok = static_cast<status>(state_.settings.submit_status);
+    auto& faults = state_.faults;
+    json::object queued{{"id", e.id}, {"status", "queued"}};
+    if (faults.take(Fault::submit_no_download_url))
+        return json_response(ok, queued);
+    if (faults.take(Fault::submit_location_only)) {
+        Response res = json_response(status::created, queued);
+        res.set(http::field::location, std::string(legacy_prefix) + e.id);
         return res;
     }
-    if (state_.faults.take(Fault::submit_foreign_poll_url))
-        return json_response(status::ok, json::object{{"poll_url", urls_.foreign_base + "/exports/" + e.id}});
-    return std::nullopt;
+    bool v2 = state_.settings.v2 && !faults.take(Fault::submit_v1_only);
+    const std::string& base = faults.take(Fault::submit_foreign_download_url) ? urls_.foreign_base : urls_.base;
+    json::object body{{"file_download_url", base + std::string(legacy_prefix) + e.id}};
+    if (v2)
+        body["file_download_url_v2"] = base + std::string(v2_prefix) + e.id;
+    return json_response(ok, body);
 }
 
-Reply Api::poll(const Request& req, std::string_view id)
+Reply Api::poll(const Request& req, std::string_view id, PollUrl url)
 {
-    Export* e = state_.find_export(id);
+    Account* account = bearer_account(req);
+    if (account && !state_.admit(*account, {LimitKind::polls}))
+        return too_many_requests();
+    Export* e = account ? state_.find_export(*account, id) : nullptr;
     if (e)
         ++e->polls;
     if (auto fault = poll_fault())
         return std::move(*fault);
-    if (!authorized(req))
+    if (!account)
         return auth_failure();
     if (!e)
         return message_response(status::not_found, "Not found");
+    return poll_answer(req, *e, url);
+}
 
-    auto age = Clock::now() - e->created;
-    if (age >= state_.settings.validity)
-        return message_response(status::gone, "Gone");
-    if (age < state_.settings.ready_after)
+// The poll table of docs/apsis-api.md: the two URLs differ only while the export is in progress.
+Reply Api::poll_answer(const Request& req, Export& e, PollUrl url)
+{
+    switch (export_state(e, state_.settings, Clock::now())) {
+    case ExportState::in_progress:
+        if (url == PollUrl::v2)
+            return message_response(status::accepted, "Accepted");
         return message_response(status::not_found, "Not found");
-    return plan_download(req, *e);
+    case ExportState::failed:
+        return message_response(status::service_unavailable, "Service Unavailable");
+    case ExportState::gone:
+        return message_response(status::gone, "Gone");
+    case ExportState::ready:
+        break;
+    }
+    return plan_download(req, e);
 }
 
 Response Api::server_error()
@@ -227,6 +284,9 @@ std::optional<Reply> Api::poll_fault()
         return Reset{};
     if (faults.take(Fault::poll_5xx))
         return server_error();
+    // Looks exactly like a failed export's answer; only its not repeating tells them apart.
+    if (faults.take(Fault::poll_503))
+        return message_response(status::service_unavailable, "Service Unavailable");
     if (faults.take(Fault::poll_429))
         return too_many_requests();
     if (faults.take(Fault::poll_401))
@@ -245,7 +305,10 @@ Download Api::plan_download(const Request& req, Export& e)
     Download d;
     d.export_id = e.id;
     d.size = e.size;
-    d.format = contains_nocase(header(req, http::field::accept), "spreadsheetml") ? Format::xlsx : Format::csv;
+    if (e.kind == "events")
+        d.format = Format::json;
+    else
+        d.format = contains_nocase(header(req, http::field::accept), "spreadsheetml") ? Format::xlsx : Format::csv;
     d.gzip = contains_nocase(header(req, http::field::accept_encoding), "gzip");
     d.chunked = d.gzip || state_.settings.chunked;
 
@@ -263,16 +326,16 @@ Download Api::plan_download(const Request& req, Export& e)
     return d;
 }
 
-bool Api::authorized(const Request& req) const
+Account* Api::bearer_account(const Request& req)
 {
     std::string_view value = header(req, http::field::authorization);
     constexpr std::string_view scheme = "Bearer ";
     if (value.size() <= scheme.size() || !contains_nocase(value.substr(0, scheme.size()), scheme))
-        return false;
+        return nullptr;
     value.remove_prefix(scheme.size());
     while (!value.empty() && value.front() == ' ')
         value.remove_prefix(1);
-    return state_.token_valid(value);
+    return state_.account_for_token(value);
 }
 
 Response Api::auth_failure() const
@@ -282,6 +345,8 @@ Response Api::auth_failure() const
     return message_response(status::forbidden, gateway_deny);
 }
 
+// Throttling and the 429 faults answer alike: the gateway's body, and no Retry-After (none is
+// documented) unless a test sets retry_after.
 Response Api::too_many_requests() const
 {
     Response res = message_response(status::too_many_requests, "Too Many Requests");

@@ -93,16 +93,35 @@ std::string xlsx_prefix()
 } // namespace
 
 Content::Content(Format format, std::string_view export_id, std::uint64_t size)
-    : size_(size), newline_at_end_(format == Format::csv)
 {
     build_template(format, export_id);
+    place_suffix(format, size);
+}
+
+void Content::place_suffix(Format format, std::uint64_t asked_size)
+{
+    if (format == Format::json) {
+        // Each row ends in ",\n"; the last one gives those two bytes up to the suffix.
+        std::uint64_t row_size = block_.size() / rows_per_block;
+        std::uint64_t room = asked_size > prefix_.size() + 1 ? asked_size - prefix_.size() - 1 : 0;
+        std::uint64_t rows = std::max<std::uint64_t>(1, room / row_size);
+        suffix_ = "\n]\n";
+        rows_end_ = prefix_.size() + rows * row_size - 2;
+        size_ = rows_end_ + suffix_.size();
+        return;
+    }
+    suffix_ = format == Format::csv && asked_size > 0 ? "\n" : "";
+    size_ = asked_size;
+    rows_end_ = size_ - suffix_.size();
 }
 
 void Content::build_template(Format format, std::string_view export_id)
 {
     std::uint32_t hash = fnv1a(export_id);
     std::string tag = hex8(hash);
-    prefix_ = format == Format::csv ? std::string("profile_key,email,segment\n") : xlsx_prefix();
+    prefix_ = format == Format::csv ? std::string("profile_key,email,segment\n")
+              : format == Format::json ? std::string("[\n")
+                                       : xlsx_prefix();
 
     std::vector<std::uint32_t> numbers;
     for (std::uint64_t r = 0; r < rows_per_block; ++r) {
@@ -113,6 +132,9 @@ void Content::build_template(Format format, std::string_view export_id)
         if (format == Format::csv)
             row.text("pk-").text(tag).text("-").number(r).text(",user").number(r).text(".").text(tag)
                 .text("@example.com,").text(segment).text("\n");
+        else if (format == Format::json)
+            row.text("{\"profile_key\":\"pk-").text(tag).text("-").number(r).text("\",\"email\":\"user").number(r)
+                .text(".").text(tag).text("@example.com\",\"segment\":\"").text(segment).text("\"},\n");
         else
             row.text("<row r=\"").number(r).text("\"><c t=\"inlineStr\"><is><t>pk-").text(tag).text("-")
                 .number(r).text("</t></is></c><c t=\"inlineStr\"><is><t>").text(segment)
@@ -139,11 +161,9 @@ std::string_view Content::view(std::uint64_t offset, std::uint64_t end)
         return {};
     if (offset < prefix_.size())
         return std::string_view(prefix_).substr(offset, std::min<std::uint64_t>(end, prefix_.size()) - offset);
-    if (newline_at_end_ && offset == size_ - 1)
-        return "\n";
-    if (newline_at_end_ && end == size_)
-        --end;
-    return row_view(offset, end);
+    if (offset >= rows_end_)
+        return std::string_view(suffix_).substr(offset - rows_end_, end - offset);
+    return row_view(offset, std::min(end, rows_end_));
 }
 
 std::string_view Content::row_view(std::uint64_t offset, std::uint64_t end)

@@ -1,6 +1,7 @@
 #include "control.hpp"
 
 #include <functional>
+#include <stdexcept>
 #include <optional>
 #include <vector>
 
@@ -55,7 +56,21 @@ private:
                 complain(key, "must be 401 or 403");
             else if (n)
                 updates_.push_back([n = *n](State& s) { s.settings.auth_failure_status = static_cast<unsigned>(n); });
-        } else if (key == "chunked") {
+        } else if (key == "submit_status") {
+            auto n = integer(key, value, 200);
+            if (n && *n > 299)
+                complain(key, "must be a 2xx status");
+            else if (n)
+                updates_.push_back([n = *n](State& s) { s.settings.submit_status = static_cast<unsigned>(n); });
+        } else if (key == "v2") {
+            if (auto b = boolean(key, value))
+                updates_.push_back([b = *b](State& s) { s.settings.v2 = b; });
+        } else if (key == "fail_exports") {
+            if (auto n = counter(key, value))
+                updates_.push_back([n = *n](State& s) { s.settings.fail_exports = n; });
+        } else if (key == "limits")
+            parse_limits(key, value);
+        else if (key == "chunked") {
             if (auto b = boolean(key, value))
                 updates_.push_back([b = *b](State& s) { s.settings.chunked = b; });
         } else if (key == "expire_tokens") {
@@ -68,14 +83,45 @@ private:
 
     void parse_counter(Fault fault, std::string_view key, const json::value& value)
     {
-        // true/false are shorthand for "once" and "off".
-        std::optional<std::int64_t> n;
-        if (value.is_bool())
-            n = value.get_bool() ? 1 : 0;
-        else
-            n = integer(key, value, -1);
-        if (n)
+        if (auto n = counter(key, value))
             updates_.push_back([fault, n = *n](State& s) { s.faults.set(fault, n); });
+    }
+
+    // true/false are shorthand for "once" and "off".
+    std::optional<std::int64_t> counter(std::string_view key, const json::value& value)
+    {
+        if (value.is_bool())
+            return value.get_bool() ? 1 : 0;
+        return integer(key, value, -1);
+    }
+
+    // "off", "documented", or {"polls": "5/2s", "tokens": "off", ...} changing only those kinds.
+    void parse_limits(std::string_view key, const json::value& value)
+    {
+        if (value == "off")
+            return updates_.push_back([](State& s) { s.settings.limits = Limits::off(); });
+        if (value == "documented")
+            return updates_.push_back([](State& s) { s.settings.limits = Limits::documented(); });
+        if (!value.is_object())
+            return complain(key, "must be \"off\", \"documented\" or an object of KIND: \"COUNT/DURATION\"");
+        for (const auto& [name, limit] : value.get_object())
+            parse_limit(name, limit);
+    }
+
+    void parse_limit(std::string_view name, const json::value& value)
+    {
+        auto kind = parse_limit_kind(name);
+        std::string what = "limits." + std::string(name);
+        if (!kind)
+            return complain(what, "is not a limit (submits, event_submits, polls, tokens)");
+        if (!value.is_string())
+            return complain(what, "must be a string such as \"5/2s\", \"off\" or \"documented\"");
+        try {
+            auto limit = parse_rate_limit(value.get_string(), *kind);
+            updates_.push_back([kind = *kind, limit](State& s) { s.settings.limits.set(kind, limit); });
+        } catch (const std::invalid_argument& e) {
+            complain(what, e.what());
+        }
     }
 
     template <typename Setter>

@@ -97,25 +97,43 @@ awaitable<void> pump(Source& source, BodyWriter& writer)
         co_await writer.write(piece);
 }
 
-std::string file_name(const Download& d)
+std::string_view extension(Format format)
 {
-    return d.export_id + (d.format == Format::xlsx ? ".xlsx" : ".csv");
+    switch (format) {
+    case Format::xlsx:
+        return ".xlsx";
+    case Format::json:
+        return ".json";
+    default:
+        return ".csv";
+    }
 }
 
-awaitable<void> write_header(tcp::socket& socket, const Download& d, unsigned version, bool keep_alive)
+std::string_view content_type(Format format)
+{
+    switch (format) {
+    case Format::xlsx:
+        return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+    case Format::json:
+        return "application/json";
+    default:
+        return "text/csv;charset=UTF-8;header=present";
+    }
+}
+
+awaitable<void> write_header(tcp::socket& socket, const Download& d, std::uint64_t size, unsigned version,
+                             bool keep_alive)
 {
     http::response<http::empty_body> res{http::status::ok, version};
     res.set(http::field::server, "apsis-fake");
-    res.set(http::field::content_type, d.format == Format::xlsx
-                                           ? "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-                                           : "text/csv;charset=UTF-8;header=present");
-    res.set(http::field::content_disposition, "attachment; filename=\"" + file_name(d) + "\"");
+    res.set(http::field::content_type, content_type(d.format));
+    res.set(http::field::content_disposition, "attachment; filename=\"" + d.export_id + std::string(extension(d.format)) + "\"");
     if (d.gzip)
         res.set(http::field::content_encoding, "gzip");
     if (d.chunked)
         res.chunked(true);
     else
-        res.content_length(d.size + (d.ending == DownloadEnding::short_length ? short_length_excess : 0));
+        res.content_length(size + (d.ending == DownloadEnding::short_length ? short_length_excess : 0));
     res.keep_alive(keep_alive);
     http::response_serializer<http::empty_body> serializer{res};
     co_await http::async_write_header(socket, serializer, use_awaitable);
@@ -138,10 +156,9 @@ GzipStream::Ending gzip_ending(DownloadEnding ending)
 awaitable<DownloadResult> stream_download(tcp::socket& socket, const Download& d, unsigned http_version,
                                           bool keep_alive)
 {
-    co_await write_header(socket, d, http_version, keep_alive);
-
     Content content(d.format, d.export_id, d.size);
-    std::uint64_t end = d.ending == DownloadEnding::cut ? d.size / 2 : d.size;
+    co_await write_header(socket, d, content.size(), http_version, keep_alive);
+    std::uint64_t end = d.ending == DownloadEnding::cut ? content.size() / 2 : content.size();
     BodyWriter writer(socket, d.chunked, d.slow);
     if (d.gzip) {
         GzipStream gzip(content, end, gzip_ending(d.ending));

@@ -46,7 +46,7 @@ void write_port_file(const std::string& path, std::uint16_t port)
 int run(const Options& options)
 {
     raise_fd_limit();
-    State state(options.settings, options.credentials);
+    State state(options.settings, options.accounts);
     boost::asio::io_context io(1);
     Server server(io, ServerConfig{options.listen, options.port, options.quiet}, state);
     server.start();

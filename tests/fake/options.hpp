@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace apsis_fake {
 
@@ -14,7 +15,8 @@ struct Options {
     std::string listen = "127.0.0.1";
     std::uint16_t port = 0;
     std::string port_file;
-    Credentials credentials{"demo-client", "demo-secret"};
+    // One account unless --client names several; tokens, limits and statistics are per account.
+    std::vector<Credentials> accounts{{"demo-client", "demo-secret"}};
     Settings settings;
     bool quiet = false;
     bool help = false;

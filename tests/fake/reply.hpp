@@ -17,7 +17,7 @@ namespace http = boost::beast::http;
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 
-enum class Format { csv, xlsx };
+enum class Format { csv, xlsx, json };
 
 // How a download deliberately goes wrong; at most one per download.
 enum class DownloadEnding {
@@ -51,9 +51,18 @@ inline Response json_response(http::status status, const boost::json::value& bod
     return res;
 }
 
+// The gateway's own answers (auth, throttling, routing) carry {"message": ...}.
 inline Response message_response(http::status status, std::string_view message)
 {
     return json_response(status, boost::json::object{{"message", message}});
+}
+
+// The API's own errors carry the documented {"title", "status", "detail"} body.
+inline Response problem_response(http::status status, std::string_view title, std::string_view detail)
+{
+    return json_response(status, boost::json::object{{"title", title},
+                                                     {"status", static_cast<unsigned>(status)},
+                                                     {"detail", detail}});
 }
 
 } // namespace apsis_fake

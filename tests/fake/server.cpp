@@ -80,7 +80,8 @@ private:
             std::tie(ec, n) = co_await http::async_read(socket_, buffer_, parser, asio::as_tuple(use_awaitable));
         }
         if (ec == http::error::body_limit)
-            co_await send_final(message_response(http::status::payload_too_large, "Payload Too Large"));
+            co_await send_final(problem_response(http::status::payload_too_large, "Request Entity Too Large",
+                                                 "The request body is limited to 100 kB"));
         else if (ec && !is_disconnect(ec))
             co_await send_final(message_response(http::status::bad_request, "Bad Request"));
         if (ec)

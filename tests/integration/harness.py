@@ -48,6 +48,18 @@ class FakeServer:
     def stats(self):
         return self._call("GET", "/_fake/stats")
 
+    def account(self, client_id="demo-client"):
+        """One account's stats: requests, throttled and max_in_window per limit kind, and its limits."""
+        return self.stats()["accounts"][client_id]
+
+    def limits(self, value):
+        """"off", "documented", or {"polls": "5/2s", ...} to change only those kinds."""
+        return self._call("POST", "/_fake/faults", {"limits": value})["limits"]
+
+    def reset(self):
+        """Forgets tokens, exports, statistics and armed faults; settings go back to the command line's."""
+        return self._call("POST", "/_fake/reset", {})
+
     def stop(self):
         self.proc.terminate()
         try:
