@@ -8,10 +8,18 @@
 namespace apsis::config::detail {
 namespace {
 
-constexpr std::array<std::string_view, 10> kAccountKeys{
-    "base_url", "client_id", "client_secret",   "client_secret_file",      "ca_file",
-    "token_path", "paths",   "request_timeout", "max_requests_per_second", "max_connections"};
-constexpr std::array<std::string_view, 2> kPathKeys{"duplicates", "consents"};
+constexpr std::array<std::string_view, 11> kAccountKeys{
+    "base_url",   "client_id", "client_secret",   "client_secret_file", "ca_file",        "token_path",
+    "paths",      "request_timeout", "max_connections", "poll_url_field", "budget"};
+constexpr std::array<RetiredKey, 1> kRetiredAccountKeys{
+    {{"max_requests_per_second",
+      "the account's API budget is set per call kind under budget: (submits, event_submits, polls, tokens), "
+      "e.g. budget: {polls: 30/1m}"}}};
+constexpr std::array<std::string_view, 4> kPathKeys{"duplicates", "consents", "segments", "events"};
+constexpr std::array<ExportKind, 4> kPathKinds{ExportKind::duplicates, ExportKind::consents, ExportKind::segments,
+                                               ExportKind::events};
+constexpr std::array<std::string_view, 4> kBudgetKeys{"submits", "event_submits", "polls", "tokens"};
+constexpr std::array<std::string_view, 2> kPollUrlFields{"file_download_url", "file_download_url_v2"};
 constexpr std::size_t kMaxSecretBytes = 64 * 1024;
 
 // scheme://host[:port], the port only when it is not the scheme's default.
@@ -93,14 +101,28 @@ void read_ca_file(LoadContext& ctx, const Field& field, Account& account) {
 
 void read_export_paths(LoadContext& ctx, const Field& field, Account& account) {
   const Mapping paths(ctx, field, kPathKeys);
-  if (const auto path = paths.get("duplicates"))
-    if (auto value = read_url_path(ctx, *path)) account.export_paths[ExportKind::duplicates] = std::move(*value);
-  if (const auto path = paths.get("consents"))
-    if (auto value = read_url_path(ctx, *path)) account.export_paths[ExportKind::consents] = std::move(*value);
+  for (std::size_t i = 0; i < kPathKeys.size(); ++i)
+    if (const auto path = paths.get(kPathKeys[i]))
+      if (auto value = read_url_path(ctx, *path)) account.export_paths[kPathKinds[i]] = std::move(*value);
+}
+
+// Keys left out keep the defaults of AccountBudget.
+void read_budget(LoadContext& ctx, const Field& field, Account& account) {
+  const Mapping budget(ctx, field, kBudgetKeys);
+  RateBudget* targets[] = {&account.budget.submits, &account.budget.event_submits, &account.budget.polls,
+                           &account.budget.tokens};
+  for (std::size_t i = 0; i < kBudgetKeys.size(); ++i)
+    if (const auto entry = budget.get(kBudgetKeys[i]))
+      if (const auto value = read_rate_budget(ctx, *entry)) *targets[i] = *value;
+}
+
+void read_poll_url_field(LoadContext& ctx, const Field& field, Account& account) {
+  if (const auto index = read_choice(ctx, field, kPollUrlFields))
+    account.poll_url_field = *parse_poll_url_field(kPollUrlFields[*index]);
 }
 
 Account read_account(LoadContext& ctx, const Field& field) {
-  const Mapping mapping(ctx, field, kAccountKeys);
+  const Mapping mapping(ctx, field, kAccountKeys, kRetiredAccountKeys);
   Account account;
   account.name = field.key.Scalar();
   if (const auto url = mapping.require("base_url", "the API's URL, e.g. https://api.apsis.one"))
@@ -116,6 +138,8 @@ Account read_account(LoadContext& ctx, const Field& field) {
     if (const auto value = read_duration(ctx, *timeout)) account.request_timeout = *value;
   if (const auto connections = mapping.get("max_connections"))
     if (const auto value = read_int(ctx, *connections, 0)) account.max_connections = *value;
+  if (const auto poll_url = mapping.get("poll_url_field")) read_poll_url_field(ctx, *poll_url, account);
+  if (const auto budget = mapping.get("budget")) read_budget(ctx, *budget, account);
   return account;
 }
 

@@ -16,9 +16,12 @@
 namespace apsis::config::detail {
 namespace {
 
-constexpr std::array<std::string_view, 16> kExportKeys{
-    "account",  "kind",    "schedule", "timezone",   "request",  "format", "compression",       "output",
-    "polling",  "catchup", "overlap",  "on_expired", "manifest", "keep",   "on_success", "on_success_timeout"};
+constexpr std::array<std::string_view, 19> kExportKeys{
+    "account",    "kind",         "schedule",         "timezone",      "request", "format",   "compression",
+    "output",     "polling",      "catchup",          "overlap",       "on_expired", "on_failed_export",
+    "max_resubmits", "window",    "manifest",         "keep",          "on_success", "on_success_timeout"};
+// APSIS One refuses a larger body with 413 (docs/apsis-api.md).
+constexpr std::size_t kMaxRequestBytes = 100'000;
 constexpr std::array<std::string_view, 2> kKeepKeys{"count", "days"};
 
 void read_account_reference(LoadContext& ctx, const Field& field, const std::vector<std::string>& accounts,
@@ -129,19 +132,70 @@ void report_request_problem(LoadContext& ctx, const Field& field, const boost::j
   ctx.errors.add(mark, path + ": " + problem.message);
 }
 
-void read_request(LoadContext& ctx, const Field& field, ExportDefinition& definition) {
-  if (field.value.IsNull()) return;
-  if (!field.value.IsMap()) {
+// "123 456": grouped like the limit in the message.
+std::string group_thousands(std::size_t number) {
+  std::string digits = std::to_string(number);
+  for (auto i = static_cast<std::ptrdiff_t>(digits.size()) - 3; i > 0; i -= 3)
+    digits.insert(static_cast<std::size_t>(i), " ");
+  return digits;
+}
+
+// segments and events exports need a body: an empty request is checked as {}. `start_at_per_job`:
+// the export has a window: (even one with an error), so the daemon sets start_at.
+void read_request(LoadContext& ctx, const Field& field, bool start_at_per_job, ExportDefinition& definition) {
+  const bool needs_body = definition.kind == ExportKind::segments || definition.kind == ExportKind::events;
+  if (field.value.IsNull() && !needs_body) return;
+  if (!field.value.IsNull() && !field.value.IsMap()) {
     ctx.errors.add(field.mark(), field.path + ": expected a mapping (the JSON body of the export request)");
     return;
   }
   std::vector<YamlJsonError> problems;
-  const auto body = yaml_to_json(field.value, field.path, ctx.options.env, problems, ctx.json_values_left);
+  const auto body = field.value.IsNull()
+                        ? boost::json::value(boost::json::object())
+                        : yaml_to_json(field.value, field.path, ctx.options.env, problems, ctx.json_values_left);
   for (auto& problem : problems) ctx.errors.add(problem.mark, std::move(problem.message));
   // Checked against the documented fields only when complete: holes would read as more errors.
-  if (problems.empty())
-    for (const auto& problem : check_request(definition.kind, body)) report_request_problem(ctx, field, body, problem);
+  if (!problems.empty()) return;
+  for (const auto& problem : check_request(definition.kind, body, start_at_per_job))
+    report_request_problem(ctx, field, body, problem);
   definition.request_json = boost::json::serialize(body);
+  if (definition.request_json.size() > kMaxRequestBytes)
+    ctx.errors.add(field.key.Mark(), field.path + ": the request body is " +
+                                         group_thousands(definition.request_json.size()) +
+                                         " bytes as JSON; APSIS One accepts at most 100 000 (100 kB)");
+}
+
+// Events files are JSON; the other kinds are CSV or Excel. Without format: the kind's default.
+void read_format(LoadContext& ctx, const std::optional<Field>& field, bool kind_known, ExportDefinition& definition) {
+  const bool events = definition.kind == ExportKind::events;
+  if (events) definition.format = FileFormat::json;
+  if (!field) return;
+  const auto value = read_enum<FileFormat>(
+      ctx, *field, {{"csv", FileFormat::csv}, {"xlsx", FileFormat::xlsx}, {"json", FileFormat::json}});
+  if (!value) return;
+  if (kind_known && events && *value != FileFormat::json) {
+    ctx.errors.add(field->mark(), field->path + ": kind: events takes json (event exports are JSON files), got '" +
+                                      std::string(to_string(*value)) + "'");
+    return;
+  }
+  if (kind_known && !events && *value == FileFormat::json) {
+    ctx.errors.add(field->mark(), field->path + ": kind: " + std::string(to_string(definition.kind)) +
+                                      " takes csv or xlsx (json is for kind: events), got 'json'");
+    return;
+  }
+  definition.format = *value;
+}
+
+// The span each job of an event export asks for; other kinds have no time span to set.
+void read_window(LoadContext& ctx, const Field& field, bool kind_known, ExportDefinition& definition) {
+  const auto value = read_duration(ctx, field);
+  if (!value) return;
+  if (kind_known && definition.kind != ExportKind::events) {
+    ctx.errors.add(field.mark(), field.path + ": only event exports take a window (this is kind: " +
+                                     std::string(to_string(definition.kind)) + ")");
+    return;
+  }
+  definition.window = *value;
 }
 
 void read_output(LoadContext& ctx, const Field& field, ExportDefinition& definition) {
@@ -201,17 +255,30 @@ ExportDefinition read_export(LoadContext& ctx, const Field& field, const std::ve
   definition.polling = polling;
   if (const auto account = mapping.require("account", "the name of an account under accounts"))
     read_account_reference(ctx, *account, accounts, definition);
-  if (const auto kind = mapping.require("kind", "duplicates or consents"))
-    if (const auto value = read_enum<ExportKind>(
-            ctx, *kind, {{"duplicates", ExportKind::duplicates}, {"consents", ExportKind::consents}}))
+  bool kind_known = false;  // the checks that depend on the kind are skipped without it
+  if (const auto kind = mapping.require("kind", "duplicates, consents, segments or events"))
+    if (const auto value = read_enum<ExportKind>(ctx, *kind,
+                                                 {{"duplicates", ExportKind::duplicates},
+                                                  {"consents", ExportKind::consents},
+                                                  {"segments", ExportKind::segments},
+                                                  {"events", ExportKind::events}})) {
       definition.kind = *value;
+      kind_known = true;
+    }
   if (const auto timezone = mapping.get("timezone")) read_timezone(ctx, *timezone, definition);
   if (const auto schedule = mapping.get("schedule"); schedule && !schedule->value.IsNull())
     read_schedule(ctx, *schedule, definition);
-  if (const auto request = mapping.get("request")) read_request(ctx, *request, definition);
-  if (const auto format = mapping.get("format"))
-    if (const auto value = read_enum<FileFormat>(ctx, *format, {{"csv", FileFormat::csv}, {"xlsx", FileFormat::xlsx}}))
-      definition.format = *value;
+  const auto window = mapping.get("window");
+  if (window) read_window(ctx, *window, kind_known, definition);
+  const bool needs_body =
+      kind_known && (definition.kind == ExportKind::segments || definition.kind == ExportKind::events);
+  const auto request =
+      needs_body ? mapping.require("request", definition.kind == ExportKind::segments
+                                                  ? "a body with segment_discriminator or segment_definition"
+                                                  : "a body with attributes or tags")
+                 : mapping.get("request");
+  if (request) read_request(ctx, *request, window.has_value(), definition);
+  read_format(ctx, mapping.get("format"), kind_known, definition);
   if (const auto compression = mapping.get("compression"))
     if (const auto value =
             read_enum<Compression>(ctx, *compression, {{"none", Compression::none}, {"gzip", Compression::gzip}}))
@@ -228,6 +295,12 @@ ExportDefinition read_export(LoadContext& ctx, const Field& field, const std::ve
     if (const auto value =
             read_enum<OnExpired>(ctx, *expired, {{"resubmit", OnExpired::resubmit}, {"fail", OnExpired::fail}}))
       definition.on_expired = *value;
+  if (const auto failed = mapping.get("on_failed_export"))
+    if (const auto value = read_enum<OnFailedExport>(
+            ctx, *failed, {{"resubmit", OnFailedExport::resubmit}, {"fail", OnFailedExport::fail}}))
+      definition.on_failed_export = *value;
+  if (const auto resubmits = mapping.get("max_resubmits"))
+    if (const auto value = read_int(ctx, *resubmits, 0)) definition.max_resubmits = *value;
   if (const auto manifest = mapping.get("manifest"))
     if (const auto value = read_bool(ctx, *manifest)) definition.manifest = *value;
   if (const auto keep = mapping.get("keep")) definition.keep = read_keep(ctx, *keep);

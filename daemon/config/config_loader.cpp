@@ -18,7 +18,8 @@ namespace {
 constexpr std::array<std::string_view, 10> kTopKeys{
     "state_db", "output_dir",   "accounts",           "polling",     "retry", "exports", "max_concurrent_downloads",
     "admin_listen", "admin_allow_remote", "history_days"};
-constexpr std::array<std::string_view, 4> kPollingKeys{"initial_delay", "multiplier", "max_delay", "url_validity"};
+constexpr std::array<std::string_view, 5> kPollingKeys{"initial_delay", "multiplier", "max_delay", "url_validity",
+                                                       "failed_export_after_503s"};
 constexpr std::array<std::string_view, 5> kRetryKeys{"initial_delay", "multiplier", "max_delay", "max_attempts",
                                                      "max_download_attempts"};
 constexpr std::size_t kMaxConfigBytes = 16 * 1024 * 1024;
@@ -165,6 +166,8 @@ PollingPolicy read_polling(LoadContext& ctx, const Field& field, const PollingPo
   read_backoff(ctx, mapping, polling.backoff);
   if (const auto validity = mapping.get("url_validity"))
     if (const auto value = read_duration(ctx, *validity)) polling.url_validity = *value;
+  if (const auto failed = mapping.get("failed_export_after_503s"))
+    if (const auto value = read_int(ctx, *failed, 1)) polling.failed_export_after_503s = *value;
   return polling;
 }
 

@@ -106,15 +106,17 @@ YAML::Mark Field::mark() const { return value.IsNull() || !value.IsDefined() ? k
 Mapping::Mapping(LoadContext& ctx, const YAML::Node& root, std::span<const std::string_view> keys)
     : Mapping(ctx, root, root.Mark(), root.Mark(), "", keys, "key", true) {}
 
-Mapping::Mapping(LoadContext& ctx, const Field& field, std::span<const std::string_view> keys)
-    : Mapping(ctx, field.value, field.mark(), field.key.Mark(), field.path, keys, "key", true) {}
+Mapping::Mapping(LoadContext& ctx, const Field& field, std::span<const std::string_view> keys,
+                 std::span<const RetiredKey> retired)
+    : Mapping(ctx, field.value, field.mark(), field.key.Mark(), field.path, keys, "key", true, retired) {}
 
 Mapping Mapping::of_names(LoadContext& ctx, const Field& field, std::string_view what) {
   return Mapping(ctx, field.value, field.mark(), field.key.Mark(), field.path, {}, what, false);
 }
 
 Mapping::Mapping(LoadContext& ctx, const YAML::Node& node, const YAML::Mark& value_mark, const YAML::Mark& owner_mark,
-                 std::string path, std::span<const std::string_view> keys, std::string_view what, bool fixed_keys)
+                 std::string path, std::span<const std::string_view> keys, std::string_view what, bool fixed_keys,
+                 std::span<const RetiredKey> retired)
     : ctx_(ctx), path_(std::move(path)), mark_(owner_mark) {
   if (node.IsNull() || !node.IsDefined()) return;
   if (!node.IsMap()) {
@@ -142,12 +144,17 @@ Mapping::Mapping(LoadContext& ctx, const YAML::Node& node, const YAML::Mark& val
                                      " (first defined at " + describe(first->second) + ")");
       continue;
     }
+    const std::string full_path = path_.empty() ? name : path_ + "." + name;
+    if (const auto old = std::ranges::find(retired, name, &RetiredKey::key); fixed_keys && old != retired.end()) {
+      ctx.errors.add(key.Mark(), full_path + ": no longer supported: " + std::string(old->reason));
+      continue;
+    }
     if (fixed_keys && std::ranges::find(keys, name) == keys.end()) {
       ctx.errors.add(key.Mark(), "unknown key '" + name + "' " + where() + " (expected one of: " + join_or(keys) + ")" +
                                      did_you_mean(name, keys));
       continue;
     }
-    fields_.push_back({path_.empty() ? name : path_ + "." + name, key, entry.second});
+    fields_.push_back({full_path, key, entry.second});
   }
 }
 
@@ -219,6 +226,38 @@ std::optional<Duration> read_duration(LoadContext& ctx, const Field& field) {
     return std::nullopt;
   }
   return duration;
+}
+
+std::optional<RateBudget> read_rate_budget(LoadContext& ctx, const Field& field) {
+  constexpr std::string_view kExpected = "COUNT/DURATION such as 30/1m";
+  auto text = scalar_text(ctx, field, kExpected);
+  if (!text) return std::nullopt;
+  const auto slash = text->find('/');
+  const std::string_view count_text = std::string_view(*text).substr(0, slash);
+  const bool digits =
+      !count_text.empty() && std::ranges::all_of(count_text, [](char c) { return c >= '0' && c <= '9'; });
+  if (slash == std::string::npos || !digits) {
+    ctx.errors.add(field.mark(), field.path + ": expected " + std::string(kExpected) + ", got '" + *text + "'");
+    return std::nullopt;
+  }
+  long long count = 0;
+  const auto [end, ec] = std::from_chars(count_text.data(), count_text.data() + count_text.size(), count);
+  if (ec != std::errc{} || end != count_text.data() + count_text.size() || count < 1 || count > INT_MAX) {
+    ctx.errors.add(field.mark(), field.path + ": the count must be between 1 and " + std::to_string(INT_MAX) +
+                                     ", got '" + *text + "'");
+    return std::nullopt;
+  }
+  std::string error;
+  const auto window = parse_duration(std::string_view(*text).substr(slash + 1), &error);
+  if (!window) {
+    ctx.errors.add(field.mark(), field.path + ": " + error + " (expected " + std::string(kExpected) + ")");
+    return std::nullopt;
+  }
+  if (window->count() == 0) {
+    ctx.errors.add(field.mark(), field.path + ": the duration must be greater than 0, got '" + *text + "'");
+    return std::nullopt;
+  }
+  return RateBudget{static_cast<int>(count), *window};
 }
 
 std::optional<double> read_number(LoadContext& ctx, const Field& field, double minimum) {

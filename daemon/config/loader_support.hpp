@@ -61,15 +61,23 @@ struct Field {
   YAML::Mark mark() const;
 };
 
+// A key a mapping used to take: refused with `reason` (what replaced it) instead of "unknown key".
+struct RetiredKey {
+  std::string_view key;
+  std::string_view reason;
+};
+
 // A YAML mapping read key by key. Construction reports a value that is not a mapping (an empty value
 // counts as an empty mapping), keys that are not strings, duplicate keys, and, for a mapping with
-// fixed keys, unknown keys.
+// fixed keys, unknown and retired keys.
 class Mapping {
  public:
   // The top level of the document.
   Mapping(LoadContext& ctx, const YAML::Node& root, std::span<const std::string_view> keys);
-  // A mapping with fixed keys, the value of `field`.
-  Mapping(LoadContext& ctx, const Field& field, std::span<const std::string_view> keys);
+  // A mapping with fixed keys, the value of `field`; a retired key is reported at its position as
+  // "PATH.KEY: no longer supported: REASON".
+  Mapping(LoadContext& ctx, const Field& field, std::span<const std::string_view> keys,
+          std::span<const RetiredKey> retired = {});
   // A mapping from names the user chooses (accounts, exports); `what` names a key: "export name".
   static Mapping of_names(LoadContext& ctx, const Field& field, std::string_view what);
 
@@ -85,7 +93,8 @@ class Mapping {
  private:
   // `value_mark` is reported when the node is not a mapping, `owner_mark` (its key) for missing keys.
   Mapping(LoadContext& ctx, const YAML::Node& node, const YAML::Mark& value_mark, const YAML::Mark& owner_mark,
-          std::string path, std::span<const std::string_view> keys, std::string_view what, bool fixed_keys);
+          std::string path, std::span<const std::string_view> keys, std::string_view what, bool fixed_keys,
+          std::span<const RetiredKey> retired = {});
   std::string where() const;  // "in accounts.main" or "at the top level"
 
   LoadContext& ctx_;
@@ -105,6 +114,8 @@ std::optional<std::filesystem::path> read_path(LoadContext& ctx, const Field& fi
 std::optional<std::string> read_url_path(LoadContext& ctx, const Field& field);
 // A duration > 0.
 std::optional<Duration> read_duration(LoadContext& ctx, const Field& field);
+// COUNT/DURATION, e.g. 30/1m: COUNT a whole number >= 1, DURATION > 0 as read_duration reads it.
+std::optional<RateBudget> read_rate_budget(LoadContext& ctx, const Field& field);
 // A finite number >= minimum.
 std::optional<double> read_number(LoadContext& ctx, const Field& field, double minimum);
 // A whole number in [minimum, INT_MAX].

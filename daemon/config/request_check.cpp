@@ -18,7 +18,7 @@ namespace {
 namespace json = boost::json;
 using Path = std::vector<std::string>;
 
-// The keys docs/apsis-api.md documents. Both kinds know the first six; consents adds two.
+// The keys docs/apsis-api.md documents. duplicates and consents know the first six; consents adds two.
 constexpr std::array<std::string_view, 6> kDuplicatesKeys{"segments",   "consent_list_discriminator",
                                                           "topic_discriminators", "channel_discriminator",
                                                           "attributes", "tags"};
@@ -27,6 +27,10 @@ constexpr std::array<std::string_view, 8> kConsentsKeys{
     "attributes", "tags",                       "section_discriminator", "channels"};
 constexpr std::array<std::string_view, 4> kSegmentsKeys{"timezone", "segment_discriminators", "segment_definitions",
                                                         "filter"};
+// segments exports: one existing segment, or one defined by AQL.
+constexpr std::array<std::string_view, 2> kSegmentExportKeys{"segment_discriminator", "segment_definition"};
+constexpr std::array<std::string_view, 6> kEventsKeys{"segment_filter", "attributes", "tags",
+                                                      "events",         "start_at",   "end_at"};
 constexpr std::array<std::string_view, 2> kAttributeKeys{"field_name", "attribute_version_id"};
 constexpr std::array<std::string_view, 2> kChannelKeys{"field_name", "channel_discriminator"};
 
@@ -66,10 +70,15 @@ std::string got(const json::value& value) {
 
 class Checker {
  public:
-  explicit Checker(ExportKind kind) : kind_(kind) {}
+  Checker(ExportKind kind, bool start_at_per_job) : kind_(kind), start_at_per_job_(start_at_per_job) {}
 
   std::vector<RequestProblem> run(const json::value& body) && {
-    if (const auto* object = body.if_object())
+    const auto* object = body.if_object();
+    if (object && kind_ == ExportKind::segments)
+      check_segment_export(*object);
+    else if (object && kind_ == ExportKind::events)
+      check_events_export(*object);
+    else if (object)
       check_body(*object);
     else
       add({}, "expected a mapping (the JSON body of the export request)" + got(body));
@@ -101,6 +110,59 @@ class Checker {
         add({"channels"}, "not allowed together with channel_discriminator (one channel, or a list of channels)", 0,
             true);
     }
+  }
+
+  // Exactly one of segment_discriminator and segment_definition.
+  void check_segment_export(const json::object& body) {
+    check_typos(body, {}, kSegmentExportKeys);
+    const auto* discriminator = body.if_contains("segment_discriminator");
+    const auto* definition = body.if_contains("segment_definition");
+    if (discriminator) check_discriminator(*discriminator, {"segment_discriminator"});
+    if (definition) check_nonempty_string(*definition, {"segment_definition"}, "a string (an AQL query)");
+    if (discriminator && definition)
+      add({"segment_definition"},
+          "not allowed together with segment_discriminator: expected exactly one (an existing segment, or one "
+          "defined by AQL)",
+          0, true);
+    else if (!discriminator && !definition)
+      add({},
+          "missing segment_discriminator (an existing segment, e.g. usercreated.segments.women-rjz6b8td2n) or "
+          "segment_definition (an AQL query): expected exactly one");
+  }
+
+  // At least one attribute or tag, and start_at with events unless the daemon sets it per job.
+  void check_events_export(const json::object& body) {
+    check_typos(body, {}, kEventsKeys);
+    bool any_column = false;
+    for (const std::string_view key : {"attributes", "tags", "events"}) {
+      const auto* value = body.if_contains(key);
+      if (!value) continue;
+      if (const auto* list = value->if_array())
+        any_column = any_column || (key != "events" && !list->empty());
+      else
+        add({std::string(key)}, "expected a list" + got(*value));
+    }
+    if (!any_column) {
+      // At the empty list if there is one, else at the body.
+      const auto* attributes = body.if_contains("attributes");
+      const auto* tags = body.if_contains("tags");
+      Path path;
+      if (attributes && attributes->is_array()) path = {"attributes"};
+      else if (tags && tags->is_array()) path = {"tags"};
+      if (!(attributes && !attributes->is_array()) && !(tags && !tags->is_array()))
+        add(path, "expected at least one attribute or tag (a non-empty attributes or tags list), or no profile "
+                  "appears in the file", 0, !path.empty());
+    }
+    for (const std::string_view key : {"start_at", "end_at"})
+      if (const auto* value = body.if_contains(key))
+        check_nonempty_string(*value, {std::string(key)}, "a string (a date and time)");
+    const auto* events = body.if_contains("events");
+    const bool asks_for_events = events && events->is_array() && !events->get_array().empty();
+    if (asks_for_events && !body.contains("start_at") && !start_at_per_job_)
+      add({"events"},
+          "start_at is required with events: set start_at in the request, or window: on the export (the daemon "
+          "then sets start_at for each job)",
+          0, true);
   }
 
   // An unknown key close to a documented one: the API would likely ignore it without a word.
@@ -249,13 +311,14 @@ class Checker {
   }
 
   ExportKind kind_;
+  bool start_at_per_job_;
   std::vector<RequestProblem> problems_;
 };
 
 }  // namespace
 
-std::vector<RequestProblem> check_request(ExportKind kind, const boost::json::value& body) {
-  return Checker(kind).run(body);
+std::vector<RequestProblem> check_request(ExportKind kind, const boost::json::value& body, bool start_at_per_job) {
+  return Checker(kind, start_at_per_job).run(body);
 }
 
 }  // namespace apsis::config

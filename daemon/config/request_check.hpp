@@ -1,6 +1,6 @@
 // Checks an export's `request:` body against what the APSIS One documentation shows for its kind
-// (docs/apsis-api.md, "The export requests"): types of the documented fields, the fields those need,
-// and that segments.filter parses and names only segments the body defines. The daemon sends the
+// (docs/apsis-api.md, "The asynchronous exports"): types of the documented fields, the fields those
+// need, and that segments.filter parses and names only segments the body defines. The daemon sends the
 // body unchanged, so anything undocumented is allowed, except a key one or two typos away from a
 // documented one: the API would likely ignore it without a word.
 #pragma once
@@ -23,7 +23,9 @@ struct RequestProblem {
   bool at_key = false;
 };
 
-// Every problem of `body` (in no particular order); empty when it looks right.
-std::vector<RequestProblem> check_request(ExportKind kind, const boost::json::value& body);
+// Every problem of `body` (in no particular order); empty when it looks right. `start_at_per_job`:
+// the export has a window:, so the daemon sets start_at for each job (events exports).
+std::vector<RequestProblem> check_request(ExportKind kind, const boost::json::value& body,
+                                          bool start_at_per_job = false);
 
 }  // namespace apsis::config

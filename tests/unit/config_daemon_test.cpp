@@ -51,13 +51,140 @@ exports:
   CHECK(b.overlap == Overlap::skip);
   CHECK(b.on_expired == OnExpired::resubmit);
   CHECK(b.schedule == "30 6 * * *");
-  CHECK(config.accounts.at("main").max_connections == 16);
+  CHECK(b.on_failed_export == OnFailedExport::resubmit);
+  CHECK(b.max_resubmits == 1);
+  CHECK_FALSE(b.window);
+  CHECK(config.polling.failed_export_after_503s == 3);
+  CHECK(b.polling.failed_export_after_503s == 3);
+  const auto& account = config.accounts.at("main");
+  CHECK(account.max_connections == 16);
+  CHECK(account.poll_url_field == PollUrlField::file_download_url);
+  CHECK(account.budget == AccountBudget{});
+  CHECK(account.budget.submits == RateBudget{1, 2s});
+  CHECK(account.budget.event_submits == RateBudget{1, 2min});
+  CHECK(account.budget.polls == RateBudget{30, 1min});
+  CHECK(account.budget.tokens == RateBudget{5, 1min});
 }
 
-TEST_CASE("account limits") {
-  const auto result = load_config_string(std::string(kHead) + "    max_connections: 0\n", "/etc/x/exportd.yaml");
+TEST_CASE("account limits, budget and poll URL field") {
+  const auto result = load_config_string(std::string(kHead) +
+                                             "    max_connections: 0\n"
+                                             "    poll_url_field: file_download_url_v2\n"
+                                             "    budget:\n"
+                                             "      submits: 1/500ms\n"
+                                             "      event_submits: \"1/1m30s\"\n"
+                                             "      polls: 60/1m\n",
+                                         "/etc/x/exportd.yaml");
   REQUIRE_MESSAGE(result.config, all_errors(result));
-  CHECK(result.config->accounts.at("main").max_connections == 0);
+  const auto& account = result.config->accounts.at("main");
+  CHECK(account.max_connections == 0);
+  CHECK(account.poll_url_field == PollUrlField::file_download_url_v2);
+  CHECK(account.budget.submits == RateBudget{1, 500ms});
+  CHECK(account.budget.event_submits == RateBudget{1, 90s});
+  CHECK(account.budget.polls == RateBudget{60, 1min});
+  CHECK(account.budget.tokens == RateBudget{5, 1min});  // left out: the default
+}
+
+TEST_CASE("max_requests_per_second is refused at its key, naming the budget keys") {
+  const auto result = load("    max_requests_per_second: 10\n    max_connections: 4\n");
+  REQUIRE_FALSE(result.config);
+  INFO(all_errors(result));
+  REQUIRE(result.errors.size() == 1);
+  CHECK(result.errors[0].to_string() ==
+        "/etc/x/exportd.yaml:8:5: accounts.main.max_requests_per_second: no longer supported: the account's API "
+        "budget is set per call kind under budget: (submits, event_submits, polls, tokens), e.g. budget: "
+        "{polls: 30/1m}");
+}
+
+TEST_CASE("bad budgets and poll URL fields are errors at their position") {
+  const auto result = load(R"(    poll_url_field: file_download_url_2
+    budget:
+      polls: 30
+      submits: 0/1s
+      tokens: 5/0s
+      event_submits: 1/2 m
+      pols: 30/1m
+exports: {}
+)");
+  REQUIRE_FALSE(result.config);
+  const auto errors = all_errors(result);
+  INFO(errors);
+  CHECK(result.errors.size() == 6);
+  CHECK(errors.find("exportd.yaml:8:21: accounts.main.poll_url_field: unknown value 'file_download_url_2' (expected "
+                    "file_download_url or file_download_url_v2) (did you mean 'file_download_url_v2'?)\n") !=
+        std::string::npos);
+  CHECK(errors.find("exportd.yaml:10:14: accounts.main.budget.polls: expected COUNT/DURATION such as 30/1m, got "
+                    "'30'\n") != std::string::npos);
+  CHECK(errors.find("exportd.yaml:11:16: accounts.main.budget.submits: the count must be between 1 and 2147483647, "
+                    "got '0/1s'\n") != std::string::npos);
+  CHECK(errors.find("exportd.yaml:12:15: accounts.main.budget.tokens: the duration must be greater than 0, got "
+                    "'5/0s'\n") != std::string::npos);
+  CHECK(errors.find("exportd.yaml:13:22: accounts.main.budget.event_submits: spaces are not allowed in duration "
+                    "'2 m': write e.g. 1h30m (expected COUNT/DURATION such as 30/1m)\n") != std::string::npos);
+  CHECK(errors.find("exportd.yaml:14:7: unknown key 'pols' in accounts.main.budget (expected one of: submits, "
+                    "event_submits, polls or tokens) (did you mean 'polls'?)\n") != std::string::npos);
+}
+
+TEST_CASE("on_failed_export, max_resubmits, window and failed_export_after_503s load") {
+  const auto result = load(R"(polling: {failed_export_after_503s: 5}
+exports:
+  a:
+    account: main
+    kind: events
+    window: 1d
+    on_failed_export: fail
+    max_resubmits: 0
+    polling: {failed_export_after_503s: 2}
+    request: {tags: [vip]}
+  b: {account: main, kind: duplicates, max_resubmits: 3}
+)");
+  REQUIRE_MESSAGE(result.config, all_errors(result));
+  const auto& config = *result.config;
+  CHECK(config.polling.failed_export_after_503s == 5);
+  const auto& a = config.exports.at("a");
+  CHECK(a.on_failed_export == OnFailedExport::fail);
+  CHECK(a.max_resubmits == 0);
+  CHECK(a.window == std::optional<Duration>(24h));
+  CHECK(a.polling.failed_export_after_503s == 2);
+  CHECK(a.format == FileFormat::json);
+  const auto& b = config.exports.at("b");
+  CHECK(b.max_resubmits == 3);
+  CHECK(b.polling.failed_export_after_503s == 5);  // inherited from the top level
+}
+
+TEST_CASE("bad on_failed_export, max_resubmits, window and failed_export_after_503s are errors at their position") {
+  const auto result = load(R"(polling: {failed_export_after_503s: 0}
+exports:
+  a:
+    account: main
+    kind: duplicates
+    window: 1d
+    on_failed_export: retry
+    max_resubmits: -1
+    polling:
+      failed_export_after_503s: three
+  b:
+    account: main
+    kind: events
+    window: 0s
+    request: {tags: [vip], events: [e-1]}
+)");
+  REQUIRE_FALSE(result.config);
+  const auto errors = all_errors(result);
+  INFO(errors);
+  CHECK(result.errors.size() == 6);
+  CHECK(errors.find("exportd.yaml:8:37: polling.failed_export_after_503s: must be between 1 and 2147483647, got 0\n") !=
+        std::string::npos);
+  CHECK(errors.find("exportd.yaml:13:13: exports.a.window: only event exports take a window (this is kind: "
+                    "duplicates)\n") != std::string::npos);
+  CHECK(errors.find("exportd.yaml:14:23: exports.a.on_failed_export: unknown value 'retry' (expected resubmit or "
+                    "fail)\n") != std::string::npos);
+  CHECK(errors.find("exportd.yaml:15:20: exports.a.max_resubmits: must be between 0 and 2147483647, got -1\n") !=
+        std::string::npos);
+  CHECK(errors.find("exportd.yaml:17:33: exports.a.polling.failed_export_after_503s: expected a whole number, got "
+                    "'three'\n") != std::string::npos);
+  // A window with an error still counts as set: no second error asking for start_at.
+  CHECK(errors.find("exportd.yaml:21:13: exports.b.window: must be greater than 0 (e.g. 10s)\n") != std::string::npos);
 }
 
 TEST_CASE("a bad schedule is a config error at its position, naming the field") {

@@ -95,7 +95,7 @@ accounts:
     client_secret_file: secret
     ca_file: secret
     token_path: /oauth2/token
-    paths: { duplicates: /v2/duplicates, consents: /v2/consents }
+    paths: { duplicates: /v2/duplicates, consents: /v2/consents, segments: /v2/segments, events: /v2/exports }
     request_timeout: 90s
   apac:
     base_url: https://api-apac.apsis.one:8443
@@ -136,6 +136,14 @@ exports:
   consents.weekly:
     account: apac
     kind: consents
+  vips:
+    account: main
+    kind: segments
+    request: { segment_definition: "tags contains 'vip'" }
+  events:
+    account: apac
+    kind: events
+    request: { attributes: [a-1], events: [e-1], start_at: "2024-03-01T00:00:00Z" }
 )";
 
 }  // namespace
@@ -162,6 +170,8 @@ TEST_CASE("a full configuration loads into the value types") {
   CHECK(main.token_path == "/oauth2/token");
   CHECK(main.export_paths.at(ExportKind::duplicates) == "/v2/duplicates");
   CHECK(main.export_paths.at(ExportKind::consents) == "/v2/consents");
+  CHECK(main.export_paths.at(ExportKind::segments) == "/v2/segments");
+  CHECK(main.export_paths.at(ExportKind::events) == "/v2/exports");
   CHECK(main.request_timeout == 90s);
   const Account& apac = config.accounts.at("apac");
   CHECK(apac.base_url == "https://api-apac.apsis.one:8443");
@@ -169,6 +179,8 @@ TEST_CASE("a full configuration loads into the value types") {
   CHECK_FALSE(apac.ca_file.has_value());
   CHECK(apac.token_path == "/oauth/token");
   CHECK(apac.export_paths.at(ExportKind::duplicates) == "/audience/profiles/reports/duplicates");
+  CHECK(apac.export_paths.at(ExportKind::segments) == "/audience/profiles/reports/segments");
+  CHECK(apac.export_paths.at(ExportKind::events) == "/audience/profiles/exports");
   CHECK(apac.request_timeout == 60s);
 
   CHECK(config.polling.backoff.initial_delay == 20s);
@@ -181,7 +193,7 @@ TEST_CASE("a full configuration loads into the value types") {
   CHECK(config.retry.max_attempts == 4);
   CHECK(config.retry.max_download_attempts == 2);
 
-  REQUIRE(config.exports.size() == 2);
+  REQUIRE(config.exports.size() == 4);
   const ExportDefinition& dup = config.exports.at("duplicate-emails");
   CHECK(dup.name == "duplicate-emails");
   CHECK(dup.account == "main");
@@ -220,6 +232,15 @@ TEST_CASE("a full configuration loads into the value types") {
   CHECK(consents.output_template == ExportDefinition{}.output_template);
   CHECK(consents.polling.backoff.initial_delay == 20s);
   CHECK(consents.polling.url_validity == 12h);
+
+  const ExportDefinition& vips = config.exports.at("vips");
+  CHECK(vips.kind == ExportKind::segments);
+  CHECK(vips.format == FileFormat::csv);
+  CHECK(vips.request_json == R"({"segment_definition":"tags contains 'vip'"})");
+  const ExportDefinition& events = config.exports.at("events");
+  CHECK(events.kind == ExportKind::events);
+  CHECK(events.format == FileFormat::json);  // the default of events exports
+  CHECK_FALSE(events.window);
 }
 
 TEST_CASE("a minimal configuration gets the defaults") {
@@ -303,7 +324,8 @@ TEST_CASE("missing required keys are named") {
 
   const auto exports = f.load(minimal("exports:\n  x: {}\n"));
   CHECK(has_error(exports, 9, 3, {"missing required key 'account' in exports.x"}));
-  CHECK(has_error(exports, 9, 3, {"missing required key 'kind' in exports.x", "duplicates or consents"}));
+  CHECK(has_error(exports, 9, 3,
+                  {"missing required key 'kind' in exports.x: expected duplicates, consents, segments or events"}));
 }
 
 TEST_CASE("unknown keys are errors at their position, with the expected keys and a suggestion") {
@@ -469,8 +491,9 @@ TEST_CASE("exports: account, kind, format, compression, schedule and names are c
 )"));
   CHECK(
       has_error(result, 10, 14, {"exports.x.account: unknown account 'mian' (defined: main)", "did you mean 'main'?"}));
-  CHECK(has_error(result, 11, 11, {"exports.x.kind: unknown value 'dupes' (expected duplicates or consents)"}));
-  CHECK(has_error(result, 12, 13, {"exports.x.format: unknown value 'pdf' (expected csv or xlsx)"}));
+  CHECK(has_error(result, 11, 11,
+                  {"exports.x.kind: unknown value 'dupes' (expected duplicates, consents, segments or events)"}));
+  CHECK(has_error(result, 12, 13, {"exports.x.format: unknown value 'pdf' (expected csv, xlsx or json)"}));
   CHECK(has_error(result, 13, 18,
                   {"exports.x.compression: unknown value 'zip' (expected none or gzip)", "did you mean 'gzip'?"}));
   CHECK(has_error(result, 14, 15, {"exports.x.schedule: must not be empty"}));
@@ -571,6 +594,75 @@ TEST_CASE("base_url: https required except for loopback hosts, no path") {
   CHECK(has_error(load_url("https://api.apsis.one:0"), 5, 15, {"invalid port"}));
 }
 
+TEST_CASE("format follows the kind: json for events only, and events default to json") {
+  Fixture f;
+  const auto result = f.load(minimal(R"(exports:
+  dupes: {account: main, kind: duplicates, format: json}
+  segs: {account: main, kind: segments, format: json, request: {segment_discriminator: s-1}}
+  ev: {account: main, kind: events, format: csv, request: {tags: [vip]}}
+  xl: {account: main, kind: events, format: xlsx, request: {tags: [vip]}}
+  unknown: {account: main, kind: dupes, format: json}
+)"));
+  INFO(all_errors(result));
+  CHECK(has_error(result, 9, 52, {"exports.dupes.format: kind: duplicates takes csv or xlsx (json is for kind: events), "
+                                  "got 'json'"}));
+  CHECK(has_error(result, 10, 49, {"exports.segs.format: kind: segments takes csv or xlsx (json is for kind: events), "
+                                   "got 'json'"}));
+  CHECK(has_error(result, 11, 45, {"exports.ev.format: kind: events takes json (event exports are JSON files), got "
+                                   "'csv'"}));
+  CHECK(has_error(result, 12, 45, {"exports.xl.format: kind: events takes json (event exports are JSON files), got "
+                                   "'xlsx'"}));
+  // An unknown kind is one error: the format is not judged against a kind nobody knows.
+  CHECK(has_error(result, 13, 34, {"exports.unknown.kind: unknown value 'dupes'"}));
+  CHECK(result.errors.size() == 5);
+
+  const auto good = f.load(minimal(R"(exports:
+  ev: {account: main, kind: events, format: json, compression: gzip, request: {tags: [vip]}}
+  segs: {account: main, kind: segments, format: xlsx, request: {segment_discriminator: s-1}}
+)"));
+  REQUIRE_MESSAGE(good.config, all_errors(good));
+  CHECK(good.config->exports.at("ev").format == FileFormat::json);
+  CHECK(good.config->exports.at("segs").format == FileFormat::xlsx);
+}
+
+TEST_CASE("segments and events exports need a request") {
+  Fixture f;
+  const auto result = f.load(minimal(R"(exports:
+  segs: {account: main, kind: segments}
+  ev:
+    account: main
+    kind: events
+    request:
+)"));
+  INFO(all_errors(result));
+  CHECK(has_error(result, 9, 3,
+                  {"missing required key 'request' in exports.segs: expected a body with segment_discriminator or "
+                   "segment_definition"}));
+  // An empty request is checked as {}, reported at its key.
+  CHECK(has_error(result, 13, 5,
+                  {"exports.ev.request: expected at least one attribute or tag (a non-empty attributes or tags "
+                   "list), or no profile appears in the file"}));
+  CHECK(result.errors.size() == 2);
+}
+
+TEST_CASE("a request body over 100 000 bytes as JSON is an error at the request key") {
+  Fixture f;
+  // {"code":"xxx..."}: 11 bytes around the string.
+  const auto body = [&](std::size_t length) {
+    return minimal("exports:\n  x:\n    account: main\n    kind: duplicates\n    request:\n      code: " +
+                   std::string(length, 'x') + "\n");
+  };
+  const auto at_limit = f.load(body(100'000 - 11));
+  CHECK_MESSAGE(at_limit.config, all_errors(at_limit));
+  const auto over = f.load(body(100'000 - 10));
+  INFO(all_errors(over));
+  REQUIRE(over.errors.size() == 1);
+  CHECK(over.errors[0].to_string() ==
+        f.config_file().string() +
+            ":12:5: exports.x.request: the request body is 100 001 bytes as JSON; APSIS One accepts at most 100 000 "
+            "(100 kB)");
+}
+
 TEST_CASE("account paths must start with '/'") {
   Fixture f;
   const auto result = f.load(R"(state_db: s
@@ -586,7 +678,9 @@ accounts:
 )");
   CHECK(has_error(result, 8, 17, {"accounts.a.token_path: expected a URL path starting with '/'"}));
   CHECK(has_error(result, 9, 26, {"accounts.a.paths.duplicates: expected a URL path starting with '/'"}));
-  CHECK(has_error(result, 9, 39, {"unknown key 'exports' in accounts.a.paths", "duplicates or consents"}));
+  CHECK(has_error(result, 9, 39,
+                  {"unknown key 'exports' in accounts.a.paths (expected one of: duplicates, consents, segments or "
+                   "events)"}));
   CHECK(has_error(result, 10, 22, {"accounts.a.request_timeout: must be greater than 0"}));
   CHECK(result.errors.size() == 4);
 }
@@ -881,7 +975,7 @@ TEST_CASE("config/example.yaml loads without errors") {
   const Config& config = *result.config;
   CHECK(config.accounts.at("main").client_id == "client-123");
   CHECK(config.accounts.at("main").client_secret == kSecret);
-  CHECK(config.exports.size() == 2);
+  CHECK(config.exports.size() == 4);
   const auto& duplicates = config.exports.at("duplicate-emails");
   CHECK(duplicates.kind == ExportKind::duplicates);
   CHECK(duplicates.compression == Compression::gzip);
@@ -894,6 +988,18 @@ TEST_CASE("config/example.yaml loads without errors") {
   CHECK(boost::json::parse(consents.request_json).at("channels").as_array().size() == 2);
   CHECK(consents.polling.backoff.initial_delay == 1min);
   CHECK(consents.polling.backoff.max_delay == 15min);
+  const auto& segment = config.exports.at("vip-segment");
+  CHECK(segment.kind == ExportKind::segments);
+  CHECK(boost::json::parse(segment.request_json).at("segment_discriminator").as_string() ==
+        "usercreated.segments.vip-m3c8r5t2wq");
+  const auto& events = config.exports.at("daily-events");
+  CHECK(events.kind == ExportKind::events);
+  CHECK(events.format == FileFormat::json);
+  CHECK(events.window == std::optional<Duration>(24h));
+  CHECK(events.max_resubmits == 2);
+  // The budget block shows the defaults.
+  CHECK(config.accounts.at("main").budget == AccountBudget{});
+  CHECK(config.polling.failed_export_after_503s == PollingPolicy{}.failed_export_after_503s);
 
   // Without the variables the file names both as missing.
   f.options.env = fake_env({});

@@ -26,6 +26,8 @@ TEST_CASE("file_extension names format and compression") {
   CHECK(file_extension(FileFormat::csv, Compression::gzip) == "csv.gz");
   CHECK(file_extension(FileFormat::xlsx, Compression::none) == "xlsx");
   CHECK(file_extension(FileFormat::xlsx, Compression::gzip) == "xlsx.gz");
+  CHECK(file_extension(FileFormat::json, Compression::none) == "json");
+  CHECK(file_extension(FileFormat::json, Compression::gzip) == "json.gz");
 }
 
 TEST_CASE("the default template of ExportDefinition is valid and expands") {

@@ -118,3 +118,41 @@ TEST_CASE("loader: a body with conversion errors is not checked further") {
   REQUIRE(result.errors.size() == 1);
   CHECK(result.errors[0].message.find("UNSET is not set") != std::string::npos);
 }
+
+TEST_CASE("loader: segments and events request problems are reported at their key") {
+  const auto both = load_request("segments", "      segment_discriminator: s-1\n      segment_definition: q\n");
+  CHECK(only_error(both) ==
+        "14:7: exports.dupes.request.segment_definition: not allowed together with segment_discriminator: expected "
+        "exactly one (an existing segment, or one defined by AQL)");
+
+  const auto neither = load_request("segments", "      known_only: true\n");
+  CHECK(only_error(neither) ==
+        "13:7: exports.dupes.request: missing segment_discriminator (an existing segment, e.g. "
+        "usercreated.segments.women-rjz6b8td2n) or segment_definition (an AQL query): expected exactly one");
+
+  const auto no_columns = load_request("events", "      attributes: []\n      start_at: \"2024-03-01\"\n");
+  CHECK(only_error(no_columns) ==
+        "13:7: exports.dupes.request.attributes: expected at least one attribute or tag (a non-empty attributes or "
+        "tags list), or no profile appears in the file");
+
+  const auto no_start = load_request("events", "      tags: [vip]\n      events: [e-1]\n");
+  CHECK(only_error(no_start) ==
+        "14:7: exports.dupes.request.events: start_at is required with events: set start_at in the request, or "
+        "window: on the export (the daemon then sets start_at for each job)");
+
+  const auto number = load_request("events", "      tags: [vip]\n      end_at: 20240301\n");
+  CHECK(only_error(number) ==
+        "14:15: exports.dupes.request.end_at: expected a string (a date and time), got the number 20240301 (write it "
+        "in quotes)");
+}
+
+TEST_CASE("loader: an events export with a window needs no start_at") {
+  TempDir dir;
+  LoadOptions options;
+  options.env = [](const std::string&) { return std::optional<std::string>(); };
+  options.zoneinfo_dir = dir.path() / "no-zoneinfo";
+  const auto result = load_config_string(config_with_request("events", "      tags: [vip]\n      events: [e-1]\n") +
+                                              "    window: 1d\n",
+                                          dir.path() / "apsis.yaml", options);
+  CHECK_MESSAGE(result.config, listed(result));
+}

@@ -279,3 +279,56 @@ TEST_CASE("huge names get no suggestion, and cost no quadratic time") {
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].message.find("did you mean") == std::string::npos);
 }
+
+TEST_CASE("segments exports: exactly one of segment_discriminator and segment_definition") {
+  CHECK(check(ExportKind::segments, R"({"segment_discriminator": "usercreated.segments.women-rjz6b8td2n"})").empty());
+  CHECK(check(ExportKind::segments, R"({"segment_definition": "some AQL", "known_only": true})").empty());
+  check_only(check(ExportKind::segments, "{}"), {},
+             {"missing segment_discriminator (an existing segment, e.g. usercreated.segments.women-rjz6b8td2n) or "
+              "segment_definition (an AQL query): expected exactly one"});
+  const auto both = check(ExportKind::segments, R"({"segment_discriminator": "s-1", "segment_definition": "q"})");
+  check_only(both, {"segment_definition"},
+             {"not allowed together with segment_discriminator: expected exactly one (an existing segment, or one "
+              "defined by AQL)"});
+  CHECK(both[0].at_key);
+  check_only(check(ExportKind::segments, R"({"segment_discriminator": 7})"), {"segment_discriminator"},
+             {"expected a string (a discriminator), got the number 7"});
+  check_only(check(ExportKind::segments, R"({"segment_definition": ""})"), {"segment_definition"},
+             {"must not be empty"});
+  // The plural is the duplicates/consents spelling: one typo away, so taken for one.
+  const auto plural = check(ExportKind::segments, R"({"segment_discriminators": "s-1"})");
+  INFO(describe(plural));
+  CHECK(plural.size() == 2);
+  CHECK(describe(plural).find("did you mean 'segment_discriminator'?") != std::string::npos);
+}
+
+TEST_CASE("events exports: an attribute or a tag, and start_at with events unless the daemon sets it") {
+  CHECK(check(ExportKind::events, R"({"attributes": ["a-1"]})").empty());
+  CHECK(check(ExportKind::events, R"({"tags": ["t-1"], "attributes": []})").empty());
+  CHECK(check(ExportKind::events, R"({"tags": ["t"], "events": ["e"], "start_at": "s", "end_at": "e",
+                                      "segment_filter": {"anything": [1]}})")
+            .empty());
+  CHECK(check(ExportKind::events, R"({"tags": ["t"], "events": []})").empty());  // no events: no start_at needed
+
+  const std::string_view none = "expected at least one attribute or tag (a non-empty attributes or tags list), or no "
+                                "profile appears in the file";
+  check_only(check(ExportKind::events, "{}"), {}, {none});
+  check_only(check(ExportKind::events, R"({"attributes": [], "tags": []})"), {"attributes"}, {none});
+  check_only(check(ExportKind::events, R"({"tags": []})"), {"tags"}, {none});
+  check_only(check(ExportKind::events, R"({"tags": "vip"})"), {"tags"}, {"expected a list, got a string"});
+  check_only(check(ExportKind::events, R"({"tags": ["t"], "events": "e"})"), {"events"},
+             {"expected a list, got a string"});
+
+  const auto no_start = check(ExportKind::events, R"({"tags": ["t"], "events": ["e"]})");
+  check_only(no_start, {"events"},
+             {"start_at is required with events: set start_at in the request, or window: on the export (the daemon "
+              "then sets start_at for each job)"});
+  CHECK(no_start[0].at_key);
+  CHECK(check_request(ExportKind::events, json::parse(R"({"tags": ["t"], "events": ["e"]})"), true).empty());
+
+  check_only(check(ExportKind::events, R"({"tags": ["t"], "start_at": 1700000000})"), {"start_at"},
+             {"expected a string (a date and time), got the number 1700000000"});
+  check_only(check(ExportKind::events, R"({"tags": ["t"], "end_at": ""})"), {"end_at"}, {"must not be empty"});
+  check_only(check(ExportKind::events, R"({"tags": ["t"], "start_att": "s"})"), {"start_att"},
+             {"did you mean 'start_at'?"});
+}
