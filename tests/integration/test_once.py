@@ -213,17 +213,23 @@ class ProtocolFaultTest(OnceTest):
         self.assertEqual(self.ws.once().returncode, 1)
         self.assertIn("not a JSON object", self.only_job()["error"])
 
-    def test_submit_answer_without_poll_url_names_the_fields(self):
-        self.fake.faults(submit_no_poll_url=1)
+    def test_submit_answer_without_file_download_url_names_the_fields_and_is_not_repeated(self):
+        self.fake.faults(submit_no_download_url=1)
         self.assertEqual(self.ws.once().returncode, 1)
-        self.assertIn("fields: id", self.only_job()["error"])
+        job = self.only_job()
+        self.assertIn("no file_download_url field (fields received: id, status)", job["error"])
+        # The export exists at APSIS: another POST would create a second one.
+        self.assertEqual((job["submit_attempts"], self.fake.stats()["submissions"]), (1, 1))
 
-    def test_poll_url_from_the_location_header(self):
-        self.fake.faults(submit_location=1)
-        self.assert_succeeded(self.ws.once())
+    def test_a_location_header_is_not_a_poll_url(self):
+        # No Location header is documented: guessing one once hid a wrong poll URL field.
+        self.fake.faults(submit_location_only=1)
+        self.assertEqual(self.ws.once().returncode, 1)
+        self.assertIn("no file_download_url field", self.only_job()["error"])
+        self.assertEqual(self.fake.stats()["polls"], 0)
 
     def test_poll_url_on_another_host_fails_without_sending_the_token(self):
-        self.fake.faults(submit_foreign_poll_url=1)
+        self.fake.faults(submit_foreign_download_url=1)
         self.assertEqual(self.ws.once().returncode, 1)
         job = self.only_job()
         self.assertEqual(job["state"], "failed")
