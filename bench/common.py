@@ -28,7 +28,7 @@ class Fake:
 
     def __init__(self, build, work, *args):
         port_file = os.path.join(work, "fake.port")
-        self.proc = subprocess.Popen([binaries(build)[1], "--port", "0", "--port-file", port_file, "--quiet", *args],
+        self.proc = subprocess.Popen([binaries(build)[1], "--port", "0", "--port-file", port_file, "--quiet", "--no-limits", *args],
                                      stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while not os.path.exists(port_file) or not open(port_file).read().strip():
@@ -75,7 +75,8 @@ accounts:
     base_url: http://127.0.0.1:{port}
     client_id: demo-client
     client_secret: demo-secret
-    max_requests_per_second: 0
+    # The fake runs without limits here: these benchmarks measure the daemon, not the budget.
+    budget: {{submits: 1000000/1s, event_submits: 1000000/1s, polls: 1000000/1s, tokens: 1000/1s}}
     max_connections: {max_connections}
 polling: {{initial_delay: {initial}, multiplier: {multiplier}, max_delay: {max_delay}}}
 exports:

@@ -120,11 +120,9 @@ class Exporter:
             wait = None
             try:
                 async with self.session.post(self.submit_url, json=self.body, headers=self.auth()) as resp:
-                    if resp.status == 200:
+                    if 200 <= resp.status < 300:
                         answer = await resp.json()
-                        return answer["poll_url"]
-                    if resp.status == 201 and "Location" in resp.headers:
-                        return resp.headers["Location"]
+                        return answer["file_download_url"]
                     if await self.token_rejected(resp):
                         await self.renew_token(token)
                         continue

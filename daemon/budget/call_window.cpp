@@ -21,13 +21,13 @@ Limit CallWindow::effective(SteadyTime now) const {
 
 std::optional<SteadyTime> CallWindow::allowed_at(SteadyTime now) const {
   const auto limit = effective(now);
-  const auto counted = [&](SteadyTime at) { return at + limit.window > now; };
-  const auto recent = std::count_if(answered_.begin(), answered_.end(), counted);
+  // answered_ is sorted: the answers still in the window are a suffix of it.
+  const auto first_recent = std::upper_bound(answered_.begin(), answered_.end(), now - limit.window);
+  const long recent = answered_.end() - first_recent;
   const long over = recent + in_flight_ - limit.count + 1;  // how many must leave the window first
   if (over <= 0) return now;
   if (over > recent) return std::nullopt;
-  // answered_ is in answer order: the over-th oldest of the recent ones leaves first at this time.
-  const auto first_recent = answered_.end() - recent;
+  // The over-th oldest of the recent answers leaves the window first.
   return std::max(now, *(first_recent + (over - 1)) + limit.window);
 }
 
@@ -39,6 +39,9 @@ void CallWindow::answered(SteadyTime now) {
   // Only the newest `count` answers can ever hold back a request: the effective count never grows
   // above the configured one.
   while (answered_.size() > static_cast<std::size_t>(std::max(1, limit_.count))) answered_.pop_front();
+  // Nor can an answer older than the longest window a slowdown may stretch to.
+  const auto longest = std::chrono::duration_cast<Milliseconds>(limit_.window / kSlowest);
+  while (!answered_.empty() && answered_.front() + longest < now) answered_.pop_front();
 }
 
 void CallWindow::throttled(SteadyTime now) {
