@@ -48,6 +48,10 @@ class Fake:
     def stats(self):
         return self.call("GET", "/_fake/stats")
 
+    def limits(self, value):
+        """"documented", "off", or {"polls": "5/2s", ...}: the per-account limits the fake enforces."""
+        return self.call("POST", "/_fake/faults", {"limits": value})
+
     def token(self):
         answer = self.call("POST", "/oauth/token", {"grant_type": "client_credentials",
                                                     "client_id": "demo-client", "client_secret": "demo-secret"})
@@ -56,7 +60,7 @@ class Fake:
     def submit(self, token):
         answer = self.call("POST", "/audience/profiles/reports/duplicates", {},
                            {"Authorization": f"Bearer {token}"})
-        return answer["poll_url"]
+        return answer["file_download_url"]
 
     def stop(self):
         self.proc.terminate()
