@@ -116,6 +116,9 @@ asio::awaitable<http::Response> ApsisClient::send_counted(CallSpec call, const h
     const BudgetWaitScope waiting(wait);
     ticket = co_await budget_.acquire(call.budget);
   }
+  // Only then a request slot: a request waiting for the budget must not hold one that a request of
+  // another kind (a submit behind a queue of polls) could use now.
+  const auto in_flight = co_await requests_.acquire();
   const auto kind = call.call == apsis_one::Call::submit ? metrics::Request::submit : metrics::Request::poll;
   if (metrics_) ++(kind == metrics::Request::submit ? metrics_->submissions : metrics_->polls);
   // The request has arrived once its answer's head is in: a long download does not hold budget.
@@ -152,7 +155,6 @@ asio::awaitable<Submitted> ApsisClient::submit(const config::ExportDefinition& d
     std::optional<Milliseconds> retry_after;
     on_attempt();
     try {
-      const auto in_flight = co_await requests_.acquire();  // released before any back-off sleep
       const auto response = co_await send_authorized(call, submit_request(definition, body), nullptr, wait);
       const auto verdict = classify(call.call, response.status, response.body);
       if (verdict == Verdict::success) {
@@ -191,7 +193,6 @@ asio::awaitable<PollAnswer> ApsisClient::poll(const std::string& poll_url, confi
     throw ApsisError("the poll URL is on " + url->origin() + ", not on the account's origin " + base_.origin() +
                      "; refusing to send the API token there");
 
-  const auto in_flight = co_await requests_.acquire();
   http::Request request;
   request.url = *url;
   request.headers = {

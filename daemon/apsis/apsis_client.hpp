@@ -90,7 +90,7 @@ class ApsisClient {
   budget::AccountBudget budget_;
   TokenSource tokens_;
   // As many requests under way as there are connections: when thousands of jobs submit or poll at
-  // once, the rest wait here before building a request, instead of each holding one in memory.
+  // once, the rest wait for the budget and then here, each holding only its own small request.
   AsyncSemaphore requests_;
 };
 

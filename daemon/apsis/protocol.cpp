@@ -78,7 +78,7 @@ std::string describe_failure(Call call, unsigned status, std::string_view body) 
             "than the API supports; reduce them in the export's request";
   if (status == 404 && call == Call::poll)
     text += ": APSIS One does not know this export (on a file_download_url_v2, 404 means an unknown id)";
-  if (status == 503 && call == Call::poll) text += ": the export failed at APSIS One";
+  if (status == 503 && call == Call::poll) text += ": APSIS One's sign of a failed export when it repeats";
   if (status == 403 && call != Call::token) text += " even with a fresh token: the API client lacks permission";
   if (const auto message = api_message(body); !message.empty()) text += " (API says: " + message + ")";
   return text;
