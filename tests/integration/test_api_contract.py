@@ -365,6 +365,7 @@ class BudgetLoadTest(AdminTest):
         self.start()
         seen_waiting = set()
         most_waiting = {"submit": 0, "poll": 0}
+        most_jobs_waiting = 0
         deadline = time.monotonic() + 60
         while len(rows(self.ws, "state IN ('succeeded', 'failed', 'expired')")) < self.JOBS:
             self.assertLess(time.monotonic(), deadline, "timed out waiting for the jobs to finish")
@@ -373,6 +374,7 @@ class BudgetLoadTest(AdminTest):
             samples = self.scrape()
             for call in most_waiting:
                 most_waiting[call] = max(most_waiting[call], samples[self.call("apsis_budget_waiting", call)])
+            most_jobs_waiting = max(most_jobs_waiting, samples[("apsis_jobs_waiting", (("for", "budget"),))])
             time.sleep(0.02)
         samples = self.scrape()
         self.assertEqual(self.daemon.stop(), 0)
@@ -389,6 +391,7 @@ class BudgetLoadTest(AdminTest):
         # The budget, not APSIS, held the jobs back (both submits and polls queued), and /jobs said so.
         self.assertGreaterEqual(most_waiting["submit"], 1, most_waiting)
         self.assertGreaterEqual(most_waiting["poll"], 1, most_waiting)
+        self.assertGreaterEqual(most_jobs_waiting, 1)
         self.assertIn("budget", seen_waiting)
         self.assertIn("apsis", seen_waiting)
         for call in ("submit", "event_submit", "poll", "token"):
@@ -398,6 +401,32 @@ class BudgetLoadTest(AdminTest):
             self.assertEqual(samples[self.call("apsis_budget_in_flight", call)], 0, call)
         self.assertEqual(samples[("apsis_jobs_waiting", (("for", "budget"),))], 0)
         self.assertEqual(samples[("apsis_jobs_waiting", (("for", "apsis"),))], 0)
+
+
+class EventBudgetTest(AdminTest):
+    """Event exports fit both the event-export window and the submit window."""
+    fake_args = ("--ready-after", "300ms", "--size", "2000", "--limit", "event_submits=1/1s",
+                 "--limit", "submits=2/1s")
+    account_extra = "budget: {event_submits: 1/1s, submits: 2/1s}"
+    exports = {**{f"ev{i}": "kind: events\n    " + EVENT_REQUEST for i in range(1, 4)}, "dupes": DUPES}
+
+    def test_event_exports_queue_for_their_own_window(self):
+        for name in self.exports:
+            result = self.ws.run("trigger", "--config", self.ws.config, name)
+            self.assertEqual(result.returncode, 0, result.stderr)
+        self.start()
+        wait_for(lambda: len(rows(self.ws, "state IN ('succeeded', 'failed', 'expired')")) == 4,
+                 what="the four jobs to finish")
+        samples = self.scrape()
+        self.assertEqual(self.daemon.stop(), 0)
+        self.assertEqual([j["state"] for j in rows(self.ws)], ["succeeded"] * 4)
+        account = self.fake.account()
+        self.assertEqual(account["requests"]["event_submits"], 3)
+        self.assertEqual(account["requests"]["submits"], 4, "event exports count as submits too")
+        self.assertLessEqual(account["max_in_window"]["event_submits"], 1, account)
+        self.assertLessEqual(account["max_in_window"]["submits"], 2, account)
+        self.assertEqual(sum(account["throttled"].values()), 0, account)
+        self.assertEqual(samples[self.call("apsis_budget_throttled_total", "event_submit")], 0)
 
 
 class BudgetThrottleTest(AdminTest):
@@ -555,6 +584,20 @@ class CheckTest(unittest.TestCase):
         self.assertRegex(result.stderr, rf"exportd\.yaml:{line}:{column}: exports\.big\.request: the request body is "
                                         r"1\d\d[ ,]?\d\d\d bytes as JSON; APSIS One accepts at most 100 000")
         self.assertNotIn("exports.small", result.stderr)
+
+    def test_100_000_bytes_is_the_last_size_accepted(self):
+        # {"zzzzzzzzzz":"a…a"}: 17 bytes around the string.
+        for size, code in ((100000, 0), (100001, 2)):
+            with self.subTest(size=size):
+                self.workspace({"edge": f"kind: duplicates\n    request: {{zzzzzzzzzz: {'a' * (size - 17)}}}"})
+                result = self.check()
+                self.assertEqual(result.returncode, code, result.stderr)
+                if code:
+                    line, column = self.position("request:")
+                    self.assertIn(f"exportd.yaml:{line}:{column}: exports.edge.request: the request body is 100 001 "
+                                  "bytes as JSON", result.stderr)
+                self.ws.cleanup()
+                self.ws = None
 
     def test_max_requests_per_second_is_refused_naming_budget(self):
         self.workspace({"dupes": DUPES}, account_extra="max_requests_per_second: 10")
