@@ -74,7 +74,10 @@ class Workspace:
 
     def __init__(self, fake, polling="initial_delay: 100ms\n  multiplier: 2\n  max_delay: 1s",
                  retry="initial_delay: 50ms\n  multiplier: 2\n  max_delay: 500ms\n  max_attempts: 5",
-                 exports=None):
+                 exports=None, account_extra="", top_extra=""):
+        """`account_extra`: YAML lines added under accounts.main (written unindented, e.g.
+        "poll_url_field: file_download_url_v2\nbudget: {polls: 4/2s}"); `top_extra`: YAML lines
+        added at the top level of the file."""
         self.tmp = tempfile.TemporaryDirectory()
         self.dir = self.tmp.name
         self.config = os.path.join(self.dir, "exportd.yaml")
@@ -94,9 +97,11 @@ class Workspace:
             f"    base_url: {fake.base_url}\n"
             "    client_id: demo-client\n"
             "    client_secret_file: ./secret\n"
+            + "".join(f"    {line}\n" for line in account_extra.splitlines() if line.strip()) +
             f"polling:\n  {polling}\n"
             f"retry:\n  {retry}\n"
-            "exports:\n" + export_text)
+            "exports:\n" + export_text
+            + "".join(f"{line}\n" for line in top_extra.splitlines()))
         with open(self.config, "w") as f:
             f.write(text)
 
