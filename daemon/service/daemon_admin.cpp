@@ -169,7 +169,8 @@ void Daemon::write_waiting(PrometheusText& out) const {
            [](const budget::AccountBudget& b, CallKind k) { return b.in_flight(k); });
   per_call("apsis_budget_pace_ratio", "Share of the configured budget in use after 429 slowdowns (1 = all of it)",
            MetricType::gauge, [](const budget::AccountBudget& b, CallKind k) { return b.pace(k); });
-  per_call("apsis_budget_throttled_total", "429 answers that slowed the account down", MetricType::counter,
+  per_call("apsis_budget_throttled_total", "429 answers to the account's requests (how far they slowed it: pace)",
+           MetricType::counter,
            [](const budget::AccountBudget& b, CallKind k) { return b.throttles(k); });
 }
 
