@@ -152,7 +152,12 @@ void JobLifecycle::on_file_ready(const http::Response& head) {
 
 void JobLifecycle::on_answer(const apsis_one::PollAnswer& answer) {
   if (answer.status != 0) job_.last_http_status = static_cast<int>(answer.status);
-  if (answer.status != 0 && answer.verdict != Verdict::export_failing) job_.polls_503_in_a_row = 0;
+  if (answer.status != 0 && answer.verdict != Verdict::export_failing && job_.polls_503_in_a_row != 0) {
+    // The run of 503s is broken. Written at the next save even for a 404, which is otherwise saved
+    // once a minute: after a restart, stale 503s must not count towards a failed export.
+    job_.polls_503_in_a_row = 0;
+    last_saved_ = TimePoint{};
+  }
   switch (answer.verdict) {
     case Verdict::success:
       return;  // poll_once publishes the file
