@@ -34,11 +34,17 @@ EVENT_REQUEST = ("request:\n      attributes: [{field_name: email, attribute_ver
 
 
 def rows(ws, where="1"):
+    """The job rows matching `where`; none while the daemon has not yet created the file or the table."""
     if not os.path.exists(ws.db):
         return []
     with sqlite3.connect(f"file:{ws.db}?mode=ro", uri=True) as db:
         db.row_factory = sqlite3.Row
-        return [dict(r) for r in db.execute(f"SELECT * FROM jobs WHERE {where} ORDER BY id")]
+        try:
+            return [dict(r) for r in db.execute(f"SELECT * FROM jobs WHERE {where} ORDER BY id")]
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):
+                return []  # the daemon creates the schema in its first transaction, just after the file
+            raise
 
 
 def parse_iso(text):
