@@ -1,10 +1,11 @@
 #include "http/client.hpp"
 
+#include "http/deadline.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -45,36 +46,16 @@ void throw_on(const error_code& ec, const std::string& step) {
   if (ec) throw NetworkError(ec, step);
 }
 
-// getaddrinfo runs on a background thread and cannot be interrupted: the resolver's cancel() only
-// takes effect once it returns. So the caller waits on a timer instead, and a late answer lands in
-// this state (kept alive by the resolve's handler) with nobody waiting for it.
-struct PendingResolve {
-  explicit PendingResolve(const asio::any_io_executor& ex) : resolver(ex), wakeup(ex) {}
-  tcp::resolver resolver;
-  asio::steady_timer wakeup;
-  bool done{false};
-  error_code ec;
-  tcp::resolver::results_type endpoints;
-};
-
 asio::awaitable<tcp::resolver::results_type> resolve(const asio::any_io_executor& ex, const Url& url,
                                                      Milliseconds timeout) {
-  auto pending = std::make_shared<PendingResolve>(ex);
-  pending->wakeup.expires_after(timeout);
-  pending->resolver.async_resolve(url.host, url.port, [pending](error_code ec, tcp::resolver::results_type endpoints) {
-    pending->done = true;
-    pending->ec = ec;
-    pending->endpoints = std::move(endpoints);
-    pending->wakeup.cancel();
+  // The resolver lives until its handler runs, however long after our deadline that is.
+  auto resolver = std::make_shared<tcp::resolver>(ex);
+  co_return co_await await_within<tcp::resolver::results_type>(timeout, "resolving " + url.host, [&](auto done) {
+    resolver->async_resolve(url.host, url.port,
+                            [resolver, done](error_code ec, tcp::resolver::results_type endpoints) {
+                              done(ec, std::move(endpoints));
+                            });
   });
-  auto [wait_ec] = co_await pending->wakeup.async_wait(kTuple);
-  if (!pending->done) {
-    pending->resolver.cancel();
-    // The timer ran out, or our own wait was cancelled (shutdown): that one stays a cancellation.
-    throw NetworkError(wait_ec ? wait_ec : error_code(asio::error::timed_out), "resolving " + url.host);
-  }
-  throw_on(pending->ec, "resolving " + url.host);
-  co_return std::move(pending->endpoints);
 }
 
 }  // namespace
