@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include "apsis/errors.hpp"
+#include "config/duration.hpp"
 #include "util/sleep.hpp"
 
 namespace apsis::apsis_one {
@@ -146,13 +147,16 @@ http::Request ApsisClient::submit_request(const config::ExportDefinition& defini
 }
 
 asio::awaitable<Submitted> ApsisClient::submit(const config::ExportDefinition& definition, const std::string& body,
-                                               const std::function<void()>& on_attempt, BudgetWait* wait) {
+                                               const std::function<void()>& on_attempt, BudgetWait* wait,
+                                               const SubmitLimits& limits) {
   const CallSpec call{apsis_one::Call::submit, definition.kind == config::ExportKind::events
                                                ? budget::CallKind::event_submit
                                                : budget::CallKind::submit};
   std::string last_problem;
+  std::optional<unsigned> last_status;
   for (int attempt = 0; attempt < retry_.max_attempts; ++attempt) {
     std::optional<Milliseconds> retry_after;
+    std::string asked;  // what the answer's Retry-After said, for the log
     on_attempt();
     try {
       const auto response = co_await send_authorized(call, submit_request(definition, body), nullptr, wait);
@@ -168,18 +172,43 @@ asio::awaitable<Submitted> ApsisClient::submit(const config::ExportDefinition& d
         co_return Submitted{std::move(*poll_url), response.status};
       }
       last_problem = describe_failure(call.call, response.status, response.body);
+      last_status = response.status;
       if (verdict != Verdict::transient && verdict != Verdict::rate_limited)
         throw ApsisError(last_problem, response.status);
-      retry_after = parse_retry_after(response.headers["Retry-After"], now_());
+      const auto header = response.headers["Retry-After"];
+      retry_after = parse_retry_after(header, now_());
+      if (retry_after) asked = " (Retry-After: " + std::string(header.data(), header.size()) + ")";
+      retry_after = bounded_retry_after(retry_after, retry_.backoff.max_delay);
+    } catch (const http::NetworkError& e) {
+      if (http::is_cancellation(e.code())) throw;
+      // Sent but unanswered: APSIS may have created the export, and a second POST would create another.
+      if (e.request_may_have_arrived())
+        throw ApsisError(std::string("export submit: ") + e.what() +
+                         " after the request was sent; it may have reached APSIS One, so it is not sent again "
+                         "(each submit creates another export)");
+      if (!http::is_transient_network_error(e.code())) throw ApsisError(std::string("export submit: ") + e.what());
+      last_problem = std::string("export submit: ") + e.what();
+      last_status.reset();
     } catch (const boost::system::system_error& e) {
       if (http::is_cancellation(e.code())) throw;
       if (!http::is_transient_network_error(e.code())) throw ApsisError(std::string("export submit: ") + e.what());
       last_problem = std::string("export submit: ") + e.what();
+      last_status.reset();
     }
-    if (attempt + 1 < retry_.max_attempts)
-      co_await sleep_for(retry_after.value_or(jobs::backoff_delay(retry_.backoff, attempt, random_)));
+    if (attempt + 1 >= retry_.max_attempts) break;
+    const auto delay = retry_after.value_or(jobs::backoff_delay(retry_.backoff, attempt, random_));
+    const std::string attempt_text = "submit attempt " + std::to_string(attempt + 1) + " of " +
+                                     std::to_string(retry_.max_attempts) + ": " + last_problem + asked;
+    if (limits.retry_deadline && now_() + delay > *limits.retry_deadline)
+      throw ApsisError(attempt_text + "; waiting " + config::format_duration(delay) +
+                           " to retry would pass the export's next scheduled slot (" +
+                           format_iso8601(*limits.retry_deadline) + "), so this slot gives up",
+                       last_status);
+    if (limits.on_retry) limits.on_retry(attempt_text + "; retrying in " + config::format_duration(delay));
+    co_await sleep_for(delay);
   }
-  throw ApsisError("gave up after " + std::to_string(retry_.max_attempts) + " submit attempts; last: " + last_problem);
+  throw ApsisError("gave up after " + std::to_string(retry_.max_attempts) + " submit attempts; last: " + last_problem,
+                   last_status);
 }
 
 asio::awaitable<PollAnswer> ApsisClient::poll(const std::string& poll_url, config::PollUrlField field,
@@ -223,7 +252,8 @@ asio::awaitable<PollAnswer> ApsisClient::poll(const std::string& poll_url, confi
   if (answer.verdict != Verdict::success && answer.verdict != Verdict::in_progress)
     answer.detail = describe_failure(call.call, response.status, response.body);
   if (answer.verdict == Verdict::rate_limited || answer.verdict == Verdict::transient)
-    answer.retry_after = parse_retry_after(response.headers["Retry-After"], now_());
+    answer.retry_after =
+        bounded_retry_after(parse_retry_after(response.headers["Retry-After"], now_()), retry_.backoff.max_delay);
   co_return answer;
 }
 

@@ -7,6 +7,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -32,6 +33,14 @@ struct BudgetWait {
   bool waiting{false};
 };
 
+// What a submit may do beyond POSTing: report each refused attempt before its retry (429, 5xx,
+// network trouble: the job logs it), and give up rather than wait past a deadline (the export's
+// next scheduled slot). Waits for the account's budget are not retry waits and never count.
+struct SubmitLimits {
+  std::function<void(const std::string& message)> on_retry;  // null = not reported
+  std::optional<TimePoint> retry_deadline;
+};
+
 struct PollAnswer {
   Verdict verdict{Verdict::transient};
   unsigned status{0};                     // 0 when no answer arrived (network error)
@@ -47,10 +56,13 @@ class ApsisClient {
               NowFunction now, jobs::Random& random, metrics::Metrics* metrics = nullptr);
 
   // POSTs `body` as the export's request; throws ApsisError when it is refused or retries run out,
-  // and at once (never POSTing again) when an accepted answer carries no usable poll URL.
+  // when a retry's wait (Retry-After, capped at the retry policy's max_delay, or the back-off) would
+  // end past `limits.retry_deadline`, and at once (never POSTing again) when an accepted answer
+  // carries no usable poll URL or the POST may have reached APSIS without an answer coming back.
   // `on_attempt` runs before each POST is sent (the job counts attempts in its row).
   boost::asio::awaitable<Submitted> submit(const config::ExportDefinition& definition, const std::string& body,
-                                           const std::function<void()>& on_attempt, BudgetWait* wait = nullptr);
+                                           const std::function<void()>& on_attempt, BudgetWait* wait = nullptr,
+                                           const SubmitLimits& limits = {});
 
   // One GET on the poll URL, its answer read as `field` prescribes. A 200's body streams to
   // `target`. Throws ApsisError if the poll URL is not on the account's origin (the token is never

@@ -128,6 +128,41 @@ std::optional<Milliseconds> parse_retry_after(std::string_view value, TimePoint 
   return at > now ? std::chrono::duration_cast<Milliseconds>(at - now) : Milliseconds(0);
 }
 
+std::optional<Milliseconds> bounded_retry_after(std::optional<Milliseconds> retry_after, Milliseconds max_delay) {
+  if (!retry_after) return std::nullopt;
+  return std::min(*retry_after, max_delay);
+}
+
+std::string_view file_media_type(config::FileFormat format) {
+  switch (format) {
+    case config::FileFormat::csv: return "text/csv";
+    case config::FileFormat::xlsx: return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+    case config::FileFormat::json: return "application/json";
+  }
+  return "text/csv";
+}
+
+bool is_media_type(std::string_view content_type, std::string_view media_type) {
+  auto type = content_type.substr(0, content_type.find(';'));
+  while (!type.empty() && std::isspace(static_cast<unsigned char>(type.front()))) type.remove_prefix(1);
+  while (!type.empty() && std::isspace(static_cast<unsigned char>(type.back()))) type.remove_suffix(1);
+  return std::ranges::equal(type, media_type, [](unsigned char a, unsigned char b) {
+    return std::tolower(a) == std::tolower(b);
+  });
+}
+
+std::string unpublishable_body(std::string_view content_type, config::FileFormat format, bool end_framed, bool gzip) {
+  const auto expected = file_media_type(format);
+  if (!is_media_type(content_type, expected))
+    return "the 200 answer is " + (content_type.empty() ? std::string("without a Content-Type")
+                                                        : "of type '" + cut(content_type, 100) + "'") +
+           ", not the export file's " + std::string(expected);
+  if (!end_framed && !gzip)
+    return "the body had no Content-Length and no chunked encoding, so only the server closing the connection "
+           "ended it: a cut there cannot be told from the end";
+  return "";
+}
+
 std::optional<TimePoint> jwt_expiry(std::string_view token) {
   const auto first = token.find('.');
   const auto second = first == std::string_view::npos ? first : token.find('.', first + 1);

@@ -53,6 +53,22 @@ std::optional<PollUrl> find_poll_url(std::string_view body, config::PollUrlField
 // Retry-After as delta-seconds or an HTTP-date, relative to now; nullopt if absent or unreadable.
 std::optional<Milliseconds> parse_retry_after(std::string_view value, TimePoint now);
 
+// How long to wait after an answer that asked for `retry_after`: never longer than `max_delay`
+// (the retry policy's), so a huge Retry-After cannot park a job for years.
+std::optional<Milliseconds> bounded_retry_after(std::optional<Milliseconds> retry_after, Milliseconds max_delay);
+
+// The media type the export's format is answered in: text/csv, the spreadsheet type, application/json.
+std::string_view file_media_type(config::FileFormat format);
+
+// True when a Content-Type value names `media_type`, whatever its parameters and letter case
+// ("Text/CSV; charset=UTF-8" is text/csv).
+bool is_media_type(std::string_view content_type, std::string_view media_type);
+
+// Why a 200's body cannot be published as the export's file, or "" when it can: a media type
+// other than the format's, or an uncompressed body whose end only the connection closing marked
+// (no Content-Length, no chunking, no gzip trailer: a cut looks exactly like the end).
+std::string unpublishable_body(std::string_view content_type, config::FileFormat format, bool end_framed, bool gzip);
+
 // The `exp` claim of a JWT access token, if the token is a JWT that carries one.
 std::optional<TimePoint> jwt_expiry(std::string_view token);
 

@@ -73,7 +73,8 @@ asio::awaitable<void> TokenSource::fetch_with_retries() {
       if (attempt + 1 >= retry_.max_attempts)
         throw ApsisError("cannot get an API token (" + std::to_string(attempt + 1) + " attempt" +
                          (attempt == 0 ? "" : "s") + "): " + e.what());
-      delay = e.retry_after.value_or(jobs::backoff_delay(retry_.backoff, attempt, random_));
+      delay = bounded_retry_after(e.retry_after, retry_.backoff.max_delay)
+                  .value_or(jobs::backoff_delay(retry_.backoff, attempt, random_));
     }
     co_await sleep_for(delay);
   }

@@ -33,16 +33,17 @@ std::string base_url_text(const http::Url& url) {
 void read_base_url(LoadContext& ctx, const Field& field, Account& account) {
   const auto text = read_nonempty_string(ctx, field);
   if (!text) return;
+  const auto shown = http::redact_userinfo(*text);  // never the credential of a user:password@ URL
   std::string error;
   const auto url = http::parse_url(*text, &error);
   if (!url) {
-    ctx.errors.add(field.mark(), field.path + ": invalid URL '" + *text + "': " + error);
+    ctx.errors.add(field.mark(), field.path + ": invalid URL '" + shown + "': " + error);
   } else if (url->target != "/" || text->find('#') != std::string::npos) {
-    ctx.errors.add(field.mark(), field.path + ": expected scheme://host[:port] without a path or query, got '" + *text +
+    ctx.errors.add(field.mark(), field.path + ": expected scheme://host[:port] without a path or query, got '" + shown +
                                      "' (paths per export kind go under paths:)");
   } else if (!url->is_tls() && !http::is_loopback_host(url->host)) {
     ctx.errors.add(field.mark(), field.path + ": plain http is only allowed to localhost, 127.0.0.0/8 or ::1, got '" +
-                                     *text + "': use https://");
+                                     shown + "': use https://");
   } else {
     account.base_url = base_url_text(*url);
   }

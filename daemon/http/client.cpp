@@ -1,5 +1,7 @@
 #include "http/client.hpp"
 
+#include "http/deadline.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/error.hpp>
@@ -22,9 +24,9 @@ namespace beast = boost::beast;
 using asio::use_awaitable;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
-using boost::system::system_error;
 
 constexpr std::size_t kMaxCollectedBody = 1 << 20;  // error/JSON answers; files stream instead
+constexpr int kMaxInterimAnswers = 8;                // 1xx answers skipped before the real one
 constexpr auto kTuple = asio::as_tuple(use_awaitable);
 
 std::string host_header(const Url& url) {
@@ -42,6 +44,18 @@ bool is_ip_literal(const std::string& host) {
 
 void throw_on(const error_code& ec, const std::string& step) {
   if (ec) throw NetworkError(ec, step);
+}
+
+asio::awaitable<tcp::resolver::results_type> resolve(const asio::any_io_executor& ex, const Url& url,
+                                                     Milliseconds timeout) {
+  // The resolver lives until its handler runs, however long after our deadline that is.
+  auto resolver = std::make_shared<tcp::resolver>(ex);
+  co_return co_await await_within<tcp::resolver::results_type>(timeout, "resolving " + url.host, [&](auto done) {
+    resolver->async_resolve(url.host, url.port,
+                            [resolver, done](error_code ec, tcp::resolver::results_type endpoints) {
+                              done(ec, std::move(endpoints));
+                            });
+  });
 }
 
 }  // namespace
@@ -63,9 +77,7 @@ class Connection {
   }
 
   asio::awaitable<void> open(const Url& url, Milliseconds timeout) {
-    tcp::resolver resolver(socket().get_executor());
-    auto [resolve_ec, endpoints] = co_await resolver.async_resolve(url.host, url.port, kTuple);
-    throw_on(resolve_ec, "resolving " + url.host);
+    const auto endpoints = co_await resolve(socket().get_executor(), url, timeout);
     socket().expires_after(timeout);
     auto [connect_ec, endpoint] = co_await socket().async_connect(endpoints, kTuple);
     if (connect_ec == asio::error::operation_aborted && !socket().socket().is_open() && !endpoints.empty())
@@ -74,11 +86,15 @@ class Connection {
     if (auto* tls = std::get_if<Tls>(&stream_)) co_await handshake(*tls, url, timeout);
   }
 
-  asio::awaitable<void> write(beast_http::request<beast_http::string_body>& request, Milliseconds timeout) {
+  // Returns how many bytes went out, even on failure (then in *failure): the caller must know
+  // whether any of the request may have reached the server.
+  asio::awaitable<std::size_t> write(beast_http::request<beast_http::string_body>& request, Milliseconds timeout,
+                                     error_code& failure) {
     socket().expires_after(timeout);
     auto [ec, n] = co_await std::visit(
         [&](auto& s) { return beast_http::async_write(s, request, kTuple); }, stream_);
-    throw_on(ec, "sending request");
+    failure = ec;
+    co_return n;
   }
 
   asio::awaitable<void> read_header(beast_http::response_parser<beast_http::buffer_body>& parser,
@@ -147,23 +163,43 @@ std::size_t read_chunk_size(bool streamed, boost::optional<std::uint64_t> conten
 struct Exchange {
   Response response;
   bool keep_alive{false};
+  bool request_written{false};  // some bytes of the request went out
   bool header_received{false};
 };
+
+using Parser = beast_http::response_parser<beast_http::buffer_body>;
+
+// Reads the final answer's header, skipping interim 1xx answers (RFC 9110 15.2): a 100 Continue
+// is not the answer. 101 is final (no upgrade is ever asked for, so it ends up an unknown status).
+asio::awaitable<void> read_final_header(Connection& connection, std::optional<Parser>& parser, Milliseconds timeout) {
+  for (int interim = 0;; ++interim) {
+    parser.emplace();
+    parser->body_limit(boost::none);  // files are unbounded; collected bodies are capped below
+    co_await connection.read_header(*parser, timeout);
+    const unsigned status = parser->get().result_int();
+    if (status < 100 || status >= 200 || status == 101) co_return;
+    if (interim == kMaxInterimAnswers)
+      throw NetworkError(beast_http::error::bad_status, "reading response header (only interim 1xx answers)");
+  }
+}
 
 asio::awaitable<void> exchange(Connection& connection, const Request& request, BodyTarget* target,
                                const Client::Options& options, Exchange& result) {
   auto message = build_request(request, options.user_agent);
-  co_await connection.write(message, options.timeout);
+  error_code write_failure;
+  result.request_written = co_await connection.write(message, options.timeout, write_failure) > 0;
+  throw_on(write_failure, "sending request");
 
-  beast_http::response_parser<beast_http::buffer_body> parser;
-  parser.body_limit(boost::none);  // files are unbounded; collected bodies are capped below
-  co_await connection.read_header(parser, options.timeout);
+  std::optional<Parser> head;
+  co_await read_final_header(connection, head, options.timeout);
+  Parser& parser = *head;
   result.header_received = true;
 
   Response& response = result.response;
   response.status = parser.get().result_int();
   response.headers = static_cast<const beast_http::fields&>(parser.get());
   response.streamed = target != nullptr && response.status == 200;
+  response.end_framed = parser.content_length().has_value() || parser.chunked();
   if (response.streamed) target->begin(response);
 
   // Sized to the body when its length is known: thousands of small answers and files in flight
@@ -202,13 +238,16 @@ Client::Client(asio::any_io_executor executor, Options options)
 
 Client::~Client() = default;
 
-asio::awaitable<std::unique_ptr<Connection>> Client::acquire(const Url& url, bool& reused) {
+asio::awaitable<std::unique_ptr<Connection>> Client::acquire(const Url& url, bool may_reuse, bool& reused) {
   auto& pool = idle_[url.origin()];
   if (!pool.empty()) {
     auto connection = std::move(pool.back());
     pool.pop_back();
-    reused = true;
-    co_return connection;
+    if (may_reuse) {
+      reused = true;
+      co_return connection;
+    }
+    // Closed here, which also frees its place under max_connections for the fresh one.
   }
   reused = false;
   auto permit = co_await connections_.acquire();
@@ -226,16 +265,21 @@ void Client::release(const Url& url, std::unique_ptr<Connection> connection) {
 }
 
 asio::awaitable<Response> Client::send(const Request& request, BodyTarget* target) {
+  // A POST that was written whole may have arrived and been acted on (APSIS creates an export per
+  // submit), however the connection ends: it never goes on a reused connection, where a server's
+  // idle close would tempt a second try.
+  const bool idempotent = request.method == beast_http::verb::get || request.method == beast_http::verb::head;
   for (;;) {
     bool reused = false;
-    auto connection = co_await acquire(request.url, reused);
+    auto connection = co_await acquire(request.url, idempotent, reused);
     Exchange result;
     try {
       co_await exchange(*connection, request, target, options_, result);
-    } catch (const system_error& error) {
+    } catch (const NetworkError& error) {
       // The server may have closed an idle keep-alive connection just before we used it: that
-      // says nothing about the request, so try once more on a fresh connection.
+      // says nothing about the request, so a GET is tried once more on a fresh connection.
       if (reused && !result.header_received && !is_cancellation(error.code())) continue;
+      if (result.request_written) throw error.after_sending();
       throw;
     }
     if (result.keep_alive) release(request.url, std::move(connection));

@@ -41,6 +41,9 @@ struct Response {
   std::string body;       // collected unless streamed to a BodyTarget
   bool streamed{false};   // the body went to the BodyTarget
   std::uint64_t body_bytes{0};
+  // The body's end was framed (Content-Length or chunked). False when only the connection closing
+  // ended it: a cut there looks exactly like the end.
+  bool end_framed{true};
 };
 
 // Receives a 200 answer's body as it arrives, so a multi-gigabyte file never sits in memory.
@@ -69,14 +72,16 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   // Sends the request and reads the answer. With a target, a 200 answer's body streams to it.
-  // Throws boost::system::system_error on network errors, a cut body included
-  // (beast::http::error::partial_message), with the failed step named in what().
+  // Interim 1xx answers (100 Continue) are skipped. Throws NetworkError on network errors, a cut body
+  // included (beast::http::error::partial_message), with the failed step named in what().
+  // Only a GET is sent on a reused keep-alive connection and sent again once if that connection
+  // turns out closed: any other request goes on a fresh connection and is never sent twice.
   asio::awaitable<Response> send(const Request& request, BodyTarget* target = nullptr);
 
   const asio::any_io_executor& executor() const { return executor_; }
 
  private:
-  asio::awaitable<std::unique_ptr<Connection>> acquire(const Url& url, bool& reused);
+  asio::awaitable<std::unique_ptr<Connection>> acquire(const Url& url, bool may_reuse, bool& reused);
   void release(const Url& url, std::unique_ptr<Connection> connection);
 
   asio::any_io_executor executor_;
@@ -94,8 +99,18 @@ class NetworkError : public boost::system::system_error {
       : boost::system::system_error(code), text_(step + ": " + code.message()) {}
   const char* what() const noexcept override { return text_.c_str(); }
 
+  // Some of the request's bytes were written before the failure: the server may have received it
+  // (and, for a POST, acted on it). Sending it again could do the thing twice.
+  bool request_may_have_arrived() const { return request_may_have_arrived_; }
+  NetworkError after_sending() const {
+    auto copy = *this;
+    copy.request_may_have_arrived_ = true;
+    return copy;
+  }
+
  private:
   std::string text_;
+  bool request_may_have_arrived_{false};
 };
 
 // True for errors worth retrying: refused, reset, timed out, cut bodies, DNS hiccups.

@@ -45,7 +45,8 @@ bool split_authority(std::string_view authority, Url& url, std::string* error) {
   if (host.empty()) return fail(error, "missing host");
   url.host = lower(host);
   if (!port.empty() || authority.ends_with(':')) {
-    if (!valid_port(port)) return fail(error, "invalid port '" + std::string(port) + "'");
+    // Not echoed: in "https://user:pa/ss@host" the authority is "user:pa", and the "port" a password.
+    if (!valid_port(port)) return fail(error, "invalid port (expected a number from 1 to 65535)");
     url.port = std::string(port);
   } else {
     url.port = url.is_tls() ? "443" : "80";
@@ -80,10 +81,22 @@ std::optional<Url> parse_url(std::string_view text, std::string* error) {
   return url;
 }
 
+std::string redact_userinfo(std::string_view text) {
+  const auto sep = text.find("://");
+  const auto start = sep == std::string_view::npos ? 0 : sep + 3;
+  // The last '@' before the query or fragment: a password may hold '/', but then so could a path,
+  // and hiding a path's "user@host" part costs less than showing a password.
+  const auto end = std::min(text.find_first_of("?#", start), text.size());
+  const auto at = text.substr(0, end).rfind('@');
+  if (at == std::string_view::npos || at < start) return std::string(text);
+  return std::string(text.substr(0, start)) + "***" + std::string(text.substr(at));
+}
+
 std::optional<Url> resolve_reference(const Url& base, std::string_view reference, std::string* error) {
   if (reference.find("://") != std::string_view::npos) return parse_url(reference, error);
   if (reference.starts_with("//")) return parse_url(base.scheme + ":" + std::string(reference), error);
-  if (!reference.starts_with('/')) return fail(error, "relative reference '" + std::string(reference) + "' is not an absolute path"), std::nullopt;
+  if (!reference.starts_with('/'))
+    return fail(error, "relative reference '" + redact_userinfo(reference) + "' is not an absolute path"), std::nullopt;
   Url url = base;
   url.target = std::string(reference);
   return url;

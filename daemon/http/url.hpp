@@ -25,6 +25,10 @@ std::optional<Url> parse_url(std::string_view text, std::string* error = nullptr
 // A reference from a response (absolute URL, or absolute path) resolved against `base`.
 std::optional<Url> resolve_reference(const Url& base, std::string_view reference, std::string* error = nullptr);
 
+// The text with any userinfo ("user:password@") replaced by "***@", for messages and logs: a URL
+// is never echoed with its credential. Text that is not a URL comes back as it is.
+std::string redact_userinfo(std::string_view text);
+
 // localhost, 127.0.0.0/8 and ::1: the only hosts plain http is allowed to reach.
 bool is_loopback_host(std::string_view host);
 

@@ -10,6 +10,7 @@
 #include "hook/command.hpp"
 #include "jobs/resubmit_rules.hpp"
 #include "jobs/submit_body.hpp"
+#include "schedule/schedule.hpp"
 #include "sink/manifest.hpp"
 #include "sink/retention.hpp"
 #include "util/blocking.hpp"
@@ -27,6 +28,14 @@ bool is_shutdown(const std::exception& e) {
 
 std::string header_or_empty(const http::Response& response, boost::beast::http::field field) {
   return std::string(response.headers[field]);
+}
+
+// The export's next scheduled slot after `now`: a submit must not still be retrying then.
+std::optional<TimePoint> next_slot(const config::ExportDefinition& definition, TimePoint now) {
+  if (!definition.schedule) return std::nullopt;
+  const auto schedule = schedule::Schedule::parse(*definition.schedule, definition.timezone);
+  if (!schedule) return std::nullopt;
+  return schedule->next_after(now);
 }
 
 }  // namespace
@@ -71,13 +80,16 @@ boost::asio::awaitable<void> JobLifecycle::run() {
 boost::asio::awaitable<void> JobLifecycle::submit() {
   env_.log.job(service::Level::info, job_.export_name, job_.id, "submitting " + std::string(config::to_string(definition_->kind)) + " export");
   if (fix_event_window(*definition_, job_)) save();
+  const apsis_one::SubmitLimits limits{
+      [this](const std::string& message) { env_.log.job(service::Level::warning, job_.export_name, job_.id, message); },
+      next_slot(*definition_, env_.now())};
   const auto submitted = co_await env_.client->submit(
       *definition_, submit_body(*definition_, job_),
       [this] {
         ++job_.submit_attempts;
         save();
       },
-      &budget_wait_);
+      &budget_wait_, limits);
   if (!submitted.poll_url.note.empty())
     env_.log.job(service::Level::warning, job_.export_name, job_.id, submitted.poll_url.note);
   const TimePoint now = env_.now();
@@ -125,10 +137,23 @@ boost::asio::awaitable<void> JobLifecycle::poll_once() {
   ++job_.polls;
   // The slot is held until the file is published: files waiting for their fsync stay open, and
   // their number must stay bounded however fast downloads finish.
-  if (answer.verdict == Verdict::success)
-    co_await publish();
-  else
+  if (answer.verdict != Verdict::success) {
     on_answer(answer);
+    co_return;
+  }
+  // A body that cannot be trusted to be the whole file is fetched again, like a cut one.
+  const auto refusal = apsis_one::unpublishable_body(header_or_empty(answer.response, boost::beast::http::field::content_type),
+                                                     definition_->format, answer.response.end_framed,
+                                                     definition_->compression == config::Compression::gzip);
+  if (refusal.empty()) {
+    co_await publish();
+    co_return;
+  }
+  auto refused = answer;
+  refused.verdict = Verdict::transient;
+  refused.body_cut = true;
+  refused.detail = refusal;
+  on_answer(refused);
 }
 
 void JobLifecycle::on_file_ready(const http::Response& head) {
@@ -145,7 +170,9 @@ void JobLifecycle::on_file_ready(const http::Response& head) {
   job_.content_type = header_or_empty(head, boost::beast::http::field::content_type);
   job_.content_encoding = encoding.empty() ? std::optional<std::string>() : encoding;
   save();  // before the first body byte: a crash now leaves a row that says "download again"
-  download_ = std::make_unique<sink::Download>(env_.executor, output_path(), gzip, env_.blocking);
+  // A CSV always has its header row, an Excel file its zip structure: empty, the body is not the file.
+  download_ = std::make_unique<sink::Download>(env_.executor, output_path(), gzip, env_.blocking,
+                                               definition_->format == config::FileFormat::json);
   download_started_ = env_.now();
   bytes_received_ = 0;
 }

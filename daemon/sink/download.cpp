@@ -13,7 +13,8 @@ namespace apsis::sink {
 
 namespace asio = boost::asio;
 
-Download::Sink::Sink(std::filesystem::path final_path, bool verify_gzip) : file(std::move(final_path)) {
+Download::Sink::Sink(std::filesystem::path final_path, bool verify_gzip, bool may_be_empty)
+    : file(std::move(final_path)), may_be_empty(may_be_empty) {
   if (verify_gzip) gzip.emplace();
 }
 
@@ -27,16 +28,22 @@ Published Download::Sink::publish() {
   if (gzip && !gzip->complete())
     throw std::runtime_error(gzip->error().empty() ? "gzip stream ended before its trailer (download incomplete)"
                                                    : gzip->error());
+  // A CSV always has its header row, an Excel file its zip structure.
+  if (!may_be_empty && (gzip ? gzip->uncompressed_bytes() : file.bytes_written()) == 0)
+    throw std::runtime_error(gzip ? "the body is a valid gzip stream of an empty file: an export file is never empty"
+                                  : "the body is empty: an export file is never empty");
   file.publish();
   return Published{file.final_path(), file.bytes_written(), hash.hex_digest()};
 }
 
-Download::State::State(asio::any_io_executor loop, std::filesystem::path final_path, bool verify_gzip)
-    : sink(std::move(final_path), verify_gzip), piece_done(loop, asio::steady_timer::time_point::max()) {}
+Download::State::State(asio::any_io_executor loop, std::filesystem::path final_path, bool verify_gzip,
+                       bool may_be_empty)
+    : sink(std::move(final_path), verify_gzip, may_be_empty), piece_done(loop, asio::steady_timer::time_point::max()) {}
 
 Download::Download(asio::any_io_executor loop, std::filesystem::path final_path, bool verify_gzip,
-                   asio::thread_pool* worker)
-    : worker_(worker), state_(std::make_shared<State>(std::move(loop), std::move(final_path), verify_gzip)) {}
+                   asio::thread_pool* worker, bool may_be_empty)
+    : worker_(worker),
+      state_(std::make_shared<State>(std::move(loop), std::move(final_path), verify_gzip, may_be_empty)) {}
 
 Download::~Download() = default;
 

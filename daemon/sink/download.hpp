@@ -34,9 +34,10 @@ struct Published {
 
 class Download {
  public:
-  // `worker` null: everything happens inline on the caller's thread.
+  // `worker` null: everything happens inline on the caller's thread. Without `may_be_empty`, empty
+  // content (an empty body, or a gzip stream of nothing) is refused at publish().
   Download(boost::asio::any_io_executor loop, std::filesystem::path final_path, bool verify_gzip,
-           boost::asio::thread_pool* worker);
+           boost::asio::thread_pool* worker, bool may_be_empty = true);
   ~Download();
   Download(const Download&) = delete;
   Download& operator=(const Download&) = delete;
@@ -44,16 +45,17 @@ class Download {
   // Takes a copy of `bytes`. Waits for the previous piece first; rethrows its error (disk full...).
   boost::asio::awaitable<void> write(std::span<const char> bytes);
   // Throws std::runtime_error (the file is then discarded) if the gzip stream is incomplete or
-  // corrupt, std::system_error if the file cannot be made durable.
+  // corrupt or the content is empty when it must not be, std::system_error if the file cannot be made durable.
   boost::asio::awaitable<Published> publish();
 
  private:
   // Touched by one thread at a time: the worker while a piece is in flight, else the event loop.
   struct Sink {
-    Sink(std::filesystem::path final_path, bool verify_gzip);
+    Sink(std::filesystem::path final_path, bool verify_gzip, bool may_be_empty);
     void write(std::span<const char> bytes);
     Published publish();
     StagedFile file;
+    bool may_be_empty;
     Sha256 hash;
     std::optional<GzipCheck> gzip;
   };
@@ -61,7 +63,7 @@ class Download {
   // Shared with a piece in flight, which may outlive an abandoned download; its last owner (always a
   // handler on the event loop, or the Download) destroys the sink, which removes an unpublished file.
   struct State {
-    State(boost::asio::any_io_executor loop, std::filesystem::path final_path, bool verify_gzip);
+    State(boost::asio::any_io_executor loop, std::filesystem::path final_path, bool verify_gzip, bool may_be_empty);
     Sink sink;
     std::vector<char> spare;  // the buffer of the last finished piece, reused for the next
     bool busy{false};

@@ -156,7 +156,7 @@ Response Api::issue_token(const Request& req)
 }
 
 // Throttling comes first, as at a gateway: a throttled request reaches nothing behind it.
-Response Api::submit(const Request& req, std::string_view kind)
+Reply Api::submit(const Request& req, std::string_view kind)
 {
     Account* account = bearer_account(req);
     if (account && !admit_submit(*account, kind))
@@ -179,6 +179,9 @@ Response Api::submit(const Request& req, std::string_view kind)
     }
     Export& e = state_.create_export(*account, std::string(kind), std::move(std::get<json::object>(checked)));
     ++state_.counters.submissions;
+    // Fault: the export exists, but the answer is lost with the connection (reset).
+    if (state_.faults.take(Fault::submit_reset))
+        return Reset{};
     return submit_answer(e);
 }
 
@@ -262,6 +265,9 @@ Reply Api::poll_answer(const Request& req, Export& e, PollUrl url)
     case ExportState::ready:
         break;
     }
+    // Fault: a 200 that is an error, not the file (seen from gateways): it must never be saved as the file.
+    if (state_.faults.take(Fault::download_error_json))
+        return json_response(status::ok, boost::json::object{{"error", "export file unavailable"}});
     return plan_download(req, e);
 }
 
@@ -323,6 +329,9 @@ Download Api::plan_download(const Request& req, Export& e)
     } else if (d.gzip && faults.take(Fault::download_corrupt_gzip))
         d.ending = DownloadEnding::corrupt_gzip;
     d.slow = faults.take(Fault::download_slow);
+    d.unframed = faults.take(Fault::download_unframed);
+    d.empty = faults.take(Fault::download_empty);
+    d.multi_member = d.gzip && faults.take(Fault::download_multi_member_gzip);
     return d;
 }
 

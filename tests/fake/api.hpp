@@ -31,7 +31,7 @@ public:
 
 private:
     Response issue_token(const Request& req);
-    Response submit(const Request& req, std::string_view kind);
+    Reply submit(const Request& req, std::string_view kind);
     Response submit_answer(const Export& e);
     Reply poll(const Request& req, std::string_view id, PollUrl url);
     Reply poll_answer(const Request& req, Export& e, PollUrl url);

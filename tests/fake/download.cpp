@@ -130,7 +130,9 @@ awaitable<void> write_header(tcp::socket& socket, const Download& d, std::uint64
     res.set(http::field::content_disposition, "attachment; filename=\"" + d.export_id + std::string(extension(d.format)) + "\"");
     if (d.gzip)
         res.set(http::field::content_encoding, "gzip");
-    if (d.chunked)
+    if (d.unframed)
+        keep_alive = false;  // the end of the body is the end of the connection
+    else if (d.chunked)
         res.chunked(true);
     else
         res.content_length(size + (d.ending == DownloadEnding::short_length ? short_length_excess : 0));
@@ -157,10 +159,17 @@ awaitable<DownloadResult> stream_download(tcp::socket& socket, const Download& d
                                           bool keep_alive)
 {
     Content content(d.format, d.export_id, d.size);
-    co_await write_header(socket, d, content.size(), http_version, keep_alive);
-    std::uint64_t end = d.ending == DownloadEnding::cut ? content.size() / 2 : content.size();
-    BodyWriter writer(socket, d.chunked, d.slow);
-    if (d.gzip) {
+    const std::uint64_t size = d.empty ? 0 : content.size();
+    co_await write_header(socket, d, size, http_version, keep_alive);
+    std::uint64_t end = d.ending == DownloadEnding::cut ? size / 2 : size;
+    BodyWriter writer(socket, d.chunked && !d.unframed, d.slow);
+    if (d.gzip && d.multi_member) {
+        // Two members, each with its own header and CRC/length trailer; the fault endings apply to the last.
+        GzipStream first(content, 0, end / 2, GzipStream::Ending::finish);
+        co_await pump(first, writer);
+        GzipStream second(content, end / 2, end, gzip_ending(d.ending));
+        co_await pump(second, writer);
+    } else if (d.gzip) {
         GzipStream gzip(content, end, gzip_ending(d.ending));
         co_await pump(gzip, writer);
     } else {
@@ -171,6 +180,8 @@ awaitable<DownloadResult> stream_download(tcp::socket& socket, const Download& d
     // Both endings leave the response short of what the headers promised.
     if (d.ending == DownloadEnding::cut || d.ending == DownloadEnding::short_length)
         co_return DownloadResult::aborted;
+    if (d.unframed)
+        co_return DownloadResult::closed;
     co_await writer.finish();
     co_return DownloadResult::completed;
 }

@@ -13,6 +13,7 @@ namespace apsis_fake {
 enum class DownloadResult {
     completed, // the response is complete; the connection may be reused
     aborted,   // deliberately broken; the caller must close the connection
+    closed,    // complete, but its end was marked only by closing: the caller must close the connection
 };
 
 boost::asio::awaitable<DownloadResult> stream_download(boost::asio::ip::tcp::socket& socket, const Download& download,

@@ -16,8 +16,8 @@ constexpr std::size_t trailer_size = 8;
 
 } // namespace
 
-GzipStream::GzipStream(Content& content, std::uint64_t end, Ending ending)
-    : content_(content), end_(end), ending_(ending), crc_(crc32(0L, Z_NULL, 0)), out_(output_buffer_size)
+GzipStream::GzipStream(Content& content, std::uint64_t start, std::uint64_t end, Ending ending)
+    : content_(content), offset_(start), end_(end), ending_(ending), crc_(crc32(0L, Z_NULL, 0)), out_(output_buffer_size)
 {
     // Level 1: the fake must keep up with the client, ratio barely matters.
     if (deflateInit2(&z_, Z_BEST_SPEED, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)

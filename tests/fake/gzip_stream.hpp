@@ -22,7 +22,9 @@ public:
         sync_flush,  // decodable so far but unterminated, for cut downloads
     };
 
-    GzipStream(Content& content, std::uint64_t end, Ending ending);
+    // Compresses the content's bytes [start, end) as one member.
+    GzipStream(Content& content, std::uint64_t end, Ending ending) : GzipStream(content, 0, end, ending) {}
+    GzipStream(Content& content, std::uint64_t start, std::uint64_t end, Ending ending);
     ~GzipStream();
     GzipStream(const GzipStream&) = delete;
     GzipStream& operator=(const GzipStream&) = delete;

@@ -35,6 +35,11 @@ struct Download {
     bool chunked = false;
     DownloadEnding ending = DownloadEnding::normal;
     bool slow = false;
+    // Faults: no Content-Length and no chunking, the end marked only by closing the connection;
+    // an empty body; a gzip body in two members (valid RFC 1952, but not what zlib writes).
+    bool unframed = false;
+    bool empty = false;
+    bool multi_member = false;
 };
 
 // No answer at all: the connection is reset (RST) as soon as the request is read.

@@ -102,6 +102,10 @@ private:
             reset();
             co_return false;
         }
+        // Fault: an interim answer first (RFC 9110 15.2: a client must accept it, then read the real one).
+        if (!control && services_.state.faults.take(Fault::interim_100))
+            co_await asio::async_write(socket_, asio::buffer(std::string_view("HTTP/1.1 100 Continue\r\n\r\n")),
+                                       use_awaitable);
         if (auto* res = std::get_if<Response>(&reply)) {
             note(req, res->result_int(), control);
             co_return co_await send(std::move(*res), req);
@@ -111,7 +115,7 @@ private:
         if (result == DownloadResult::aborted)
             co_return false;
         ++services_.state.counters.downloads_completed;
-        co_return req.keep_alive();
+        co_return result == DownloadResult::completed && req.keep_alive();
     }
 
     awaitable<bool> send(Response res, const Request& req)

@@ -72,6 +72,12 @@ enum class Fault : std::size_t {
     download_corrupt_gzip,
     download_slow,
     poll_reset,
+    download_unframed,
+    download_empty,
+    download_error_json,
+    download_multi_member_gzip,
+    interim_100,
+    submit_reset,
     count_
 };
 
@@ -91,7 +97,10 @@ inline constexpr std::array<std::string_view, fault_count> fault_names{
     "poll_410",            "download_cut",
     "download_short_length", "download_cut_chunked",
     "download_corrupt_gzip", "download_slow",
-    "poll_reset"};
+    "poll_reset",          "download_unframed",
+    "download_empty",      "download_error_json",
+    "download_multi_member_gzip", "interim_100",
+    "submit_reset"};
 
 // Takes one from a "next N times, -1 forever, 0 never" counter; says whether it fired.
 bool take_counter(std::int64_t& counter);

@@ -9,6 +9,7 @@ Run from tests/integration:
 import base64
 import gzip
 import http.client
+import socket
 import json
 import os
 import subprocess
@@ -550,6 +551,75 @@ class FakeServerTest(FakeCase):
         self.assertEqual(zlib.decompress(data[10:-8], -15), plain)
         with self.assertRaises((OSError, zlib.error)):
             gzip.decompress(data)
+
+    def test_download_unframed_ends_the_body_by_closing(self):
+        token = self.token()
+        path = self.ready_export(token)
+        self.faults(download_unframed=1)
+        status, hdrs, data = self.poll(token, path)
+        self.assertEqual(status, 200)
+        self.assertIsNone(hdrs["Content-Length"])
+        self.assertIsNone(hdrs["Transfer-Encoding"])
+        self.assertEqual(hdrs["Connection"], "close")
+        self.assert_csv(data)
+
+    def test_download_unframed_and_cut_looks_complete(self):
+        # Without framing, a client cannot tell the cut from the end: http.client reads it as whole.
+        token = self.token()
+        path = self.ready_export(token)
+        self.faults(download_unframed=1, download_cut=1)
+        status, _, data = self.poll(token, path)
+        self.assertEqual(status, 200)
+        self.assertEqual(len(data), DEFAULT_SIZE // 2)
+
+    def test_download_empty(self):
+        token = self.token()
+        path = self.ready_export(token)
+        self.faults(download_empty=2)
+        status, hdrs, data = self.poll(token, path)
+        self.assertEqual((status, hdrs["Content-Length"], data), (200, "0", b""))
+        status, hdrs, data = self.poll(token, path, **{"Accept-Encoding": "gzip"})
+        self.assertEqual(status, 200)
+        self.assertEqual(gzip.decompress(data), b"", "a valid gzip stream of nothing")
+
+    def test_download_error_json_is_a_200_that_is_no_file(self):
+        token = self.token()
+        path = self.ready_export(token)
+        self.faults(download_error_json=1)
+        status, hdrs, data = self.poll(token, path)
+        self.assertEqual(status, 200)
+        self.assertEqual(hdrs["Content-Type"], "application/json")
+        self.assertIn("error", json.loads(data))
+
+    def test_download_multi_member_gzip(self):
+        token = self.token()
+        path = self.ready_export(token)
+        plain = self.poll(token, path)[2]
+        self.faults(download_multi_member_gzip=1)
+        status, _, data = self.poll(token, path, **{"Accept-Encoding": "gzip"})
+        self.assertEqual(status, 200)
+        self.assertEqual(gzip.decompress(data), plain)
+        first = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        first.decompress(data)
+        self.assertTrue(first.eof)
+        self.assertTrue(first.unused_data.startswith(b"\x1f\x8b"), "a second member follows the first")
+
+    def test_interim_100_comes_before_the_answer(self):
+        self.faults(interim_100=1)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+            sock.sendall(b"POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        self.assertTrue(answer.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 "), answer[:80])
+
+    def test_submit_reset_creates_the_export_and_loses_the_answer(self):
+        token = self.token()
+        self.faults(submit_reset=1)
+        with self.assertRaises((ConnectionError, http.client.RemoteDisconnected)):
+            self.submit(token)
+        self.assertEqual(self.stats()["submissions"], 1)
 
     def test_unknown_fault_is_rejected(self):
         status, _, body = self.json_request("POST", "/_fake/faults", {"submit_5xx": 1, "bogus_fault": 1})

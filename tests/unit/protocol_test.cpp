@@ -121,3 +121,36 @@ TEST_CASE("JWT exp claim") {
   CHECK_FALSE(jwt_expiry("a.b"));
   CHECK_FALSE(jwt_expiry("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.c2ln"));  // no exp
 }
+
+TEST_CASE("a huge Retry-After is capped at the retry policy's max_delay") {
+  const auto now = Clock::now();
+  CHECK(bounded_retry_after(parse_retry_after("99999999", now), 60s) == Milliseconds(60s));
+  CHECK(bounded_retry_after(parse_retry_after("7", now), 60s) == Milliseconds(7s));
+  CHECK_FALSE(bounded_retry_after(parse_retry_after("", now), 60s));
+}
+
+TEST_CASE("media types compare without parameters and letter case") {
+  CHECK(is_media_type("text/csv;charset=UTF-8;header=present", "text/csv"));
+  CHECK(is_media_type(" Text/CSV ; charset=utf-8", "text/csv"));
+  CHECK(is_media_type("application/json", "application/json"));
+  CHECK_FALSE(is_media_type("application/json; charset=utf-8", "text/csv"));
+  CHECK_FALSE(is_media_type("text/csvx", "text/csv"));
+  CHECK_FALSE(is_media_type("", "text/csv"));
+  CHECK(file_media_type(config::FileFormat::xlsx) ==
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+}
+
+TEST_CASE("a 200 is the file only in the format's media type and with a verifiable end") {
+  using config::FileFormat;
+  CHECK(unpublishable_body("text/csv;charset=UTF-8;header=present", FileFormat::csv, true, false).empty());
+  CHECK(unpublishable_body("application/json", FileFormat::json, true, true).empty());
+  // An error JSON with status 200 is not the CSV.
+  const auto wrong = unpublishable_body("application/json", FileFormat::csv, true, false);
+  CHECK(wrong.find("application/json") != std::string::npos);
+  CHECK(wrong.find("text/csv") != std::string::npos);
+  CHECK_FALSE(unpublishable_body("", FileFormat::xlsx, true, false).empty());
+  CHECK_FALSE(unpublishable_body("text/csv", FileFormat::xlsx, true, false).empty());
+  // Ended by the connection closing: trusted only when a gzip trailer vouches for the end.
+  CHECK(unpublishable_body("text/csv", FileFormat::csv, false, false).find("Content-Length") != std::string::npos);
+  CHECK(unpublishable_body("text/csv", FileFormat::csv, false, true).empty());
+}

@@ -135,6 +135,46 @@ TEST_CASE("gzip check rejects a cut stream, a bad trailer and trailing junk") {
   }
 }
 
+TEST_CASE("gzip check accepts several members, each checked (RFC 1952 2.2)") {
+  const std::string first(70000, 'a');
+  const std::string second = "profile_key,email\nx,y@example.com\n";
+  const auto compressed = gzip(first) + gzip(second);
+  SUBCASE("in one piece") {
+    GzipCheck check;
+    CHECK(check.update(bytes(compressed)));
+    CHECK(check.complete());
+    CHECK(check.uncompressed_bytes() == first.size() + second.size());
+  }
+  SUBCASE("in pieces that split the boundary between members") {
+    GzipCheck check;
+    for (std::size_t at = 0; at < compressed.size(); at += 13) REQUIRE(check.update(bytes(compressed.substr(at, 13))));
+    CHECK(check.complete());
+  }
+  SUBCASE("a cut second member") {
+    GzipCheck check;
+    check.update(bytes(compressed.substr(0, compressed.size() - 3)));
+    CHECK_FALSE(check.complete());
+  }
+  SUBCASE("a bad CRC in the second member") {
+    auto broken = compressed;
+    broken[broken.size() - 8] ^= 0x55;
+    GzipCheck check;
+    check.update(bytes(broken));
+    CHECK_FALSE(check.complete());
+    CHECK(check.error().find("corrupt") != std::string::npos);
+  }
+}
+
+TEST_CASE("gzip check counts what a valid stream holds, nothing for an empty file") {
+  GzipCheck empty;
+  CHECK(empty.update(bytes(gzip(""))));
+  CHECK(empty.complete());
+  CHECK(empty.uncompressed_bytes() == 0);
+  GzipCheck full;
+  CHECK(full.update(bytes(gzip(std::string(300000, 'z')))));
+  CHECK(full.uncompressed_bytes() == 300000);
+}
+
 // Runs a coroutine to its end on a fresh event loop; rethrows what it threw.
 template <typename T>
 T run_on_loop(boost::asio::io_context& io, boost::asio::awaitable<T> task) {

@@ -52,3 +52,18 @@ TEST_CASE("loopback hosts") {
   CHECK_FALSE(is_loopback_host("10.0.0.1"));
   CHECK_FALSE(is_loopback_host("api.apsis.one"));
 }
+
+TEST_CASE("a URL's userinfo never appears in a message") {
+  CHECK(redact_userinfo("https://user:s3cret@api.apsis.one/x") == "https://***@api.apsis.one/x");
+  CHECK(redact_userinfo("https://api.apsis.one/x?mail=a@b") == "https://api.apsis.one/x?mail=a@b");
+  CHECK(redact_userinfo("https://api.apsis.one") == "https://api.apsis.one");
+  CHECK(redact_userinfo("https://user:pa/ss@host/x").find("pa/ss") == std::string::npos);
+  std::string why;
+  CHECK_FALSE(parse_url("https://user:s3cret@x", &why));
+  CHECK(why.find("s3cret") == std::string::npos);
+  // A '/' in the password ends the authority early: its first part would pass for a port.
+  CHECK_FALSE(parse_url("https://user:pa/ss@x", &why));
+  CHECK(why.find("pa") == std::string::npos);
+  CHECK_FALSE(resolve_reference(*parse_url("https://x"), "user:s3cret@x/y", &why));
+  CHECK(why.find("s3cret") == std::string::npos);
+}
