@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -75,15 +76,15 @@ std::optional<Number> parse_number(std::string_view text) {
   return value;
 }
 
-// The part before the next '-' of `rest`, which then starts after it.
-std::string_view take_field(std::string_view& rest) {
-  const auto dash = rest.find('-');
+// The part after the last '-' of `rest`, which then ends before it.
+std::string_view take_last_field(std::string_view& rest) {
+  const auto dash = rest.rfind('-');
   if (dash == std::string_view::npos) {
     rest = {};
     return {};
   }
-  const auto field = rest.substr(0, dash);
-  rest.remove_prefix(dash + 1);
+  const auto field = rest.substr(dash + 1);
+  rest = rest.substr(0, dash);
   return field;
 }
 
@@ -121,25 +122,27 @@ const TempOwner& this_process() {
 }
 
 std::string temp_file_name(const TempOwner& owner, std::string_view random, std::string_view target_name) {
-  std::string name = std::string(kTempPrefix) + std::to_string(owner.pid) + "-" + std::to_string(owner.start_time) +
-                     "-" + std::string(random) + "-" + owner.host + "+";
+  const std::string owner_part = "-" + std::to_string(owner.pid) + "-" + std::to_string(owner.start_time) + "-" +
+                                 std::string(random) + "@" + owner.host;
   constexpr std::size_t kNameMax = 255;
-  if (name.size() < kNameMax) name += target_name.substr(0, kNameMax - name.size());
-  return name;
+  const std::size_t room = kNameMax - std::min(kNameMax, kTempPrefix.size() + owner_part.size());
+  return std::string(kTempPrefix) + std::string(target_name.substr(0, room)) + owner_part;
 }
 
 std::optional<TempOwner> parse_temp_owner(std::string_view file_name) {
   if (!file_name.starts_with(kTempPrefix)) return std::nullopt;
-  std::string_view rest = file_name.substr(kTempPrefix.size());
-  const auto pid = parse_number<pid_t>(take_field(rest));
-  const auto start_time = parse_number<std::uint64_t>(take_field(rest));
-  const auto random = take_field(rest);
-  const auto plus = rest.find('+');
-  if (!pid || *pid <= 0 || !start_time || random.empty() || plus == std::string_view::npos || plus == 0)
-    return std::nullopt;
-  const auto host = rest.substr(0, plus);
+  const auto at = file_name.rfind('@');
+  if (at == std::string_view::npos) return std::nullopt;
+  const auto host = file_name.substr(at + 1);
+  if (host.empty()) return std::nullopt;
   for (const char c : host)
     if (!is_host_character(c)) return std::nullopt;
+  // TARGET-PID-START-RANDOM, read from the right: the target name may hold '-' itself.
+  std::string_view rest = file_name.substr(kTempPrefix.size(), at - kTempPrefix.size());
+  const auto random = take_last_field(rest);
+  const auto start_time = parse_number<std::uint64_t>(take_last_field(rest));
+  const auto pid = parse_number<pid_t>(take_last_field(rest));
+  if (!pid || *pid <= 0 || !start_time || random.empty()) return std::nullopt;
   return TempOwner{std::string(host), *pid, *start_time};
 }
 

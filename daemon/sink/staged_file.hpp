@@ -35,7 +35,7 @@ struct TempOwner {
 const TempOwner& this_process();
 // A running process's start time; nullopt when no process has that pid.
 std::optional<std::uint64_t> process_start_time(pid_t pid);
-// ".apsis-part-PID-START-RANDOM-HOST+TARGET": TARGET (the final file name, shortened to fit 255
+// ".apsis-part-TARGET-PID-START-RANDOM@HOST": TARGET (the final file name, shortened to fit 255
 // bytes) only helps a human; the owner is read back by parse_temp_owner.
 std::string temp_file_name(const TempOwner& owner, std::string_view random, std::string_view target_name);
 std::optional<TempOwner> parse_temp_owner(std::string_view file_name);

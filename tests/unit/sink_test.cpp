@@ -125,6 +125,8 @@ TEST_CASE("a temporary file's name says which process on which host writes it") 
   const auto name = temp_file_name(owner, "abcdefghij", "dupes-20260101T000000Z.csv.gz");
   CHECK(name.starts_with(kTempPrefix));
   CHECK(parse_temp_owner(name) == owner);
+  CHECK(name.starts_with(std::string(kTempPrefix) + "dupes-20260101T000000Z.csv.gz-"));  // ls shows the target first
+  CHECK(parse_temp_owner(temp_file_name(owner, "abcdefghij", "a-1@b-2-3.csv")) == owner);
   CHECK(temp_file_name(owner, "abcdefghij", std::string(400, 'x')).size() == 255);
   CHECK(parse_temp_owner(temp_file_name(owner, "abcdefghij", std::string(400, 'x'))) == owner);
   CHECK_FALSE(parse_temp_owner(std::string(kTempPrefix) + "export.csv-abc"));  // an older version's
