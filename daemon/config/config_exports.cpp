@@ -308,8 +308,8 @@ ExportDefinition read_export(LoadContext& ctx, const Field& field, const std::ve
   return definition;
 }
 
-// Without {export}, a template may give two exports one path: a warning, and an error for a second
-// export with the very same template (jobs in the same second would share every name).
+// Without {export} (or {job}), a template may give two exports one path: a warning, and an error for
+// a second export with the very same template (jobs in the same second would share every name).
 void check_shared_templates(LoadContext& ctx, const std::vector<Field>& entries,
                             const std::map<std::string, ExportDefinition>& exports) {
   std::map<std::string, std::string> first_user;  // template → export
@@ -318,10 +318,10 @@ void check_shared_templates(LoadContext& ctx, const std::vector<Field>& entries,
     if (!body.IsMap() || !body["output"]) continue;
     const Field field{entry.path + ".output", body["output"], body["output"]};
     const auto found = exports.find(entry.key.Scalar());
-    if (found == exports.end() || names_export(found->second.output_template)) continue;
+    if (found == exports.end() || names_export_or_job(found->second.output_template)) continue;
     const auto& tmpl = found->second.output_template;
-    ctx.errors.warn(field.mark(), field.path + ": the template has no {export}: another export's template may give "
-                                               "the same path (its file then gets -job<ID> in its name)");
+    ctx.errors.warn(field.mark(), field.path + ": the template has no {export} (nor {job}): another export's template "
+                                               "may give the same path (its file then gets -job<ID> in its name)");
     const auto [first, inserted] = first_user.emplace(tmpl, entry.key.Scalar());
     if (!inserted)
       ctx.errors.add(field.mark(), field.path + ": the same template as exports." + first->second +

@@ -204,12 +204,12 @@ std::string insert_before_extension(std::string_view file_name, std::string_view
   return std::string(file_name) + std::string(suffix);
 }
 
-bool names_export(std::string_view tmpl) {
+bool names_export_or_job(std::string_view tmpl) {
   const auto parsed = parse(tmpl);
   const auto* pieces = std::get_if<std::vector<Piece>>(&parsed);
   if (!pieces) return false;
   for (const auto& piece : *pieces)
-    if (piece.field == Field::export_name) return true;
+    if (piece.field == Field::export_name || piece.field == Field::job) return true;
   return false;
 }
 

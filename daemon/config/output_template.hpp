@@ -43,7 +43,7 @@ std::string expand_output_template(std::string_view tmpl, const TemplateValues& 
 // or appended when the name does not end in it. The name a collision publishes under.
 std::string insert_before_extension(std::string_view file_name, std::string_view ext, std::string_view suffix);
 
-// Whether the template uses {export}: without it, two exports may well expand to one path.
-bool names_export(std::string_view tmpl);
+// Whether the template uses {export}, or {job}: without either, two exports may expand to one path.
+bool names_export_or_job(std::string_view tmpl);
 
 }  // namespace apsis::config

@@ -141,11 +141,12 @@ TEST_CASE("a collision's name has the suffix before the extension") {
   CHECK(insert_before_extension(".csv", "csv", "-job7") == ".csv-job7");
 }
 
-TEST_CASE("names_export sees {export}, not a literal {{export}}") {
-  CHECK(names_export("{export}/{job}.{ext}"));
-  CHECK(names_export(ExportDefinition{}.output_template));
-  CHECK_FALSE(names_export("shared/{scheduled}.{ext}"));
-  CHECK_FALSE(names_export("{{export}}/{job}.{ext}"));
+TEST_CASE("names_export_or_job sees {export} or {job}, not a literal {{export}}") {
+  CHECK(names_export_or_job("{export}/{scheduled}.{ext}"));
+  CHECK(names_export_or_job("shared/{job}.{ext}"));
+  CHECK(names_export_or_job(ExportDefinition{}.output_template));
+  CHECK_FALSE(names_export_or_job("shared/{scheduled}.{ext}"));
+  CHECK_FALSE(names_export_or_job("{{export}}/{{job}}-{scheduled}.{ext}"));
 }
 
 namespace {
@@ -170,11 +171,13 @@ TEST_CASE("a config refuses two exports with one template without {export}, at t
 }
 
 TEST_CASE("a template without {export} is a warning, which does not fail the load") {
-  const auto result = load_exports("  a: {account: main, kind: duplicates, output: \"{job}.{ext}\"}\n"
+  const auto result = load_exports("  a: {account: main, kind: duplicates, output: \"{scheduled}.{ext}\"}\n"
                                    "  b: {account: main, kind: duplicates, output: \"{export}/{job}.{ext}\"}\n"
-                                   "  c: {account: main, kind: duplicates, output: \"{export}/{job}.{ext}\"}\n");
+                                   "  c: {account: main, kind: duplicates, output: \"{export}/{job}.{ext}\"}\n"
+                                   "  d: {account: main, kind: duplicates, output: \"shared/{job}.{ext}\"}\n"
+                                   "  e: {account: main, kind: duplicates, output: \"shared/{job}.{ext}\"}\n");
   CHECK(result.config);
   REQUIRE(result.warnings.size() == 1);
   CHECK(result.warnings[0].to_string().starts_with("/tmp/apsis.yaml:9:"));
-  CHECK(result.warnings[0].message.starts_with("warning: exports.a.output: the template has no {export}"));
+  CHECK(result.warnings[0].message.starts_with("warning: exports.a.output: the template has no {export} (nor {job})"));
 }
