@@ -8,6 +8,7 @@ namespace apsis::cli {
 
 std::optional<config::Config> load_config_or_report(const std::string& path) {
   auto result = config::load_config_file(path);
+  for (const auto& warning : result.warnings) std::fprintf(stderr, "%s\n", warning.to_string().c_str());
   for (const auto& error : result.errors) std::fprintf(stderr, "%s\n", error.to_string().c_str());
   if (!result.errors.empty())
     std::fprintf(stderr, "%zu error%s in %s\n", result.errors.size(), result.errors.size() == 1 ? "" : "s",

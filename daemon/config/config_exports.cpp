@@ -308,6 +308,27 @@ ExportDefinition read_export(LoadContext& ctx, const Field& field, const std::ve
   return definition;
 }
 
+// Without {export} (or {job}), a template may give two exports one path: a warning, and an error for
+// a second export with the very same template (jobs in the same second would share every name).
+void check_shared_templates(LoadContext& ctx, const std::vector<Field>& entries,
+                            const std::map<std::string, ExportDefinition>& exports) {
+  std::map<std::string, std::string> first_user;  // template → export
+  for (const auto& entry : entries) {
+    const YAML::Node& body = entry.value;
+    if (!body.IsMap() || !body["output"]) continue;
+    const Field field{entry.path + ".output", body["output"], body["output"]};
+    const auto found = exports.find(entry.key.Scalar());
+    if (found == exports.end() || names_export_or_job(found->second.output_template)) continue;
+    const auto& tmpl = found->second.output_template;
+    ctx.errors.warn(field.mark(), field.path + ": the template has no {export} (nor {job}): another export's template "
+                                               "may give the same path (its file then gets -job<ID> in its name)");
+    const auto [first, inserted] = first_user.emplace(tmpl, entry.key.Scalar());
+    if (!inserted)
+      ctx.errors.add(field.mark(), field.path + ": the same template as exports." + first->second +
+                                       ".output: the two exports would write the same files; add {export}");
+  }
+}
+
 }  // namespace
 
 std::map<std::string, ExportDefinition> read_exports(LoadContext& ctx, const Field& field,
@@ -323,6 +344,7 @@ std::map<std::string, ExportDefinition> read_exports(LoadContext& ctx, const Fie
                          "': expected letters, digits, '.', '_' and '-', starting with a letter or digit");
     exports.emplace(name, read_export(ctx, entry, account_names, polling));
   }
+  check_shared_templates(ctx, names.fields(), exports);
   return exports;
 }
 

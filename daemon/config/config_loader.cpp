@@ -224,8 +224,12 @@ LoadResult load_config_string(std::string_view yaml, const std::filesystem::path
 
   Config config = detail::read_config(ctx, *root);
   config.source = source;
-  if (!errors.empty()) return {std::nullopt, errors.take()};
-  return {std::move(config), {}};
+  LoadResult result{std::nullopt, {}, errors.take_warnings()};
+  if (errors.empty())
+    result.config = std::move(config);
+  else
+    result.errors = errors.take();
+  return result;
 }
 
 LoadResult load_config_file(const std::filesystem::path& file, const LoadOptions& options) {

@@ -29,8 +29,9 @@ struct ConfigError {
 };
 
 struct LoadResult {
-  std::optional<Config> config;     // set exactly when `errors` is empty
-  std::vector<ConfigError> errors;  // in file order
+  std::optional<Config> config;         // set exactly when `errors` is empty
+  std::vector<ConfigError> errors;      // in file order
+  std::vector<ConfigError> warnings{};  // in file order; messages start with "warning: "
 };
 
 // How the loader opens the files a configuration names (client_secret_file, ca_file). Injected so a

@@ -76,12 +76,25 @@ void ErrorSink::add(const YAML::Mark& mark, std::string message) {
 
 void ErrorSink::add_whole_file(std::string message) { errors_.push_back({file_, 0, 0, std::move(message)}); }
 
-std::vector<ConfigError> ErrorSink::take() {
-  std::ranges::stable_sort(errors_, [](const ConfigError& a, const ConfigError& b) {
+void ErrorSink::warn(const YAML::Mark& mark, std::string message) {
+  warnings_.push_back({file_, mark.line < 0 ? 1 : mark.line + 1, mark.column < 0 ? 1 : mark.column + 1,
+                       "warning: " + std::move(message)});
+}
+
+namespace {
+
+std::vector<ConfigError> in_file_order(std::vector<ConfigError>& list) {
+  std::ranges::stable_sort(list, [](const ConfigError& a, const ConfigError& b) {
     return std::pair(a.line, a.column) < std::pair(b.line, b.column);
   });
-  return std::move(errors_);
+  return std::move(list);
 }
+
+}  // namespace
+
+std::vector<ConfigError> ErrorSink::take() { return in_file_order(errors_); }
+
+std::vector<ConfigError> ErrorSink::take_warnings() { return in_file_order(warnings_); }
 
 std::string describe(const YAML::Mark& mark) {
   return "line " + std::to_string(mark.line + 1) + ", column " + std::to_string(mark.column + 1);

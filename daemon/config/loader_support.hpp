@@ -26,12 +26,16 @@ class ErrorSink {
 
   void add(const YAML::Mark& mark, std::string message);
   void add_whole_file(std::string message);  // line 0, column 0
+  // A problem that does not stop the load: reported as "FILE:LINE:COL: warning: MESSAGE".
+  void warn(const YAML::Mark& mark, std::string message);
   bool empty() const { return errors_.empty(); }
-  std::vector<ConfigError> take();  // in file order
+  std::vector<ConfigError> take();           // in file order
+  std::vector<ConfigError> take_warnings();  // in file order
 
  private:
   std::string file_;
   std::vector<ConfigError> errors_;
+  std::vector<ConfigError> warnings_;
 };
 
 // "line 3, column 5" for messages that point at a second place.

@@ -197,4 +197,20 @@ std::string expand_output_template(std::string_view tmpl, const TemplateValues& 
   return path;
 }
 
+std::string insert_before_extension(std::string_view file_name, std::string_view ext, std::string_view suffix) {
+  const std::string dot_ext = "." + std::string(ext);
+  if (!ext.empty() && file_name.size() > dot_ext.size() && file_name.ends_with(dot_ext))
+    return std::string(file_name.substr(0, file_name.size() - dot_ext.size())) + std::string(suffix) + dot_ext;
+  return std::string(file_name) + std::string(suffix);
+}
+
+bool names_export_or_job(std::string_view tmpl) {
+  const auto parsed = parse(tmpl);
+  const auto* pieces = std::get_if<std::vector<Piece>>(&parsed);
+  if (!pieces) return false;
+  for (const auto& piece : *pieces)
+    if (piece.field == Field::export_name || piece.field == Field::job) return true;
+  return false;
+}
+
 }  // namespace apsis::config

@@ -39,4 +39,11 @@ std::optional<std::string> check_output_template(std::string_view tmpl);
 // containing '/', "..", control characters, ...). Never returns a path that escapes.
 std::string expand_output_template(std::string_view tmpl, const TemplateValues& values);
 
+// `file_name` with `suffix` inserted before ".ext" ("a-1.csv.gz", "csv.gz", "-job7" → "a-1-job7.csv.gz"),
+// or appended when the name does not end in it. The name a collision publishes under.
+std::string insert_before_extension(std::string_view file_name, std::string_view ext, std::string_view suffix);
+
+// Whether the template uses {export}, or {job}: without either, two exports may expand to one path.
+bool names_export_or_job(std::string_view tmpl);
+
 }  // namespace apsis::config

@@ -40,7 +40,8 @@ using boost::system::error_code;
 using boost::system::system_error;
 
 constexpr std::size_t kTailBytes = 4096;
-constexpr std::size_t kLastLineBytes = 200;  // of the output, in describe(): one log line, not a page
+constexpr std::size_t kLastLineBytes = 200;
+constexpr std::chrono::milliseconds kOutputLinger{1000};  // for output still held open after the exit  // of the output, in describe(): one log line, not a page
 
 [[noreturn]] void throw_errno(int error, const std::string& what) {
   throw system_error(error_code(error, boost::system::system_category()), what);
@@ -285,32 +286,75 @@ asio::awaitable<bool> completes_within(asio::awaitable<void> work, Milliseconds 
   co_return false;
 }
 
-struct RunningCommand {
-  ChildProcess& child;
-  stream_descriptor& output;
-  OutputTail& tail;
+// The command is its main process: its exit (or the timeout) ends the command. Its output is read
+// all along, and after the exit until every writer has closed it, for at most kOutputLinger; then what
+// it left running in its process group (`sleep 100 &`) gets SIGKILL, and output held open by a
+// process outside the group (setsid) is no longer waited for.
+class RunningCommand {
+ public:
+  RunningCommand(ChildProcess& child, stream_descriptor& output, OutputTail& tail)
+      : child_(child), output_(output), tail_(tail), linger_(output.get_executor()) {}
 
-  // Its output closed and the child exited: a background grandchild still writing keeps the
-  // command running. One after the other: the exited child waits for us as a zombie.
-  asio::awaitable<void> finished() {
-    co_await read_to_end(output, tail);
-    co_await child.wait_for_exit();
+  // Returns whether the timeout struck.
+  asio::awaitable<bool> run(Milliseconds timeout, Milliseconds kill_grace) {
+    const auto executor = co_await asio::this_coro::executor;
+    auto [order, read_error, end_error] =
+        co_await asio::experimental::make_parallel_group(
+            asio::co_spawn(executor, read_output(), asio::deferred),
+            asio::co_spawn(executor, end(timeout, kill_grace), asio::deferred))
+            .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+    (void)order;
+    if (end_error) std::rethrow_exception(end_error);
+    if (read_error) std::rethrow_exception(read_error);
+    co_return timed_out_;
   }
+
+  bool killed_leftovers() const { return killed_leftovers_; }
+
+ private:
+  asio::awaitable<void> read_output() {
+    try {
+      co_await read_to_end(output_, tail_);
+    } catch (const system_error& e) {
+      if (e.code() != asio::error::operation_aborted || !killed_leftovers_) throw;
+      co_return;  // end() stopped waiting for a leftover's output
+    }
+    output_closed_ = true;
+    linger_.cancel();
+  }
+
+  // After SIGKILL only the leader's exit is awaited: a descendant that left the group (setsid) may
+  // hold the output open forever.
+  asio::awaitable<void> end(Milliseconds timeout, Milliseconds kill_grace) {
+    const bool in_time = co_await completes_within(child_.wait_for_exit(), timeout);
+    if (!in_time) {
+      timed_out_ = true;
+      child_.signal_group(SIGTERM);
+      const bool within_grace = co_await completes_within(child_.wait_for_exit(), kill_grace);
+      if (!within_grace) {
+        child_.signal_group(SIGKILL);
+        co_await child_.wait_for_exit();
+      }
+    }
+    if (!output_closed_) {
+      linger_.expires_after(kOutputLinger);
+      co_await linger_.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    // Whatever it left in its group goes with it. The leader is not reaped yet: the group id is still ours.
+    child_.signal_group(SIGKILL);
+    if (output_closed_) co_return;
+    killed_leftovers_ = true;
+    output_.cancel();
+  }
+
+  ChildProcess& child_;
+  stream_descriptor& output_;
+  OutputTail& tail_;
+  asio::steady_timer linger_;
+  bool output_closed_ = false;
+  bool timed_out_ = false;
+  bool killed_leftovers_ = false;
 };
-
-// Returns whether the timeout struck. After SIGKILL only the leader's exit is awaited: a descendant
-// that left the group (setsid) may hold the output open forever.
-asio::awaitable<bool> await_end(RunningCommand command, Milliseconds timeout, Milliseconds kill_grace) {
-  const bool in_time = co_await completes_within(command.finished(), timeout);
-  if (in_time) co_return false;
-  command.child.signal_group(SIGTERM);
-  const bool within_grace = co_await completes_within(command.finished(), kill_grace);
-  if (!within_grace) {
-    command.child.signal_group(SIGKILL);
-    co_await command.child.wait_for_exit();
-  }
-  co_return true;
-}
 
 void record_status(int wait_status, CommandResult& result) {
   if (WIFEXITED(wait_status)) result.exit_code = WEXITSTATUS(wait_status);
@@ -361,6 +405,7 @@ std::string CommandResult::describe() const {
     text = "killed by " + signal_name(*signal) + " after " + seconds(duration);
   else
     text = exit + " after " + seconds(duration);
+  if (killed_leftovers && !timed_out) text += " (processes it left behind held its output open: killed)";
   if (!succeeded())
     if (const auto line = last_line(output_tail); !line.empty()) text += ": " + line;
   return text;
@@ -384,7 +429,9 @@ boost::asio::awaitable<CommandResult> run_command(std::vector<std::string> argv,
   } else {
     ChildProcess child(executor, spawned.pid);
     OutputTail tail;
-    result.timed_out = co_await await_end(RunningCommand{child, pipe.read_end, tail}, timeout, kill_grace);
+    RunningCommand command(child, pipe.read_end, tail);
+    result.timed_out = co_await command.run(timeout, kill_grace);
+    result.killed_leftovers = command.killed_leftovers();
     record_status(child.reap(), result);
     result.output_tail = tail.text();
   }

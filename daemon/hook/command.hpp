@@ -17,6 +17,7 @@ struct CommandResult {
   std::optional<int> exit_code;            // normal exit
   std::optional<int> signal;               // killed by a signal (including our timeout kill)
   bool timed_out = false;
+  bool killed_leftovers = false;  // processes it left behind still held the output open after its exit
   std::string output_tail;  // last ≤ 4 KiB of the child's combined stdout+stderr, for the job's log line
   std::chrono::milliseconds duration{0};
   std::chrono::milliseconds timeout{0};  // the limit it ran under, for describe()
@@ -32,9 +33,12 @@ struct CommandResult {
 // inherited descriptors, default signal mask and dispositions, and in a new process group.
 // The environment is the daemon's own plus `extra_env` (which wins on equal names).
 //
-// The command is done when the child has exited and its output is closed (a grandchild still holding
-// the output keeps it running). At `timeout` the whole group gets SIGTERM, and SIGKILL `kill_grace`
-// later. A program that cannot be started comes back as a result with start_error set, not as an
+// The command is its main process: its exit status is the result, and its exit ends the command.
+// Output is still collected after the exit until every writer has closed it, for at most 1 s; then
+// whatever the command left running in its process group (`sleep 100 &`) gets SIGKILL, so a hook
+// leaves no processes behind in its group and a background child never counts as a timeout (a
+// process meant to outlive the hook must start its own session, setsid, and is then left alone). At `timeout` the
+// whole group gets SIGTERM, and SIGKILL `kill_grace` later. A program that cannot be started comes back as a result with start_error set, not as an
 // exception; failing to create the pipe or pidfd throws boost::system::system_error.
 //
 // Cancelling the awaiting coroutine (terminal cancellation, daemon shutdown) SIGKILLs the group, reaps

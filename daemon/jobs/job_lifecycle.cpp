@@ -38,6 +38,20 @@ std::optional<TimePoint> next_slot(const config::ExportDefinition& definition, T
   return schedule->next_after(now);
 }
 
+// Where the file goes when another job's file holds its name: "-job<ID>" before the extension, then
+// numbered (one job may find its own earlier name taken by another process sharing the directory).
+std::vector<std::filesystem::path> collision_names(const config::ExportDefinition& definition, std::int64_t job_id,
+                                                   const std::filesystem::path& preferred) {
+  const auto ext = config::file_extension(definition.format, definition.compression);
+  const auto job = "-job" + std::to_string(job_id);
+  std::vector<std::filesystem::path> names;
+  for (int n = 1; n <= 9; ++n)
+    names.push_back(preferred.parent_path() /
+                    config::insert_before_extension(preferred.filename().string(), ext,
+                                                    n == 1 ? job : job + "-" + std::to_string(n)));
+  return names;
+}
+
 }  // namespace
 
 JobLifecycle::JobLifecycle(JobEnvironment environment, std::shared_ptr<const config::ExportDefinition> definition,
@@ -170,8 +184,11 @@ void JobLifecycle::on_file_ready(const http::Response& head) {
   job_.content_type = header_or_empty(head, boost::beast::http::field::content_type);
   job_.content_encoding = encoding.empty() ? std::optional<std::string>() : encoding;
   save();  // before the first body byte: a crash now leaves a row that says "download again"
+  const auto path = output_path();
+  sink::check_inside(env_.config->output_dir, path.parent_path());  // a symbolic link must not lead out
   // A CSV always has its header row, an Excel file its zip structure: empty, the body is not the file.
-  download_ = std::make_unique<sink::Download>(env_.executor, output_path(), gzip, env_.blocking,
+  download_ = std::make_unique<sink::Download>(env_.executor, path, gzip, env_.blocking,
+                                               collision_names(*definition_, job_.id, path),
                                                definition_->format == config::FileFormat::json);
   download_started_ = env_.now();
   bytes_received_ = 0;
@@ -246,6 +263,10 @@ boost::asio::awaitable<void> JobLifecycle::publish() {
 // The file is in place. Its manifest comes next (loaders wait for it), then the row says succeeded;
 // retention and the hook follow, and nothing they do can undo the publish or change the job's state.
 boost::asio::awaitable<void> JobLifecycle::deliver(const sink::Published& published) {
+  if (const auto preferred = output_path(); published.path != preferred)
+    env_.log.job(service::Level::warning, job_.export_name, job_.id,
+                 "published as " + published.path.filename().string() + ": " + preferred.string() +
+                     " already exists (another job's file, never replaced)");
   job_.output_path = published.path.string();
   job_.bytes = static_cast<std::int64_t>(published.bytes);
   job_.sha256 = published.sha256;
@@ -300,7 +321,11 @@ boost::asio::awaitable<void> JobLifecycle::apply_retention() {
   auto rows = env_.store.published_files(job_.export_name);
   std::vector<sink::PublishedFile> files;
   for (const auto& row : rows) files.push_back({row.id, row.scheduled_for, *row.output_path});
-  const auto plan = sink::plan_retention(files, definition_->keep, env_.now(), job_.id);
+  // Another export's newer file may hold an old file's path (two templates giving one path).
+  sink::PathOwners owners;
+  for (const auto& file : sink::plan_retention(files, definition_->keep, env_.now(), job_.id).remove)
+    if (const auto owner = env_.store.newest_owner(file.path.string())) owners[file.path] = *owner;
+  const auto plan = sink::plan_retention(files, definition_->keep, env_.now(), job_.id, owners);
   std::vector<std::string> problems(plan.remove.size());
   co_await run_blocking(env_.blocking, [&] {
     for (std::size_t i = 0; i < plan.remove.size(); ++i) problems[i] = sink::remove_published(plan.remove[i].path);

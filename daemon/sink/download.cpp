@@ -5,6 +5,10 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <stdexcept>
 
 #include "util/blocking.hpp"
@@ -13,8 +17,30 @@ namespace apsis::sink {
 
 namespace asio = boost::asio;
 
-Download::Sink::Sink(std::filesystem::path final_path, bool verify_gzip, bool may_be_empty)
-    : file(std::move(final_path)), may_be_empty(may_be_empty) {
+namespace {
+
+// Whether `path` (not followed if a symbolic link) holds `bytes` bytes with this SHA-256.
+bool holds(const std::filesystem::path& path, std::uint64_t bytes, const std::string& sha256) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return false;
+  Sha256 hash;
+  std::uint64_t size = 0;
+  std::vector<char> buffer(1 << 16);
+  ssize_t n = 0;
+  while ((n = ::read(fd, buffer.data(), buffer.size())) > 0 || (n < 0 && errno == EINTR)) {
+    if (n < 0) continue;
+    size += static_cast<std::uint64_t>(n);
+    hash.update(std::span<const char>(buffer.data(), static_cast<std::size_t>(n)));
+  }
+  ::close(fd);
+  return n == 0 && size == bytes && hash.hex_digest() == sha256;
+}
+
+}  // namespace
+
+Download::Sink::Sink(std::filesystem::path final_path, bool verify_gzip, std::vector<std::filesystem::path> alternatives,
+                     bool may_be_empty)
+    : file(std::move(final_path)), alternatives(std::move(alternatives)), may_be_empty(may_be_empty) {
   if (verify_gzip) gzip.emplace();
 }
 
@@ -32,18 +58,23 @@ Published Download::Sink::publish() {
   if (!may_be_empty && (gzip ? gzip->uncompressed_bytes() : file.bytes_written()) == 0)
     throw std::runtime_error(gzip ? "the body is a valid gzip stream of an empty file: an export file is never empty"
                                   : "the body is empty: an export file is never empty");
-  file.publish();
-  return Published{file.final_path(), file.bytes_written(), hash.hex_digest()};
+  Published published{{}, file.bytes_written(), hash.hex_digest()};
+  published.path = file.publish(alternatives, [&](const std::filesystem::path& existing) {
+    return holds(existing, published.bytes, published.sha256);
+  });
+  return published;
 }
 
 Download::State::State(asio::any_io_executor loop, std::filesystem::path final_path, bool verify_gzip,
-                       bool may_be_empty)
-    : sink(std::move(final_path), verify_gzip, may_be_empty), piece_done(loop, asio::steady_timer::time_point::max()) {}
+                       std::vector<std::filesystem::path> alternatives, bool may_be_empty)
+    : sink(std::move(final_path), verify_gzip, std::move(alternatives), may_be_empty),
+      piece_done(loop, asio::steady_timer::time_point::max()) {}
 
 Download::Download(asio::any_io_executor loop, std::filesystem::path final_path, bool verify_gzip,
-                   asio::thread_pool* worker, bool may_be_empty)
+                   asio::thread_pool* worker, std::vector<std::filesystem::path> alternatives, bool may_be_empty)
     : worker_(worker),
-      state_(std::make_shared<State>(std::move(loop), std::move(final_path), verify_gzip, may_be_empty)) {}
+      state_(std::make_shared<State>(std::move(loop), std::move(final_path), verify_gzip, std::move(alternatives),
+                                     may_be_empty)) {}
 
 Download::~Download() = default;
 

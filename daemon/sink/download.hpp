@@ -34,10 +34,13 @@ struct Published {
 
 class Download {
  public:
-  // `worker` null: everything happens inline on the caller's thread. Without `may_be_empty`, empty
-  // content (an empty body, or a gzip stream of nothing) is refused at publish().
+  // `worker` null: everything happens inline on the caller's thread. The file is published under
+  // `final_path`, or the first of `alternatives` that is free when another file holds it (never
+  // replaced). Without `may_be_empty`, empty content (an empty body, or a gzip stream of nothing) is
+  // refused at publish().
   Download(boost::asio::any_io_executor loop, std::filesystem::path final_path, bool verify_gzip,
-           boost::asio::thread_pool* worker, bool may_be_empty = true);
+           boost::asio::thread_pool* worker, std::vector<std::filesystem::path> alternatives = {},
+           bool may_be_empty = true);
   ~Download();
   Download(const Download&) = delete;
   Download& operator=(const Download&) = delete;
@@ -51,10 +54,12 @@ class Download {
  private:
   // Touched by one thread at a time: the worker while a piece is in flight, else the event loop.
   struct Sink {
-    Sink(std::filesystem::path final_path, bool verify_gzip, bool may_be_empty);
+    Sink(std::filesystem::path final_path, bool verify_gzip, std::vector<std::filesystem::path> alternatives,
+         bool may_be_empty);
     void write(std::span<const char> bytes);
     Published publish();
     StagedFile file;
+    std::vector<std::filesystem::path> alternatives;
     bool may_be_empty;
     Sha256 hash;
     std::optional<GzipCheck> gzip;
@@ -63,7 +68,8 @@ class Download {
   // Shared with a piece in flight, which may outlive an abandoned download; its last owner (always a
   // handler on the event loop, or the Download) destroys the sink, which removes an unpublished file.
   struct State {
-    State(boost::asio::any_io_executor loop, std::filesystem::path final_path, bool verify_gzip, bool may_be_empty);
+    State(boost::asio::any_io_executor loop, std::filesystem::path final_path, bool verify_gzip,
+          std::vector<std::filesystem::path> alternatives, bool may_be_empty);
     Sink sink;
     std::vector<char> spare;  // the buffer of the last finished piece, reused for the next
     bool busy{false};

@@ -8,7 +8,7 @@
 namespace apsis::sink {
 
 RetentionPlan plan_retention(const std::vector<PublishedFile>& newest_first, const config::Retention& keep,
-                             TimePoint now, std::int64_t current_job) {
+                             TimePoint now, std::int64_t current_job, const PathOwners& owners) {
   const auto kept_by_rules = [&](std::size_t rank, const PublishedFile& file) {
     if (!keep.any()) return true;
     if (keep.count && rank < static_cast<std::size_t>(*keep.count)) return true;
@@ -28,7 +28,9 @@ RetentionPlan plan_retention(const std::vector<PublishedFile>& newest_first, con
   RetentionPlan plan;
   std::set<std::filesystem::path> planned;
   for (const auto* file : candidates) {
-    if (kept_paths.contains(file->path) || !planned.insert(file->path).second)
+    const auto owner = owners.find(file->path);
+    const bool newer_owner = owner != owners.end() && owner->second > file->job_id;
+    if (newer_owner || kept_paths.contains(file->path) || !planned.insert(file->path).second)
       plan.superseded.push_back(file->job_id);
     else
       plan.remove.push_back(*file);

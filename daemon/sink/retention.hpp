@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -24,10 +25,14 @@ struct RetentionPlan {
   std::vector<std::int64_t> superseded;  // rows whose path a kept file now occupies: mark only, delete nothing
 };
 
+// Per path, the newest job (of any export) that the job table says published its file there.
+using PathOwners = std::map<std::filesystem::path, std::int64_t>;
+
 // `newest_first` as the job table lists them. A file stays when either rule keeps it (the newest
-// `count`, or a slot at most `days` old), and the file of `current_job` always stays.
+// `count`, or a slot at most `days` old), and the file of `current_job` always stays. A path that a
+// newer job of any export owns (`owners`) is never deleted: the older row is only marked superseded.
 RetentionPlan plan_retention(const std::vector<PublishedFile>& newest_first, const config::Retention& keep,
-                             TimePoint now, std::int64_t current_job);
+                             TimePoint now, std::int64_t current_job, const PathOwners& owners = {});
 
 // Deletes a published file and its manifest; one already gone counts as deleted. Returns the
 // problem ("cannot delete PATH: reason") or an empty string.

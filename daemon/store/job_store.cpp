@@ -289,6 +289,13 @@ std::vector<Job> JobStore::published_files(const std::string& export_name) {
   return jobs;
 }
 
+std::optional<std::int64_t> JobStore::newest_owner(const std::string& path) {
+  auto query = db_.prepare(
+      "SELECT max(id) FROM jobs WHERE output_path = ? AND state = 'succeeded' AND file_removed_at IS NULL");
+  query.bind(1, path);
+  return query.step() ? query.column_optional_int(0) : std::nullopt;
+}
+
 std::int64_t JobStore::prune_finished_before(TimePoint cutoff) {
   auto prune = db_.prepare(std::string("DELETE FROM jobs WHERE ") + kFinished +
                            " AND finished_at < ? AND id NOT IN (SELECT max(id) FROM jobs WHERE " + kFinished +

@@ -70,6 +70,8 @@ class JobStore {
   std::map<std::string, TimePoint> last_success_by_export();
   // Succeeded jobs whose file retention has not removed, newest slot first.
   std::vector<Job> published_files(const std::string& export_name);
+  // The newest succeeded job of any export whose file (not removed by retention) is at `path`.
+  std::optional<std::int64_t> newest_owner(const std::string& path);
   // history_days: deletes finished rows that finished before `cutoff`, except each export's newest
   // finished row, so `status` can still say how an export last ended. Returns the rows deleted.
   std::int64_t prune_finished_before(TimePoint cutoff);

@@ -1,5 +1,7 @@
 #include "config/output_template.hpp"
 
+#include "config/config_loader.hpp"
+
 #include <doctest/doctest.h>
 
 #include <stdexcept>
@@ -129,4 +131,53 @@ TEST_CASE("a negative job id is still a plain name") {
   TemplateValues values = sample_values();
   values.job_id = -7;
   CHECK(expand_output_template("{job}.{ext}", values) == "-7.csv.gz");
+}
+
+TEST_CASE("a collision's name has the suffix before the extension") {
+  CHECK(insert_before_extension("dupes-20260101T000000Z.csv.gz", "csv.gz", "-job7") ==
+        "dupes-20260101T000000Z-job7.csv.gz");
+  CHECK(insert_before_extension("a.xlsx", "xlsx", "-job12-2") == "a-job12-2.xlsx");
+  CHECK(insert_before_extension("report", "csv", "-job7") == "report-job7");  // no extension in the template
+  CHECK(insert_before_extension(".csv", "csv", "-job7") == ".csv-job7");
+}
+
+TEST_CASE("names_export_or_job sees {export} or {job}, not a literal {{export}}") {
+  CHECK(names_export_or_job("{export}/{scheduled}.{ext}"));
+  CHECK(names_export_or_job("shared/{job}.{ext}"));
+  CHECK(names_export_or_job(ExportDefinition{}.output_template));
+  CHECK_FALSE(names_export_or_job("shared/{scheduled}.{ext}"));
+  CHECK_FALSE(names_export_or_job("{{export}}/{{job}}-{scheduled}.{ext}"));
+}
+
+namespace {
+
+apsis::config::LoadResult load_exports(const std::string& exports) {
+  const std::string yaml =
+      "state_db: state.db\noutput_dir: out\naccounts:\n  main:\n    base_url: https://api.apsis.one\n"
+      "    client_id: id\n    client_secret: secret\nexports:\n" + exports;
+  return apsis::config::load_config_string(yaml, "/tmp/apsis.yaml");
+}
+
+}  // namespace
+
+TEST_CASE("a config refuses two exports with one template without {export}, at the second's output") {
+  const auto result = load_exports(
+      "  a: {account: main, kind: duplicates, output: \"shared/{scheduled}.{ext}\"}\n"
+      "  b:\n    account: main\n    kind: duplicates\n    output: \"shared/{scheduled}.{ext}\"\n");
+  REQUIRE(result.errors.size() == 1);
+  CHECK(result.errors[0].line == 13);
+  CHECK(result.errors[0].column == 13);
+  CHECK(result.errors[0].message.find("exports.b.output: the same template as exports.a.output") == 0);
+}
+
+TEST_CASE("a template without {export} is a warning, which does not fail the load") {
+  const auto result = load_exports("  a: {account: main, kind: duplicates, output: \"{scheduled}.{ext}\"}\n"
+                                   "  b: {account: main, kind: duplicates, output: \"{export}/{job}.{ext}\"}\n"
+                                   "  c: {account: main, kind: duplicates, output: \"{export}/{job}.{ext}\"}\n"
+                                   "  d: {account: main, kind: duplicates, output: \"shared/{job}.{ext}\"}\n"
+                                   "  e: {account: main, kind: duplicates, output: \"shared/{job}.{ext}\"}\n");
+  CHECK(result.config);
+  REQUIRE(result.warnings.size() == 1);
+  CHECK(result.warnings[0].to_string().starts_with("/tmp/apsis.yaml:9:"));
+  CHECK(result.warnings[0].message.starts_with("warning: exports.a.output: the template has no {export} (nor {job})"));
 }

@@ -63,6 +63,14 @@ TEST_CASE("a path that a kept file occupies is never deleted, only marked supers
   CHECK(plan.superseded == std::vector<std::int64_t>{2, 1});
 }
 
+TEST_CASE("a path that a newer job of any export owns is never deleted, only marked superseded") {
+  // Two exports' templates give one path: export b's newer job 12 holds day-2's path now.
+  const PathOwners owners{{"/out/x/day-2.csv", 12}, {"/out/x/day-3.csv", 7}, {"/out/x/day-4.csv", 6}};
+  const auto plan = plan_retention(daily_files(5), {2, std::nullopt}, kNow, 10, owners);
+  CHECK(ids(plan.remove) == std::vector<std::int64_t>{7, 6});  // owned by themselves (or an older job): deleted
+  CHECK(plan.superseded == std::vector<std::int64_t>{8});
+}
+
 TEST_CASE("two old rows on one path: the file is deleted once, the other row marked") {
   std::vector<PublishedFile> files{{3, kNow, "/out/new.csv"}, {2, kNow - 24h, "/out/old.csv"}, {1, kNow - 48h, "/out/old.csv"}};
   const auto plan = plan_retention(files, {1, std::nullopt}, kNow, 3);

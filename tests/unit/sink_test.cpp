@@ -2,7 +2,12 @@
 
 #include <zlib.h>
 
+#include <unistd.h>
+
+#include <chrono>
 #include <filesystem>
+#include <system_error>
+#include <vector>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -73,24 +78,108 @@ TEST_CASE("an abandoned staged file leaves nothing behind") {
   CHECK(entries(dir.path()) == 0);
 }
 
-TEST_CASE("publishing replaces an older file of the same name atomically") {
+TEST_CASE("publishing never replaces another file: the first free alternative name is taken") {
   TempDir dir;
   const auto target = dir.path() / "export.csv";
-  write_file(target, "old");
-  StagedFile file(target);
-  file.write(bytes("new"));
-  file.publish();
-  CHECK(read_file(target) == "new");
+  const std::vector<fs::path> alternatives{dir.path() / "export-job7.csv", dir.path() / "export-job7-2.csv"};
+  write_file(target, "another job's");
+  {
+    StagedFile file(target);
+    file.write(bytes("mine"));
+    CHECK(file.publish(alternatives) == alternatives[0]);
+    CHECK(file.final_path() == alternatives[0]);
+  }
+  CHECK(read_file(target) == "another job's");
+  CHECK(read_file(alternatives[0]) == "mine");
+  StagedFile second(target);
+  second.write(bytes("again"));
+  CHECK(second.publish(alternatives) == alternatives[1]);
+  CHECK(read_file(alternatives[0]) == "mine");
+  CHECK(entries(dir.path()) == 3);
 }
 
-TEST_CASE("orphaned temporary files of a crash are found and removed, nothing else") {
+TEST_CASE("a taken name holding the very same bytes counts as published; every name taken is EEXIST") {
+  TempDir dir;
+  const auto target = dir.path() / "export.csv";
+  write_file(target, "same");
+  {
+    StagedFile file(target);
+    file.write(bytes("same"));
+    CHECK(file.publish({}, [](const fs::path& existing) { return read_file(existing) == "same"; }) == target);
+  }
+  CHECK(entries(dir.path()) == 1);  // the temporary file went
+  StagedFile other(target);
+  other.write(bytes("different"));
+  try {
+    other.publish({}, [](const fs::path&) { return false; });
+    FAIL("published over a file");
+  } catch (const std::system_error& e) {
+    CHECK(e.code() == std::errc::file_exists);
+  }
+  CHECK(read_file(target) == "same");
+  CHECK(entries(dir.path()) == 1);
+}
+
+TEST_CASE("a temporary file's name says which process on which host writes it") {
+  const TempOwner owner{"db-1.example.com", 4242, 987654};
+  const auto name = temp_file_name(owner, "abcdefghij", "dupes-20260101T000000Z.csv.gz");
+  CHECK(name.starts_with(kTempPrefix));
+  CHECK(parse_temp_owner(name) == owner);
+  CHECK(name.starts_with(std::string(kTempPrefix) + "dupes-20260101T000000Z.csv.gz-"));  // ls shows the target first
+  CHECK(parse_temp_owner(temp_file_name(owner, "abcdefghij", "a-1@b-2-3.csv")) == owner);
+  CHECK(temp_file_name(owner, "abcdefghij", std::string(400, 'x')).size() == 255);
+  CHECK(parse_temp_owner(temp_file_name(owner, "abcdefghij", std::string(400, 'x'))) == owner);
+  CHECK_FALSE(parse_temp_owner(std::string(kTempPrefix) + "export.csv-abc"));  // an older version's
+  CHECK_FALSE(parse_temp_owner("export.csv"));
+  CHECK(this_process().pid == ::getpid());
+  CHECK(process_start_time(::getpid()) == this_process().start_time);
+  CHECK_FALSE(process_start_time(4194305));  // above the largest pid_max
+}
+
+TEST_CASE("a start removes only this host's temporary files whose process is gone") {
   TempDir dir;
   fs::create_directories(dir.path() / "x");
-  write_file(dir.path() / "x" / (std::string(kTempPrefix) + "export.csv-abc"), "partial");
+  const auto me = this_process();
+  const auto temp = [&](const TempOwner& owner, const char* random) {
+    const auto path = dir.path() / "x" / temp_file_name(owner, random, "export.csv");
+    write_file(path, "partial");
+    return path;
+  };
+  const auto running = temp(me, "running000");
+  const auto reused_pid = temp(TempOwner{me.host, me.pid, me.start_time + 1}, "reusedpid0");
+  const auto dead = temp(TempOwner{me.host, 4194305, 1}, "deadpid000");
+  const auto other_host = temp(TempOwner{me.host + "-other", 4194305, 1}, "otherhost0");
+  const auto old_format = dir.path() / "x" / (std::string(kTempPrefix) + "export.csv-abc");
+  write_file(old_format, "partial");
   write_file(dir.path() / "x" / "export.csv", "complete");
+  CHECK(remove_orphaned_temp_files(dir.path()) == 2);
+  CHECK(fs::exists(running));
+  CHECK_FALSE(fs::exists(reused_pid));
+  CHECK_FALSE(fs::exists(dead));
+  CHECK(fs::exists(other_host));
+  CHECK(fs::exists(old_format));  // no owner in its name: left until it is a day old
+  fs::last_write_time(old_format, fs::file_time_type::clock::now() - std::chrono::hours(25));
   CHECK(remove_orphaned_temp_files(dir.path()) == 1);
+  CHECK_FALSE(fs::exists(old_format));
   CHECK(fs::exists(dir.path() / "x" / "export.csv"));
   CHECK(remove_orphaned_temp_files(dir.path() / "missing") == 0);
+}
+
+TEST_CASE("a symbolic link below the output directory may not lead outside it") {
+  TempDir dir;
+  const auto root = dir.path() / "out";
+  fs::create_directories(root / "real");
+  fs::create_directories(dir.path() / "elsewhere");
+  CHECK_NOTHROW(check_inside(root, root / "not" / "yet"));
+  CHECK_NOTHROW(check_inside(dir.path() / "missing-root", dir.path() / "missing-root" / "a"));
+  fs::create_directory_symlink(dir.path() / "elsewhere", root / "away");
+  fs::create_directory_symlink(root / "real", root / "inside");
+  fs::create_directory_symlink(dir.path() / "gone", root / "dangling");
+  CHECK_THROWS_WITH(check_inside(root, root / "away"), doctest::Contains("outside output_dir"));
+  CHECK_THROWS_WITH(check_inside(root, root / "away" / "deeper"), doctest::Contains("outside output_dir"));
+  CHECK_THROWS_WITH(check_inside(root, root / "dangling" / "a"), doctest::Contains("output_dir"));
+  CHECK_NOTHROW(check_inside(root, root / "inside" / "a"));
+  CHECK_FALSE(fs::exists(dir.path() / "elsewhere" / "deeper"));
 }
 
 TEST_CASE("a staged file in a directory that cannot be created fails with the path") {
