@@ -183,6 +183,18 @@ Job JobStore::create(const std::string& export_name, TimePoint scheduled_for, co
   return *find(db_.last_insert_id());
 }
 
+Job JobStore::create_asked_for(const std::string& export_name, TimePoint asked_at, const std::string& definition_json,
+                               TimePoint now) {
+  constexpr int kTries = 1000;  // a thousand jobs of one export asked for in one second: the rest fail
+  for (int i = 0;; ++i) {
+    try {
+      return create(export_name, asked_at + Milliseconds(i), definition_json, now);
+    } catch (const DuplicateSlot&) {
+      if (i + 1 >= kTries) throw;
+    }
+  }
+}
+
 void JobStore::save(const Job& job) {
   if (!save_) save_.emplace(db_.prepare(
       "UPDATE jobs SET state = ?, submit_attempts = ?, submitted_at = ?, poll_url = ?, poll_expires_at = ?, "

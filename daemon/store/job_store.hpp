@@ -50,6 +50,10 @@ class JobStore {
 
   Job create(const std::string& export_name, TimePoint scheduled_for, const std::string& definition_json,
              TimePoint now);
+  // A job asked for by hand (`once`, `trigger`): its slot is when it was asked for, or the next free
+  // millisecond when another such job of the export was asked for in the same one.
+  Job create_asked_for(const std::string& export_name, TimePoint asked_at, const std::string& definition_json,
+                       TimePoint now);
   // Writes every mutable column of `job` (state, counters, timings, result) in one statement.
   void save(const Job& job);
   std::optional<Job> find(std::int64_t id);

@@ -135,3 +135,17 @@ TEST_CASE("times are ISO-8601 UTC with milliseconds") {
   CHECK_FALSE(parse_iso8601("2024-02-29 23:59:59"));
   CHECK_FALSE(parse_iso8601("2024-02-29T23:59:59.999Zjunk"));
 }
+
+TEST_CASE("jobs asked for by hand in the same millisecond each get a slot of their own") {
+  // Two `once` (or `trigger`) runs started together used to collide on one slot, and one failed.
+  TempDir dir;
+  auto store = JobStore::open(dir.path() / "jobs.sqlite3");
+  const auto first = store.create_asked_for("dupes", kSlot, "{}", kSlot);
+  const auto second = store.create_asked_for("dupes", kSlot, "{}", kSlot);
+  const auto third = store.create_asked_for("dupes", kSlot, "{}", kSlot);
+  CHECK(first.scheduled_for == kSlot);
+  CHECK(second.scheduled_for == kSlot + 1ms);
+  CHECK(third.scheduled_for == kSlot + 2ms);
+  // A scheduled slot is never moved: that stays a duplicate.
+  CHECK_THROWS_AS(store.create("dupes", kSlot, "{}", kSlot), DuplicateSlot);
+}
