@@ -3,11 +3,11 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <random>
 
@@ -26,6 +26,15 @@ using namespace std::chrono_literals;
 // Schedules re-check the wall clock at least this often, so a clock step or a suspended machine
 // does not leave a timer aimed at the wrong instant.
 constexpr Milliseconds kMaxScheduleSleep = 1min;
+// A slot the loop reaches later than this after its time (a stall, a suspend, a clock step forward)
+// was missed: `catchup:` decides whether it runs. At start-up every slot already passed was missed.
+constexpr Milliseconds kLateAfter = 1min;
+// /healthz names a schedule whose due slot has not been started this long after it was due.
+constexpr Milliseconds kScheduleStuckAfter = 5s;
+// A loop that failed (the job table locked past its busy timeout, a full disk) tries again after
+// this, doubling up to the maximum.
+constexpr Milliseconds kRetryFirst = 1s;
+constexpr Milliseconds kRetryMax = 30s;
 constexpr Milliseconds kTriggerCheckInterval = 1s;
 constexpr Milliseconds kStatusInterval = 5s;
 // history_days is counted in days: pruning once an hour keeps the table within an hour of the limit.
@@ -57,7 +66,20 @@ std::string timer_lateness_line(const metrics::MillisecondHistogram& lateness) {
          " ms, max " + std::to_string(lateness.max().count()) + " ms";
 }
 
+schedule::CatchUp catch_up_rule(config::Catchup catchup) {
+  return catchup == config::Catchup::latest ? schedule::CatchUp::latest : schedule::CatchUp::none;
+}
+
+std::string seconds_text(Milliseconds delay) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(delay).count()) + " s";
+}
+
 }  // namespace
+
+struct Daemon::ClientSet {
+  std::map<std::string, std::shared_ptr<apsis_one::ApsisClient>> clients;
+  std::vector<std::pair<std::shared_ptr<apsis_one::ApsisClient>, config::AccountBudget>> new_budgets;
+};
 
 Daemon::Daemon(std::filesystem::path config_path, config::Config config, const Logger& log)
     : config_path_(std::move(config_path)),
@@ -86,9 +108,9 @@ void Daemon::start() {
   if (const int removed = sink::remove_orphaned_temp_files(config_->output_dir); removed > 0)
     log_.log(Level::notice, "removed " + std::to_string(removed) + " temporary file(s) left by an earlier crash");
   start_admin();  // first: a port already taken stops the start before any job runs
-  rebuild_clients();
+  commit_clients(make_clients(*config_));
   resume_unfinished();
-  start_schedules();
+  start_schedules(make_schedules(*config_, true));
   const auto log_failure = [this](const char* what) {
     return [this, what](std::exception_ptr error) {
       if (error && !is_cancellation(error)) log_.log(Level::error, std::string(what) + " stopped: " + describe(error));
@@ -103,21 +125,26 @@ void Daemon::start() {
                               std::to_string(running_.size()) + " jobs resumed");
 }
 
-void Daemon::rebuild_clients() {
-  std::map<std::string, std::shared_ptr<apsis_one::ApsisClient>> clients;
-  for (const auto& [name, account] : config_->accounts) {
+Daemon::ClientSet Daemon::make_clients(const config::Config& config) {
+  ClientSet next;
+  for (const auto& [name, account] : config.accounts) {
     const auto existing = clients_.find(name);
     if (existing != clients_.end() && existing->second->account() == account) {
-      clients[name] = existing->second;  // keeps its token and connections
+      next.clients[name] = existing->second;  // keeps its token and connections
     } else if (existing != clients_.end() && existing->second->same_endpoint(account)) {
       // A new budget: one account keeps one budget, or old and new jobs would spend it twice.
-      existing->second->set_budget(account.budget);
-      clients[name] = existing->second;
+      next.clients[name] = existing->second;
+      next.new_budgets.emplace_back(existing->second, account.budget);
     } else
-      clients[name] = std::make_shared<apsis_one::ApsisClient>(io_.get_executor(), account, config_->retry,
-                                                               system_now(), random_, &metrics_);
+      next.clients[name] = std::make_shared<apsis_one::ApsisClient>(io_.get_executor(), account, config.retry,
+                                                                    system_now(), random_, &metrics_);
   }
-  clients_ = std::move(clients);  // jobs in flight keep their own reference to a removed client
+  return next;
+}
+
+void Daemon::commit_clients(ClientSet next) {
+  for (auto& [client, budget] : next.new_budgets) client->set_budget(budget);
+  clients_ = std::move(next.clients);  // jobs in flight keep their own reference to a removed client
 }
 
 void Daemon::resume_unfinished() {
@@ -157,9 +184,11 @@ std::shared_ptr<const config::ExportDefinition> Daemon::shared_definition(const 
   return definition;
 }
 
-void Daemon::start_schedules() {
+std::map<std::string, std::shared_ptr<Daemon::ScheduleTask>> Daemon::make_schedules(const config::Config& config,
+                                                                                  bool at_start) {
   const TimePoint now = Clock::now();
-  for (const auto& [name, definition] : config_->exports) {
+  std::map<std::string, std::shared_ptr<ScheduleTask>> tasks;
+  for (const auto& [name, definition] : config.exports) {
     if (!definition.schedule) continue;
     std::string error;
     auto schedule = schedule::Schedule::parse(*definition.schedule, definition.timezone, &error);
@@ -167,19 +196,28 @@ void Daemon::start_schedules() {
       log_.log(Level::error, "export=" + name + " schedule not started: " + error);
       continue;
     }
-    TimePoint after = now;
-    // Catch-up: the newest slot missed while the daemon was down runs once, like Persistent=true.
-    if (const auto last = store_.latest_slot(name); last && definition.catchup == config::Catchup::latest) {
-      const auto horizon = std::chrono::duration_cast<Milliseconds>(now - *last);
-      if (const auto missed = schedule->latest_at_or_before(now, horizon); missed && *missed > *last) {
-        log_.log(Level::notice, "export=" + name + " catching up the missed slot " + format_iso8601(*missed));
-        start_slot(definition, *missed);
-      }
+    // Where the schedule stands: a running one keeps its place over a reload; otherwise the export's
+    // newest slot in the table (a slot not after it is never created, whatever the clock says), and
+    // without one, now. At start-up every slot since then was missed: catch-up decides.
+    TimePoint handled = now;
+    const auto running = schedules_.find(name);
+    if (!at_start && running != schedules_.end()) {
+      handled = running->second->handled;
+    } else if (const auto last = store_.latest_slot(name)) {
+      handled = at_start ? *last : std::max(*last, now);
     }
-    auto task = std::make_shared<ScheduleTask>(io_, definition, std::move(*schedule), after);
-    schedules_[name] = task;
-    asio::co_spawn(io_, schedule_loop(task), asio::detached);
+    tasks[name] = std::make_shared<ScheduleTask>(io_, definition, std::move(*schedule), handled, at_start);
   }
+  return tasks;
+}
+
+void Daemon::start_schedules(std::map<std::string, std::shared_ptr<ScheduleTask>> schedules) {
+  schedules_ = std::move(schedules);
+  for (const auto& [name, task] : schedules_)
+    asio::co_spawn(io_, schedule_loop(task), [this, name](std::exception_ptr error) {
+      if (error && !is_cancellation(error))
+        log_.log(Level::error, "export=" + name + " schedule stopped: " + describe(error));
+    });
 }
 
 void Daemon::stop_schedules() {
@@ -190,18 +228,61 @@ void Daemon::stop_schedules() {
   schedules_.clear();
 }
 
+// Never ends on an error: the job table locked past its busy timeout or a full disk is logged, and the
+// slot is tried again after a back-off (with the catch-up rule, so a long stall starts one job, not all).
 asio::awaitable<void> Daemon::schedule_loop(std::shared_ptr<ScheduleTask> task) {
+  Milliseconds retry = kRetryFirst;
   while (!task->stopped) {
-    task->next = task->schedule.next_after(task->last_slot);
-    const auto until = std::chrono::duration_cast<Milliseconds>(task->next - Clock::now());
-    if (until.count() > 0) {
-      task->timer.expires_after(std::min(until, kMaxScheduleSleep));
-      co_await task->timer.async_wait(asio::as_tuple(asio::use_awaitable));
-      continue;  // re-read the clock: either the slot is due now, or sleep again
+    Milliseconds sleep{};
+    try {
+      sleep = advance_schedule(*task);
+      if (task->error)
+        log_.log(Level::notice, "export=" + task->definition.name + " schedule advancing again; next slot " +
+                                    format_iso8601(task->next));
+      task->error.reset();
+      retry = kRetryFirst;
+    } catch (const std::exception& e) {
+      task->error = e.what();
+      sleep = retry;
+      retry = std::min(retry * 2, kRetryMax);
+      log_.log(Level::error, "export=" + task->definition.name + " schedule: " + e.what() + "; trying again in " +
+                                 seconds_text(sleep));
     }
-    task->last_slot = task->next;
-    start_slot(task->definition, task->next);
+    if (task->stopped) break;
+    task->timer.expires_after(sleep);
+    co_await task->timer.async_wait(asio::as_tuple(asio::use_awaitable));
   }
+}
+
+Milliseconds Daemon::advance_schedule(ScheduleTask& task) {
+  const auto& name = task.definition.name;
+  const auto due = schedule::due_slots(task.schedule, task.handled, Clock::now(),
+                                       task.at_start ? Milliseconds::zero() : kLateAfter,
+                                       catch_up_rule(task.definition.catchup));
+  if (due.first_passed) {
+    const auto upto = due.start ? " up to before " + format_iso8601(*due.start) : " up to " + format_iso8601(due.handled);
+    log_.log(Level::notice, "export=" + name + " slot(s) from " + format_iso8601(*due.first_passed) + upto +
+                                " passed without a job (catchup: " + std::string(config::to_string(task.definition.catchup)) +
+                                ")");
+  }
+  if (due.start) {
+    if (due.caught_up) log_.log(Level::notice, "export=" + name + " catching up the missed slot " + format_iso8601(*due.start));
+    start_slot(task.definition, *due.start);  // throws before any change if the row cannot be written
+  }
+  task.handled = due.handled;
+  task.at_start = false;
+  task.next = task.schedule.next_after(task.handled);
+  const auto until = std::chrono::duration_cast<Milliseconds>(task.next - Clock::now());
+  task.due = std::chrono::steady_clock::now() + std::max(until, Milliseconds::zero());
+  return std::clamp(until, Milliseconds::zero(), kMaxScheduleSleep);
+}
+
+std::vector<std::string> Daemon::stuck_schedules() const {
+  std::vector<std::string> stuck;
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& [name, task] : schedules_)
+    if (now - task->due > kScheduleStuckAfter) stuck.push_back(name);
+  return stuck;
 }
 
 void Daemon::start_slot(const config::ExportDefinition& definition, TimePoint slot) {
@@ -260,26 +341,40 @@ void Daemon::spawn(store::Job job, std::shared_ptr<const config::ExportDefinitio
                  }));
 }
 
+// Each loop below outlives its errors: it logs them and goes on (a reload that fails keeps the running
+// configuration; a table that does not answer is asked again at the next turn).
 asio::awaitable<void> Daemon::signal_loop() {
   for (;;) {
     auto [ec, number] = co_await signals_.async_wait(asio::as_tuple(asio::use_awaitable));
     if (ec) co_return;
-    if (number == SIGHUP) {
-      reload();
-      continue;
+    if (number != SIGHUP) {
+      stop();
+      co_return;
     }
-    stop();
-    co_return;
+    try {
+      reload();
+    } catch (const std::exception& e) {
+      log_.log(Level::error, std::string("reload failed: ") + e.what());
+      log_.log(Level::warning, "keeping the running configuration");
+      systemd_.ready();
+    }
   }
 }
 
 asio::awaitable<void> Daemon::trigger_loop() {
+  Milliseconds interval = kTriggerCheckInterval;
   while (!stopping_) {
-    trigger_timer_.expires_after(kTriggerCheckInterval);
+    trigger_timer_.expires_after(interval);
     co_await trigger_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
     if (stopping_) co_return;
-    // Rows that `apsis-exportd trigger` inserted: an indexed look at ids we have not seen yet.
-    for (auto& job : store_.pending_after(last_seen_job_id_)) adopt(std::move(job));
+    try {
+      // Rows that `apsis-exportd trigger` inserted: an indexed look at ids we have not seen yet.
+      for (auto& job : store_.pending_after(last_seen_job_id_)) adopt(std::move(job));
+      interval = kTriggerCheckInterval;
+    } catch (const std::exception& e) {
+      interval = std::min(std::max(interval * 2, kRetryFirst), kRetryMax);
+      log_.log(Level::error, std::string("trigger watch: ") + e.what() + "; looking again in " + seconds_text(interval));
+    }
   }
 }
 
@@ -287,8 +382,12 @@ asio::awaitable<void> Daemon::status_loop() {
   const auto watchdog = systemd_.watchdog_interval();
   const auto interval = watchdog ? std::min(*watchdog, kStatusInterval) : kStatusInterval;
   while (!stopping_) {
-    systemd_.status(status_line());
-    systemd_.watchdog();
+    try {
+      systemd_.status(status_line());
+      systemd_.watchdog();
+    } catch (const std::exception& e) {
+      log_.log(Level::error, std::string("status reporting: ") + e.what());
+    }
     status_timer_.expires_after(interval);
     co_await status_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
   }
@@ -296,8 +395,14 @@ asio::awaitable<void> Daemon::status_loop() {
 
 asio::awaitable<void> Daemon::maintenance_loop() {
   while (!stopping_) {
-    prune_history();
-    maintenance_timer_.expires_after(kMaintenanceInterval);
+    Milliseconds next = kMaintenanceInterval;
+    try {
+      prune_history();
+    } catch (const std::exception& e) {
+      next = kRetryMax;
+      log_.log(Level::error, std::string("job history pruning: ") + e.what() + "; trying again in " + seconds_text(next));
+    }
+    maintenance_timer_.expires_after(next);
     co_await maintenance_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 }
@@ -331,6 +436,8 @@ std::string Daemon::status_line() const {
   return line;
 }
 
+// The whole new configuration (clients with their CA bundles, schedules) is built before anything
+// switches: a step that throws leaves the running configuration as it was.
 void Daemon::reload() {
   systemd_.reloading();
   auto result = config::load_config_file(config_path_);
@@ -347,11 +454,15 @@ void Daemon::reload() {
   auto next = std::move(*result.config);
   next.state_db = config_->state_db;
   next.admin_listen = config_->admin_listen;
-  config_ = std::make_shared<const config::Config>(std::move(next));
+  auto config = std::make_shared<const config::Config>(std::move(next));
+  auto clients = make_clients(*config);
+  auto schedules = make_schedules(*config, false);
+  // Nothing below throws.
+  config_ = std::move(config);
   transfers_.set_capacity(static_cast<std::size_t>(std::max(0, config_->max_concurrent_downloads)));
-  rebuild_clients();
+  commit_clients(std::move(clients));
   stop_schedules();
-  start_schedules();
+  start_schedules(std::move(schedules));
   log_.log(Level::notice, "configuration reloaded: " + std::to_string(config_->exports.size()) +
                               " exports; jobs in flight keep their definitions");
   systemd_.ready();

@@ -5,7 +5,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "jobs/job_lifecycle.hpp"
@@ -14,13 +16,19 @@
 namespace apsis::service {
 
 struct Daemon::ScheduleTask {
-  ScheduleTask(boost::asio::io_context& io, config::ExportDefinition d, schedule::Schedule s, TimePoint after)
-      : definition(std::move(d)), schedule(std::move(s)), timer(io), last_slot(after) {}
+  ScheduleTask(boost::asio::io_context& io, config::ExportDefinition d, schedule::Schedule s, TimePoint handled_through,
+               bool starting)
+      : definition(std::move(d)), schedule(std::move(s)), timer(io), handled(handled_through), at_start(starting) {}
   config::ExportDefinition definition;
   schedule::Schedule schedule;
   boost::asio::steady_timer timer;
-  TimePoint last_slot;  // slots after this one are still to come
-  TimePoint next{};
+  TimePoint handled;  // every slot up to this one has its job, or was passed over
+  TimePoint next{};   // the first slot after `handled`
+  // When `next` is due by the monotonic clock: a clock step or a suspended machine does not move it,
+  // so /healthz can tell a schedule that stopped advancing from one whose wall clock jumped.
+  std::chrono::steady_clock::time_point due{std::chrono::steady_clock::now()};
+  std::optional<std::string> error;  // why the last attempt to start a slot failed
+  bool at_start;                     // the first look after the daemon started: every passed slot was missed
   bool stopped{false};
 };
 
