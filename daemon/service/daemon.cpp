@@ -15,6 +15,7 @@
 #include "jobs/definition_json.hpp"
 #include "jobs/job_lifecycle.hpp"
 #include "service/daemon_internal.hpp"
+#include "service/once_lock.hpp"
 #include "sink/staged_file.hpp"
 
 namespace apsis::service {
@@ -160,6 +161,14 @@ void Daemon::resume_unfinished() {
 void Daemon::adopt(store::Job job) {
   last_seen_job_id_ = std::max(last_seen_job_id_, job.id);
   if (running_.contains(job.id)) return;
+  // A job `once` started: left to it while it runs; taken over if it was killed.
+  if (auto abandoned = OnceLock::take_abandoned(config_->state_db, job.id)) {
+    abandoned->remove();
+    log_.job(Level::notice, job.export_name, job.id, "taken over from a `once` that did not finish");
+  } else if (OnceLock::owner(config_->state_db, job.id) == OnceLock::Owner::alive) {
+    log_.job(Level::info, job.export_name, job.id, "left to the `once` running it");
+    return;
+  }
   std::shared_ptr<const config::ExportDefinition> definition;
   try {
     definition = shared_definition(job.definition_json);
