@@ -139,8 +139,8 @@ DueSlots due_slots(const Schedule& schedule, TimePoint handled, TimePoint now, M
   const TimePoint first = schedule.next_after(handled);
   if (first > now) return {.handled = handled};
   // The newest slot in [first, now]; the look-back is capped, so fall back to `first` beyond it.
-  const auto newest =
-      std::max(first, schedule.latest_at_or_before(now, std::chrono::duration_cast<Milliseconds>(now - first)).value_or(first));
+  const auto look_back = std::chrono::duration_cast<Milliseconds>(now - first);
+  const auto newest = std::max(first, schedule.latest_at_or_before(now, look_back).value_or(first));
   DueSlots due{.handled = newest};
   if (first < newest) due.first_passed = first;
   if (now - newest <= late_after) {

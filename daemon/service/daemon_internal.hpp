@@ -1,4 +1,5 @@
-// The daemon's bookkeeping types, shared by daemon.cpp and the admin endpoint (daemon_admin.cpp).
+// The daemon's bookkeeping types and helpers, shared by daemon.cpp, its schedules (daemon_schedules.cpp)
+// and the admin endpoint (daemon_admin.cpp).
 #pragma once
 
 #include <boost/asio/cancellation_signal.hpp>
@@ -6,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,6 +16,15 @@
 #include "service/daemon.hpp"
 
 namespace apsis::service {
+
+// A loop that failed (the job table locked past its busy timeout, a full disk) tries again after
+// this, doubling up to kRetryMax.
+inline constexpr Milliseconds kRetryFirst = std::chrono::seconds(1);
+inline constexpr Milliseconds kRetryMax = std::chrono::seconds(30);
+
+std::string describe(std::exception_ptr error);
+bool is_cancellation(std::exception_ptr error);
+std::string seconds_text(Milliseconds delay);  // "30 s"
 
 struct Daemon::ScheduleTask {
   ScheduleTask(boost::asio::io_context& io, config::ExportDefinition d, schedule::Schedule s, TimePoint handled_through,

@@ -1108,7 +1108,8 @@ TEST_CASE("200 exports with ordinary request bodies all load") {
     exports += "      segments:\n        segment_discriminators: {a: usercreated.segments.a-1}\n        filter: a\n";
     exports += "      attributes:\n";  // 66 values in all
     for (int a = 0; a < 20; ++a)
-      exports += "        - {field_name: f" + std::to_string(a) + ", attribute_version_id: v" + std::to_string(a) + "}\n";
+      exports += "        - {field_name: f" + std::to_string(a) + ", attribute_version_id: v" +
+                 std::to_string(a) + "}\n";
   }
   const auto result = f.load(minimal(exports));
   INFO(all_errors(result).substr(0, 2000));

@@ -419,7 +419,8 @@ TEST_CASE("schedule: due_slots runs at most the newest slot, late ones by the ca
   };
   for (const auto& row : rows) {
     CAPTURE(row.name);
-    const auto due = apsis::schedule::due_slots(make(row.expression), row.handled, row.now, row.late_after, row.catch_up);
+    const auto due =
+        apsis::schedule::due_slots(make(row.expression), row.handled, row.now, row.late_after, row.catch_up);
     CHECK(due.start == row.start);
     CHECK(due.caught_up == row.caught_up);
     CHECK(due.first_passed == row.first_passed);
