@@ -1,5 +1,6 @@
 #include <boost/json.hpp>
 
+#include <charconv>
 #include <cstdio>
 
 #include "cli/arguments.hpp"
@@ -60,6 +61,15 @@ void print_table(const std::vector<store::Job>& jobs) {
   }
 }
 
+// --limit N: a whole number (0 or less means no limit); anything else is a usage error.
+int parse_limit(const std::string& text) {
+  int value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc{} || end != text.data() + text.size())
+    throw UsageError("--limit expects a whole number of rows, got '" + text + "'");
+  return value;
+}
+
 }  // namespace
 
 int jobs_command(const std::vector<std::string>& args) {
@@ -74,7 +84,7 @@ int jobs_command(const std::vector<std::string>& args) {
     if (!filter.state)
       throw UsageError("unknown state '" + *state + "' (pending, submitted, downloading, succeeded, failed, expired)");
   }
-  if (const auto limit = arguments.option("limit")) filter.limit = std::stoi(*limit);
+  if (const auto limit = arguments.option("limit")) filter.limit = parse_limit(*limit);
   if (filter.limit && *filter.limit <= 0) filter.limit.reset();
   std::vector<store::Job> jobs;
   try {

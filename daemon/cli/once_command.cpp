@@ -22,6 +22,7 @@
 #include "cli/progress.hpp"
 #include "jobs/definition_json.hpp"
 #include "jobs/job_lifecycle.hpp"
+#include "service/once_lock.hpp"
 
 namespace apsis::cli {
 namespace {
@@ -64,6 +65,16 @@ asio::awaitable<void> show_progress(const jobs::JobLifecycle& lifecycle, asio::s
   std::fflush(stderr);
 }
 
+// The oldest unfinished job of `export_name` whose `once` is gone, with its lock now held here.
+std::pair<store::Job, std::optional<service::OnceLock>> resume_abandoned(store::JobStore& store,
+                                                                         const std::filesystem::path& state_db,
+                                                                         const std::string& export_name) {
+  for (auto& job : store.unfinished())
+    if (job.export_name == export_name)
+      if (auto lock = service::OnceLock::take_abandoned(state_db, job.id)) return {std::move(job), std::move(lock)};
+  return {store::Job{}, std::nullopt};
+}
+
 }  // namespace
 
 int once_command(const std::vector<std::string>& args) {
@@ -85,13 +96,30 @@ int once_command(const std::vector<std::string>& args) {
   jobs::Random random(std::random_device{}());
   const bool progress = wants_progress();
   const service::Logger log(stderr, service::Logger::stderr_is_journal(), service::Level::info, progress);
-  auto client = std::make_shared<apsis_one::ApsisClient>(io.get_executor(), configuration->accounts.at(definition.account),
-                                                         configuration->retry, system_now(), random);
-  const auto now = Clock::now();
-  auto job = store.create(definition.name, now, jobs::definition_to_json(definition), now);
+  // A job of this export whose `once` was killed resumes here, with the definition it started with
+  // (no second export at APSIS One); otherwise a new job. Either way this process holds its lock.
+  auto resumed = resume_abandoned(store, configuration->state_db, definition.name);
+  store::Job job = std::move(resumed.first);
+  std::optional<service::OnceLock> lock = std::move(resumed.second);
+  auto job_definition = std::make_shared<const config::ExportDefinition>(definition);
+  if (lock) {
+    std::fprintf(stderr, "apsis-exportd once: resuming job %lld, left in state '%s' by a `once` that did not finish\n",
+                 static_cast<long long>(job.id), std::string(store::to_string(job.state)).c_str());
+    job_definition = std::make_shared<const config::ExportDefinition>(jobs::definition_from_json(job.definition_json));
+  } else {
+    const auto now = Clock::now();
+    job = store.create(definition.name, now, jobs::definition_to_json(definition), now);
+    lock.emplace(service::OnceLock::create(configuration->state_db, job.id));
+  }
+  const auto account = configuration->accounts.find(job_definition->account);
+  if (account == configuration->accounts.end())
+    throw std::runtime_error("job " + std::to_string(job.id) + ": account '" + job_definition->account +
+                             "' is no longer in the configuration");
+  auto client = std::make_shared<apsis_one::ApsisClient>(io.get_executor(), account->second, configuration->retry,
+                                                         system_now(), random);
   asio::thread_pool blocking(1);
   jobs::JobLifecycle lifecycle({io.get_executor(), store, client, configuration, system_now(), random, log, nullptr, &blocking},
-                               std::make_shared<const config::ExportDefinition>(definition), job);
+                               job_definition, job);
 
   // Ctrl-C or SIGTERM cancels the job's coroutine; its row stays resumable.
   asio::cancellation_signal cancel;
@@ -118,6 +146,8 @@ int once_command(const std::vector<std::string>& args) {
                  }));
   io.run();
 
+  // A final row needs no owner; an unfinished one keeps its lock file for the next `once` or `run`.
+  if (result && store::is_final(result->state)) lock->remove();
   if (!result) {
     const auto row = store.find(job.id);
     std::fprintf(stderr, "apsis-exportd once: %s; job %lld left in state '%s'\n",

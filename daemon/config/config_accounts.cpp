@@ -1,6 +1,11 @@
 // accounts: API endpoints and credentials, one entry per APSIS One account.
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include <algorithm>
 #include <array>
+#include <memory>
 
 #include "config/loader_sections.hpp"
 #include "http/url.hpp"
@@ -21,6 +26,8 @@ constexpr std::array<ExportKind, 4> kPathKinds{ExportKind::duplicates, ExportKin
 constexpr std::array<std::string_view, 4> kBudgetKeys{"submits", "event_submits", "polls", "tokens"};
 constexpr std::array<std::string_view, 2> kPollUrlFields{"file_download_url", "file_download_url_v2"};
 constexpr std::size_t kMaxSecretBytes = 64 * 1024;
+// Debian's whole system bundle is about 220 KiB.
+constexpr std::size_t kMaxCaBundleBytes = 16 * 1024 * 1024;
 
 // scheme://host[:port], the port only when it is not the scheme's default.
 std::string base_url_text(const http::Url& url) {
@@ -90,11 +97,44 @@ void read_secret(LoadContext& ctx, const Mapping& mapping, Account& account) {
   }
 }
 
+// What OpenSSL says when `pem` is not a CA bundle it would load: nullopt when it holds at least one
+// certificate (or CRL) and nothing it cannot parse. The same reading as the TLS client's
+// load_verify_file, so a file check accepts never throws later, in a reload.
+std::optional<std::string> ca_bundle_problem(const std::string& pem) {
+  ERR_clear_error();
+  const std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())),
+                                                       &BIO_free);
+  if (!bio) return "out of memory";
+  STACK_OF(X509_INFO)* infos = PEM_X509_INFO_read_bio(bio.get(), nullptr, nullptr, nullptr);
+  if (!infos) {
+    const auto code = ERR_get_error();
+    ERR_clear_error();
+    char reason[256] = "unreadable";
+    if (code) ERR_error_string_n(code, reason, sizeof reason);
+    return std::string("not a PEM CA bundle (") + reason + ")";
+  }
+  int usable = 0;
+  for (int i = 0; i < sk_X509_INFO_num(infos); ++i) {
+    const X509_INFO* info = sk_X509_INFO_value(infos, i);
+    if (info->x509 || info->crl) ++usable;
+  }
+  sk_X509_INFO_pop_free(infos, X509_INFO_free);
+  ERR_clear_error();
+  if (usable == 0) return std::string("no PEM certificate in it (expected -----BEGIN CERTIFICATE----- blocks)");
+  return std::nullopt;
+}
+
 void read_ca_file(LoadContext& ctx, const Field& field, Account& account) {
   auto path = read_path(ctx, field);
   if (!path) return;
-  if (const auto reason = ctx.options.files.check_readable(*path)) {
-    ctx.errors.add(field.mark(), field.path + ": cannot read " + path->string() + ": " + *reason);
+  std::string reason;
+  const auto pem = ctx.options.files.read_text(*path, kMaxCaBundleBytes, &reason);
+  if (!pem) {
+    ctx.errors.add(field.mark(), field.path + ": cannot read " + path->string() + ": " + reason);
+    return;
+  }
+  if (const auto problem = ca_bundle_problem(*pem)) {
+    ctx.errors.add(field.mark(), field.path + ": " + path->string() + ": " + *problem);
     return;
   }
   account.ca_file = std::move(*path);

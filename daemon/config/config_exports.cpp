@@ -149,10 +149,19 @@ void read_request(LoadContext& ctx, const Field& field, bool start_at_per_job, E
     ctx.errors.add(field.mark(), field.path + ": expected a mapping (the JSON body of the export request)");
     return;
   }
+  if (ctx.json_values_left == 0) {
+    if (!std::exchange(ctx.json_values_exhausted, true))
+      ctx.errors.add(field.key.Mark(), field.path + ": the request bodies of the file hold more than " +
+                                           group_thousands(kMaxFileJsonValues) +
+                                           " values in all (an alias counts its target each time it is used)");
+    return;
+  }
   std::vector<YamlJsonError> problems;
+  std::size_t values_left = kMaxJsonValues;  // per request: a body holds at most this many
   const auto body = field.value.IsNull()
                         ? boost::json::value(boost::json::object())
-                        : yaml_to_json(field.value, field.path, ctx.options.env, problems, ctx.json_values_left);
+                        : yaml_to_json(field.value, field.path, ctx.options.env, problems, values_left);
+  ctx.json_values_left -= std::min(ctx.json_values_left, kMaxJsonValues - values_left);
   for (auto& problem : problems) ctx.errors.add(problem.mark, std::move(problem.message));
   // Checked against the documented fields only when complete: holes would read as more errors.
   if (!problems.empty()) return;

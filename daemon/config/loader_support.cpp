@@ -330,14 +330,45 @@ std::optional<std::size_t> read_choice(LoadContext& ctx, const Field& field,
   return static_cast<std::size_t>(it - choices.begin());
 }
 
+namespace {
+
+std::string_view file_type_name(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory (Is a directory)";
+  if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a file";
+}
+
+}  // namespace
+
+// O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever. Anything but a
+// regular file is refused before a byte is read, so read() cannot block either.
+int open_regular_file(const std::filesystem::path& path, std::string* error) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    if (error) *error = std::generic_category().message(errno);
+    return -1;
+  }
+  struct stat info {};
+  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+    if (error) *error = "not a regular file but " + std::string(file_type_name(info.st_mode));
+    ::close(fd);
+    return -1;
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return fd;
+}
+
 std::optional<std::string> read_text_file(const std::filesystem::path& path, std::size_t max_bytes,
                                           std::string* error) {
   auto fail = [error](std::string message) -> std::optional<std::string> {
     if (error) *error = std::move(message);
     return std::nullopt;
   };
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fail(std::generic_category().message(errno));
+  const int fd = open_regular_file(path, error);
+  if (fd < 0) return std::nullopt;
   std::string text;
   char buffer[4096];
   for (;;) {
@@ -360,12 +391,10 @@ std::optional<std::string> read_text_file(const std::filesystem::path& path, std
 }
 
 std::optional<std::string> check_readable_file(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::generic_category().message(errno);
-  struct stat info {};
-  const bool regular = ::fstat(fd, &info) == 0 && S_ISREG(info.st_mode);
+  std::string reason;
+  const int fd = open_regular_file(path, &reason);
+  if (fd < 0) return reason;
   ::close(fd);
-  if (!regular) return "not a regular file";
   return std::nullopt;
 }
 

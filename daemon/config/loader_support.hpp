@@ -47,12 +47,16 @@ std::string did_you_mean(std::string_view word, std::span<const std::string_view
 // "a, b or c"
 std::string join_or(std::span<const std::string_view> words);
 
+inline constexpr std::size_t kMaxFileJsonValues = 1'000'000;
+
 struct LoadContext {
   ErrorSink& errors;
   const LoadOptions& options;
   std::filesystem::path base_dir;  // relative paths in the file resolve against it
-  // Shared by all request bodies, so aliases of whole exports cannot multiply it either.
-  std::size_t json_values_left{kMaxJsonValues};
+  // Each request body may hold kMaxJsonValues; all of them together this many, so aliases of whole
+  // exports cannot multiply a small file into billions of values either.
+  std::size_t json_values_left{kMaxFileJsonValues};
+  bool json_values_exhausted{false};  // reported once
 };
 
 // One entry of a mapping. `path` names it in messages: "accounts.main.base_url".
@@ -139,7 +143,11 @@ std::optional<Enum> read_enum(LoadContext& ctx, const Field& field,
   return std::data(choices)[*index].second;
 }
 
-// The whole file, at most max_bytes. nullopt with the OS reason in *error ("No such file or directory").
+// Opens `path` for reading without blocking on a FIFO or device, and only if it is a regular file;
+// else -1 with the reason in *error ("No such file or directory", "not a regular file but a FIFO ...").
+int open_regular_file(const std::filesystem::path& path, std::string* error);
+
+// The whole file, at most max_bytes; a regular file only. nullopt with the reason in *error.
 std::optional<std::string> read_text_file(const std::filesystem::path& path, std::size_t max_bytes, std::string* error);
 
 // nullopt when `path` is a regular file this process can open for reading, else the OS reason.

@@ -134,4 +134,24 @@ std::optional<TimePoint> Schedule::latest_at_or_before(TimePoint at, Millisecond
   return TimePoint{*slot};
 }
 
+DueSlots due_slots(const Schedule& schedule, TimePoint handled, TimePoint now, Milliseconds late_after,
+                   CatchUp catch_up) {
+  const TimePoint first = schedule.next_after(handled);
+  if (first > now) return {.handled = handled};
+  // The newest slot in [first, now]; the look-back is capped, so fall back to `first` beyond it.
+  const auto look_back = std::chrono::duration_cast<Milliseconds>(now - first);
+  const auto newest = std::max(first, schedule.latest_at_or_before(now, look_back).value_or(first));
+  DueSlots due{.handled = newest};
+  if (first < newest) due.first_passed = first;
+  if (now - newest <= late_after) {
+    due.start = newest;
+  } else if (catch_up == CatchUp::latest) {
+    due.start = newest;
+    due.caught_up = true;
+  } else {
+    due.first_passed = first;
+  }
+  return due;
+}
+
 }  // namespace apsis::schedule

@@ -51,4 +51,21 @@ class Schedule {
   Rule rule_;
 };
 
+// What a schedule loop does when it wakes at `now`, every slot up to `handled` being dealt with
+// already. Pure: the same answer at start-up, after a stall, a suspend or a clock step.
+enum class CatchUp { latest, none };
+
+struct DueSlots {
+  std::optional<TimePoint> start{};       // start a job for this slot now
+  bool caught_up{false};                  // `start` is later than `late_after`: a catch-up
+  std::optional<TimePoint> first_passed{};  // the earliest slot passed over without a job, if any
+  TimePoint handled;                      // every slot up to this one is dealt with
+};
+
+// The slots after `handled` and up to `now`: at most one of them runs, the newest. It runs when it
+// is at most `late_after` old, or when it is older and `catch_up` is latest; every other one is
+// passed over. A `now` before `handled` (the clock stepped back) starts nothing: no slot repeats.
+DueSlots due_slots(const Schedule& schedule, TimePoint handled, TimePoint now, Milliseconds late_after,
+                   CatchUp catch_up);
+
 }  // namespace apsis::schedule

@@ -3,11 +3,11 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <random>
 
@@ -15,6 +15,7 @@
 #include "jobs/definition_json.hpp"
 #include "jobs/job_lifecycle.hpp"
 #include "service/daemon_internal.hpp"
+#include "service/once_lock.hpp"
 #include "sink/staged_file.hpp"
 
 namespace apsis::service {
@@ -23,13 +24,18 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
-// Schedules re-check the wall clock at least this often, so a clock step or a suspended machine
-// does not leave a timer aimed at the wrong instant.
-constexpr Milliseconds kMaxScheduleSleep = 1min;
 constexpr Milliseconds kTriggerCheckInterval = 1s;
 constexpr Milliseconds kStatusInterval = 5s;
 // history_days is counted in days: pruning once an hour keeps the table within an hour of the limit.
 constexpr Milliseconds kMaintenanceInterval = 1h;
+
+std::string timer_lateness_line(const metrics::MillisecondHistogram& lateness) {
+  return "poll timers: " + std::to_string(lateness.count()) + " fired; lateness p50 " +
+         std::to_string(lateness.quantile(0.5).count()) + " ms, p99 " + std::to_string(lateness.quantile(0.99).count()) +
+         " ms, max " + std::to_string(lateness.max().count()) + " ms";
+}
+
+}  // namespace
 
 std::string describe(std::exception_ptr error) {
   try {
@@ -51,13 +57,14 @@ bool is_cancellation(std::exception_ptr error) {
   }
 }
 
-std::string timer_lateness_line(const metrics::MillisecondHistogram& lateness) {
-  return "poll timers: " + std::to_string(lateness.count()) + " fired; lateness p50 " +
-         std::to_string(lateness.quantile(0.5).count()) + " ms, p99 " + std::to_string(lateness.quantile(0.99).count()) +
-         " ms, max " + std::to_string(lateness.max().count()) + " ms";
+std::string seconds_text(Milliseconds delay) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(delay).count()) + " s";
 }
 
-}  // namespace
+struct Daemon::ClientSet {
+  std::map<std::string, std::shared_ptr<apsis_one::ApsisClient>> clients;
+  std::vector<std::pair<std::shared_ptr<apsis_one::ApsisClient>, config::AccountBudget>> new_budgets;
+};
 
 Daemon::Daemon(std::filesystem::path config_path, config::Config config, const Logger& log)
     : config_path_(std::move(config_path)),
@@ -86,9 +93,9 @@ void Daemon::start() {
   if (const int removed = sink::remove_orphaned_temp_files(config_->output_dir); removed > 0)
     log_.log(Level::notice, "removed " + std::to_string(removed) + " temporary file(s) left by an earlier crash");
   start_admin();  // first: a port already taken stops the start before any job runs
-  rebuild_clients();
+  commit_clients(make_clients(*config_));
   resume_unfinished();
-  start_schedules();
+  start_schedules(make_schedules(*config_, true));
   const auto log_failure = [this](const char* what) {
     return [this, what](std::exception_ptr error) {
       if (error && !is_cancellation(error)) log_.log(Level::error, std::string(what) + " stopped: " + describe(error));
@@ -103,21 +110,26 @@ void Daemon::start() {
                               std::to_string(running_.size()) + " jobs resumed");
 }
 
-void Daemon::rebuild_clients() {
-  std::map<std::string, std::shared_ptr<apsis_one::ApsisClient>> clients;
-  for (const auto& [name, account] : config_->accounts) {
+Daemon::ClientSet Daemon::make_clients(const config::Config& config) {
+  ClientSet next;
+  for (const auto& [name, account] : config.accounts) {
     const auto existing = clients_.find(name);
     if (existing != clients_.end() && existing->second->account() == account) {
-      clients[name] = existing->second;  // keeps its token and connections
+      next.clients[name] = existing->second;  // keeps its token and connections
     } else if (existing != clients_.end() && existing->second->same_endpoint(account)) {
       // A new budget: one account keeps one budget, or old and new jobs would spend it twice.
-      existing->second->set_budget(account.budget);
-      clients[name] = existing->second;
+      next.clients[name] = existing->second;
+      next.new_budgets.emplace_back(existing->second, account.budget);
     } else
-      clients[name] = std::make_shared<apsis_one::ApsisClient>(io_.get_executor(), account, config_->retry,
-                                                               system_now(), random_, &metrics_);
+      next.clients[name] = std::make_shared<apsis_one::ApsisClient>(io_.get_executor(), account, config.retry,
+                                                                    system_now(), random_, &metrics_);
   }
-  clients_ = std::move(clients);  // jobs in flight keep their own reference to a removed client
+  return next;
+}
+
+void Daemon::commit_clients(ClientSet next) {
+  for (auto& [client, budget] : next.new_budgets) client->set_budget(budget);
+  clients_ = std::move(next.clients);  // jobs in flight keep their own reference to a removed client
 }
 
 void Daemon::resume_unfinished() {
@@ -133,6 +145,14 @@ void Daemon::resume_unfinished() {
 void Daemon::adopt(store::Job job) {
   last_seen_job_id_ = std::max(last_seen_job_id_, job.id);
   if (running_.contains(job.id)) return;
+  // A job `once` started: left to it while it runs; taken over if it was killed.
+  if (auto abandoned = OnceLock::take_abandoned(config_->state_db, job.id)) {
+    abandoned->remove();
+    log_.job(Level::notice, job.export_name, job.id, "taken over from a `once` that did not finish");
+  } else if (OnceLock::owner(config_->state_db, job.id) == OnceLock::Owner::alive) {
+    log_.job(Level::info, job.export_name, job.id, "left to the `once` running it");
+    return;
+  }
   std::shared_ptr<const config::ExportDefinition> definition;
   try {
     definition = shared_definition(job.definition_json);
@@ -155,75 +175,6 @@ std::shared_ptr<const config::ExportDefinition> Daemon::shared_definition(const 
   auto definition = std::make_shared<const config::ExportDefinition>(jobs::definition_from_json(json));
   definitions_[json] = definition;
   return definition;
-}
-
-void Daemon::start_schedules() {
-  const TimePoint now = Clock::now();
-  for (const auto& [name, definition] : config_->exports) {
-    if (!definition.schedule) continue;
-    std::string error;
-    auto schedule = schedule::Schedule::parse(*definition.schedule, definition.timezone, &error);
-    if (!schedule) {
-      log_.log(Level::error, "export=" + name + " schedule not started: " + error);
-      continue;
-    }
-    TimePoint after = now;
-    // Catch-up: the newest slot missed while the daemon was down runs once, like Persistent=true.
-    if (const auto last = store_.latest_slot(name); last && definition.catchup == config::Catchup::latest) {
-      const auto horizon = std::chrono::duration_cast<Milliseconds>(now - *last);
-      if (const auto missed = schedule->latest_at_or_before(now, horizon); missed && *missed > *last) {
-        log_.log(Level::notice, "export=" + name + " catching up the missed slot " + format_iso8601(*missed));
-        start_slot(definition, *missed);
-      }
-    }
-    auto task = std::make_shared<ScheduleTask>(io_, definition, std::move(*schedule), after);
-    schedules_[name] = task;
-    asio::co_spawn(io_, schedule_loop(task), asio::detached);
-  }
-}
-
-void Daemon::stop_schedules() {
-  for (auto& [name, task] : schedules_) {
-    task->stopped = true;
-    task->timer.cancel();
-  }
-  schedules_.clear();
-}
-
-asio::awaitable<void> Daemon::schedule_loop(std::shared_ptr<ScheduleTask> task) {
-  while (!task->stopped) {
-    task->next = task->schedule.next_after(task->last_slot);
-    const auto until = std::chrono::duration_cast<Milliseconds>(task->next - Clock::now());
-    if (until.count() > 0) {
-      task->timer.expires_after(std::min(until, kMaxScheduleSleep));
-      co_await task->timer.async_wait(asio::as_tuple(asio::use_awaitable));
-      continue;  // re-read the clock: either the slot is due now, or sleep again
-    }
-    task->last_slot = task->next;
-    start_slot(task->definition, task->next);
-  }
-}
-
-void Daemon::start_slot(const config::ExportDefinition& definition, TimePoint slot) {
-  if (stopping_) return;
-  const TimePoint now = Clock::now();
-  store::Job job;
-  try {
-    job = store_.create(definition.name, slot, jobs::definition_to_json(definition), now);
-  } catch (const store::DuplicateSlot&) {
-    return;  // this slot already has its job (it was resumed or caught up)
-  }
-  // last_seen_job_id_ only advances over rows read back from the table: a `trigger` row inserted
-  // just before this one has a lower id and must still be picked up.
-  if (definition.overlap == config::Overlap::skip && running_per_export_[definition.name] > 0) {
-    job.state = store::JobState::skipped;
-    job.finished_at = now;
-    job.error = "the export's previous job was still running (overlap: skip)";
-    store_.save(job);
-    log_.job(Level::notice, job.export_name, job.id, "slot " + format_iso8601(slot) + " skipped: " + *job.error);
-    return;
-  }
-  spawn(std::move(job), std::make_shared<const config::ExportDefinition>(definition));
 }
 
 void Daemon::spawn(store::Job job, std::shared_ptr<const config::ExportDefinition> definition) {
@@ -260,26 +211,41 @@ void Daemon::spawn(store::Job job, std::shared_ptr<const config::ExportDefinitio
                  }));
 }
 
+// Each loop below outlives its errors: it logs them and goes on (a reload that fails keeps the running
+// configuration; a table that does not answer is asked again at the next turn).
 asio::awaitable<void> Daemon::signal_loop() {
   for (;;) {
     auto [ec, number] = co_await signals_.async_wait(asio::as_tuple(asio::use_awaitable));
     if (ec) co_return;
-    if (number == SIGHUP) {
-      reload();
-      continue;
+    if (number != SIGHUP) {
+      stop();
+      co_return;
     }
-    stop();
-    co_return;
+    try {
+      reload();
+    } catch (const std::exception& e) {
+      log_.log(Level::error, std::string("reload failed: ") + e.what());
+      log_.log(Level::warning, "keeping the running configuration");
+      systemd_.ready();
+    }
   }
 }
 
 asio::awaitable<void> Daemon::trigger_loop() {
+  Milliseconds interval = kTriggerCheckInterval;
   while (!stopping_) {
-    trigger_timer_.expires_after(kTriggerCheckInterval);
+    trigger_timer_.expires_after(interval);
     co_await trigger_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
     if (stopping_) co_return;
-    // Rows that `apsis-exportd trigger` inserted: an indexed look at ids we have not seen yet.
-    for (auto& job : store_.pending_after(last_seen_job_id_)) adopt(std::move(job));
+    try {
+      // Rows that `apsis-exportd trigger` inserted: an indexed look at ids we have not seen yet.
+      for (auto& job : store_.pending_after(last_seen_job_id_)) adopt(std::move(job));
+      interval = kTriggerCheckInterval;
+    } catch (const std::exception& e) {
+      interval = std::min(std::max(interval * 2, kRetryFirst), kRetryMax);
+      log_.log(Level::error,
+               std::string("trigger watch: ") + e.what() + "; looking again in " + seconds_text(interval));
+    }
   }
 }
 
@@ -287,8 +253,12 @@ asio::awaitable<void> Daemon::status_loop() {
   const auto watchdog = systemd_.watchdog_interval();
   const auto interval = watchdog ? std::min(*watchdog, kStatusInterval) : kStatusInterval;
   while (!stopping_) {
-    systemd_.status(status_line());
-    systemd_.watchdog();
+    try {
+      systemd_.status(status_line());
+      systemd_.watchdog();
+    } catch (const std::exception& e) {
+      log_.log(Level::error, std::string("status reporting: ") + e.what());
+    }
     status_timer_.expires_after(interval);
     co_await status_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
   }
@@ -296,8 +266,15 @@ asio::awaitable<void> Daemon::status_loop() {
 
 asio::awaitable<void> Daemon::maintenance_loop() {
   while (!stopping_) {
-    prune_history();
-    maintenance_timer_.expires_after(kMaintenanceInterval);
+    Milliseconds next = kMaintenanceInterval;
+    try {
+      prune_history();
+    } catch (const std::exception& e) {
+      next = kRetryMax;
+      log_.log(Level::error,
+               std::string("job history pruning: ") + e.what() + "; trying again in " + seconds_text(next));
+    }
+    maintenance_timer_.expires_after(next);
     co_await maintenance_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 }
@@ -331,6 +308,8 @@ std::string Daemon::status_line() const {
   return line;
 }
 
+// The whole new configuration (clients with their CA bundles, schedules) is built before anything
+// switches: a step that throws leaves the running configuration as it was.
 void Daemon::reload() {
   systemd_.reloading();
   auto result = config::load_config_file(config_path_);
@@ -347,11 +326,15 @@ void Daemon::reload() {
   auto next = std::move(*result.config);
   next.state_db = config_->state_db;
   next.admin_listen = config_->admin_listen;
-  config_ = std::make_shared<const config::Config>(std::move(next));
+  auto config = std::make_shared<const config::Config>(std::move(next));
+  auto clients = make_clients(*config);
+  auto schedules = make_schedules(*config, false);
+  // Nothing below throws.
+  config_ = std::move(config);
   transfers_.set_capacity(static_cast<std::size_t>(std::max(0, config_->max_concurrent_downloads)));
-  rebuild_clients();
+  commit_clients(std::move(clients));
   stop_schedules();
-  start_schedules();
+  start_schedules(std::move(schedules));
   log_.log(Level::notice, "configuration reloaded: " + std::to_string(config_->exports.size()) +
                               " exports; jobs in flight keep their definitions");
   systemd_.ready();

@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "admin/admin_server.hpp"
 #include "apsis/apsis_client.hpp"
@@ -41,9 +43,15 @@ class Daemon {
   void start();
   void resume_unfinished();
   void adopt(store::Job job);
-  void start_schedules();
+  // Every export's schedule task, built from `config` without touching the running ones; throws if
+  // the job table cannot say where a schedule stands.
+  std::map<std::string, std::shared_ptr<ScheduleTask>> make_schedules(const config::Config& config, bool at_start);
+  void start_schedules(std::map<std::string, std::shared_ptr<ScheduleTask>> schedules);
   void stop_schedules();
   boost::asio::awaitable<void> schedule_loop(std::shared_ptr<ScheduleTask> task);
+  // Starts what is due of one schedule and says how long to sleep before looking again.
+  Milliseconds advance_schedule(ScheduleTask& task);
+  std::vector<std::string> stuck_schedules() const;
   void start_slot(const config::ExportDefinition& definition, TimePoint slot);
   void spawn(store::Job job, std::shared_ptr<const config::ExportDefinition> definition);
   std::shared_ptr<const config::ExportDefinition> shared_definition(const std::string& json);
@@ -60,7 +68,11 @@ class Daemon {
   void write_waiting(metrics::PrometheusText& out) const;
   void reload();
   void stop();
-  void rebuild_clients();
+  // The clients `config` needs: existing ones kept, new ones built (which may throw: a CA bundle);
+  // nothing running changes until commit_clients.
+  struct ClientSet;
+  ClientSet make_clients(const config::Config& config);
+  void commit_clients(ClientSet clients);
   std::string status_line() const;
   std::map<store::JobState, int> running_by_state() const;  // the jobs in flight here, by their row's state
 

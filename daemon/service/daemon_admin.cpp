@@ -190,6 +190,14 @@ admin::AdminResponse Daemon::health_page() {
     body["database"] = e.what();
     status = 503;
   }
+  // A schedule whose due slot has not started (the job table refuses the row, say) is not advancing.
+  json::array stuck;
+  for (const auto& name : stuck_schedules()) stuck.emplace_back(name);
+  if (!stuck.empty()) {
+    body["status"] = "failing";
+    status = 503;
+  }
+  body["schedules_stuck"] = std::move(stuck);
   if (stopping_) status = 503;
   return json_response(status, body);
 }

@@ -377,3 +377,53 @@ TEST_CASE("schedule: next_after is fast and bounded over long searches (performa
   CHECK(iterations == 20'000);
   CHECK(t == at("2026-03-20T00:00") + 50'000min);
 }
+
+// The schedule loop's decision when it wakes (issue 12, item 6): after a stall, a suspend or a clock
+// step at most one slot runs, the newest; `catchup:` decides only whether a late one does.
+TEST_CASE("schedule: due_slots runs at most the newest slot, late ones by the catch-up rule") {
+  using apsis::schedule::CatchUp;
+  struct Row {
+    const char* name;
+    const char* expression;
+    TimePoint handled;
+    TimePoint now;
+    Milliseconds late_after;
+    CatchUp catch_up;
+    std::optional<TimePoint> start;
+    bool caught_up;
+    std::optional<TimePoint> first_passed;
+    TimePoint handled_after;
+  };
+  const auto t = at("2026-03-01T10:00");
+  const auto none = std::optional<TimePoint>{};
+  const std::vector<Row> rows{
+      {"not due yet", "every 10s", t, t + 5s, 60s, CatchUp::latest, none, false, none, t},
+      {"on time", "every 10s", t, t + 10s + 5ms, 60s, CatchUp::latest, t + 10s, false, none, t + 10s},
+      {"exactly at the slot, no slack", "every 10s", t, t + 10s, 0s, CatchUp::none, t + 10s, false, none, t + 10s},
+      {"a 35 s stall: the newest only, the rest passed", "every 10s", t, t + 35s, 60s, CatchUp::latest, t + 30s, false,
+       t + 10s, t + 30s},
+      {"a 35 s stall with catchup none: the newest is on time", "every 10s", t, t + 35s, 60s, CatchUp::none, t + 30s,
+       false, t + 10s, t + 30s},
+      {"suspended 2.5 h, catchup latest", "0 * * * *", t, t + 150min, 60s, CatchUp::latest, t + 120min, true,
+       t + 60min, t + 120min},
+      {"suspended 2.5 h, catchup none", "0 * * * *", t, t + 150min, 60s, CatchUp::none, none, false, t + 60min,
+       t + 120min},
+      {"one hourly slot 30 min late, catchup none", "0 * * * *", t, t + 90min, 60s, CatchUp::none, none, false,
+       t + 60min, t + 60min},
+      {"clock stepped back an hour", "0 * * * *", t, t - 60min, 60s, CatchUp::latest, none, false, none, t},
+      {"clock stepped back across the slot", "every 10s", t + 10s, t + 5s, 60s, CatchUp::latest, none, false, none,
+       t + 10s},
+      {"start-up counts any passed slot as missed (none)", "every 2s", t, t + 5500ms, 0s, CatchUp::none, none, false,
+       t + 2s, t + 4s},
+      {"start-up, catchup latest", "every 2s", t, t + 5500ms, 0s, CatchUp::latest, t + 4s, true, t + 2s, t + 4s},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.name);
+    const auto due =
+        apsis::schedule::due_slots(make(row.expression), row.handled, row.now, row.late_after, row.catch_up);
+    CHECK(due.start == row.start);
+    CHECK(due.caught_up == row.caught_up);
+    CHECK(due.first_passed == row.first_passed);
+    CHECK(due.handled == row.handled_after);
+  }
+}
