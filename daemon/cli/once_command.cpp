@@ -108,7 +108,7 @@ int once_command(const std::vector<std::string>& args) {
     job_definition = std::make_shared<const config::ExportDefinition>(jobs::definition_from_json(job.definition_json));
   } else {
     const auto now = Clock::now();
-    job = store.create(definition.name, now, jobs::definition_to_json(definition), now);
+    job = store.create_asked_for(definition.name, now, jobs::definition_to_json(definition), now);
     lock.emplace(service::OnceLock::create(configuration->state_db, job.id));
   }
   const auto account = configuration->accounts.find(job_definition->account);

@@ -33,7 +33,7 @@ int trigger_command(const std::vector<std::string>& args) {
   }
   auto store = store::JobStore::open(config->state_db);
   const auto now = Clock::now();
-  const auto job = store.create(found->first, now, jobs::definition_to_json(found->second), now);
+  const auto job = store.create_asked_for(found->first, now, jobs::definition_to_json(found->second), now);
   std::printf("job %lld queued for export %s\n", static_cast<long long>(job.id), found->first.c_str());
   return kExitOk;
 }
