@@ -215,9 +215,14 @@ fs::path StagedFile::publish(std::span<const fs::path> alternatives, const SameF
       errno = error;
       throw_errno("cannot move into place", name);
     }
-    published_ = true;
     final_path_ = name;
-    fsync_directory(final_path_.parent_path());
+    try {
+      fsync_directory(final_path_.parent_path());
+    } catch (...) {
+      ::unlink(final_path_.c_str());  // its name may not last: lost, like a failed fsync's data
+      throw;
+    }
+    published_ = true;
     return final_path_;
   }
   discard();

@@ -61,6 +61,21 @@ TEST_CASE("an injected fsync fails the publish with EIO and leaves no file under
   CHECK(std::filesystem::is_empty(dir.path()));
 }
 
+TEST_CASE("a failed fsync of the directory removes the file just moved into place") {
+  TempDir dir;
+  sink::StagedFile file(dir.path() / "a.csv");
+  file.write(std::string("h\n1\n"));
+  Armed armed(3);  // fsync, rename, fsync of the directory
+  try {
+    file.publish();
+    FAIL("publish succeeded");
+  } catch (const std::system_error& e) {
+    CHECK(e.code().value() == EIO);
+    CHECK(std::string(e.what()).find("cannot fsync directory") != std::string::npos);
+  }
+  CHECK(std::filesystem::is_empty(dir.path()));
+}
+
 TEST_CASE("an injected SQLite step is SQLITE_IOERR and changes nothing; read-only statements are not counted") {
   TempDir dir;
   store::Database db(dir.path() / "t.sqlite3");
