@@ -16,6 +16,7 @@
 #include <system_error>
 
 #include "util/directories.hpp"
+#include "util/fault_injection.hpp"
 
 namespace apsis::sink {
 namespace {
@@ -38,7 +39,7 @@ std::string random_suffix() {
 void fsync_directory(const fs::path& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) throw_errno("cannot open directory", dir);
-  const int rc = ::fsync(fd);
+  const int rc = fault::inject("fsync directory", dir.native()) ? fault::failed_call(EIO) : ::fsync(fd);
   const int saved = errno;
   ::close(fd);
   errno = saved;
@@ -47,7 +48,10 @@ void fsync_directory(const fs::path& dir) {
 
 // 0, or the errno: EEXIST when `to` exists, whatever the file system (NFS included).
 int move_without_replacing(const fs::path& from, const fs::path& to) {
-  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+  const int rc = fault::inject("rename", to.native())
+                     ? fault::failed_call(EIO)
+                     : ::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE);
+  if (rc == 0) return 0;
   if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP) return errno;
   if (::link(from.c_str(), to.c_str()) != 0) return errno;
   ::unlink(from.c_str());  // should it fail, a second name of a complete file remains, removed at a restart
@@ -169,7 +173,8 @@ void StagedFile::discard() noexcept {
 
 void StagedFile::write(std::span<const char> bytes) {
   while (!bytes.empty()) {
-    const ssize_t n = ::write(fd_, bytes.data(), bytes.size());
+    const ssize_t n = fault::inject("write", final_path_.native()) ? fault::failed_call(EIO)
+                                                                 : ::write(fd_, bytes.data(), bytes.size());
     if (n < 0) {
       if (errno == EINTR) continue;
       throw_errno("cannot write", temp_path_);
@@ -180,7 +185,7 @@ void StagedFile::write(std::span<const char> bytes) {
 }
 
 fs::path StagedFile::publish(std::span<const fs::path> alternatives, const SameFile& same_file) {
-  if (::fsync(fd_) != 0) {
+  if ((fault::inject("fsync", final_path_.native()) ? fault::failed_call(EIO) : ::fsync(fd_)) != 0) {
     const int saved = errno;
     discard();
     errno = saved;
@@ -210,9 +215,14 @@ fs::path StagedFile::publish(std::span<const fs::path> alternatives, const SameF
       errno = error;
       throw_errno("cannot move into place", name);
     }
-    published_ = true;
     final_path_ = name;
-    fsync_directory(final_path_.parent_path());
+    try {
+      fsync_directory(final_path_.parent_path());
+    } catch (...) {
+      ::unlink(final_path_.c_str());  // its name may not last: lost, like a failed fsync's data
+      throw;
+    }
+    published_ = true;
     return final_path_;
   }
   discard();

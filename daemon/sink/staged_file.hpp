@@ -57,7 +57,8 @@ class StagedFile {
   // atomically). A taken name that `same_file` recognises counts as published (this job's own file of
   // an earlier attempt cut short by a crash), and the temporary file goes. Returns the name used.
   // After a failed fsync the data is treated as lost: the temporary file is removed and the error
-  // thrown, never retried on the same descriptor. Every name taken: std::system_error(EEXIST).
+  // thrown, never retried on the same descriptor; after a failed fsync of the directory, the file just
+  // moved into place is removed (its name may not survive a crash) and the error thrown. Every name taken: std::system_error(EEXIST).
   std::filesystem::path publish(std::span<const std::filesystem::path> alternatives = {},
                                 const SameFile& same_file = {});
 

@@ -1,5 +1,7 @@
 #include "store/sqlite.hpp"
 
+#include "util/fault_injection.hpp"
+
 namespace apsis::store {
 
 Database::Database(const std::filesystem::path& file, bool read_only) {
@@ -23,6 +25,7 @@ void Database::raise(int code, std::string_view context) const {
 }
 
 void Database::exec(std::string_view sql) {
+  if (fault::inject("sqlite exec", sql)) throw SqliteError(SQLITE_IOERR_WRITE, "SQLite: disk I/O error");
   char* message = nullptr;
   const int rc = sqlite3_exec(db_, std::string(sql).c_str(), nullptr, nullptr, &message);
   if (rc != SQLITE_OK) {
@@ -71,6 +74,8 @@ Statement& Statement::bind(int index, std::nullopt_t) {
 }
 
 bool Statement::step() {
+  if (fault::kEnabled && !sqlite3_stmt_readonly(stmt_) && fault::inject("sqlite step", sqlite3_sql(stmt_)))
+    throw SqliteError(SQLITE_IOERR_WRITE, "SQLite: disk I/O error");
   const int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
