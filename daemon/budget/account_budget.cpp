@@ -89,6 +89,8 @@ struct BudgetState {
       }
       return;
     }
+    // Nobody waits: an armed timer would keep the event loop (and a stopping daemon) alive until it fires.
+    timer.cancel();
   }
 
   void pump_all(const std::shared_ptr<BudgetState>& self) {

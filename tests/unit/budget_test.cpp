@@ -199,3 +199,31 @@ TEST_CASE("a throttled ticket slows the account and is counted") {
   CHECK(budget.pace(CallKind::poll) == doctest::Approx(0.5));
   CHECK(budget.pace(CallKind::submit) == doctest::Approx(1.0));
 }
+
+TEST_CASE("a cancelled waiter leaves no timer behind: the event loop can end at once") {
+  // A stopping daemon cancelled a job waiting a minute for the token budget; the budget's own timer
+  // for that wait kept io_context::run() going for the rest of the minute.
+  boost::asio::io_context io;
+  Limits limits;
+  limits.tokens = {1, 60'000ms};
+  AccountBudget budget(io.get_executor(), limits);
+  boost::asio::cancellation_signal cancel;
+  bool cancelled = false;
+  boost::asio::co_spawn(
+      io,
+      [&]() -> boost::asio::awaitable<void> {
+        { auto ticket = co_await budget.acquire(CallKind::token); }
+        try {
+          auto ticket = co_await budget.acquire(CallKind::token);  // waits a minute
+        } catch (const boost::system::system_error&) {
+          cancelled = true;
+        }
+      },
+      boost::asio::bind_cancellation_slot(cancel.slot(), boost::asio::detached));
+  io.run_for(50ms);
+  REQUIRE(budget.waiting(CallKind::token) == 1);
+  cancel.emit(boost::asio::cancellation_type::terminal);
+  io.run_for(30s);  // half the armed minute: the loop must have run out of work long before
+  CHECK(cancelled);
+  CHECK(io.stopped());
+}
