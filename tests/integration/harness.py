@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -118,6 +119,18 @@ class Workspace:
         result = self.run("jobs", "--config", self.config, "--json", *args)
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
+
+    def rows(self, where="1"):
+        """The job table's rows matching `where` (SQL), oldest first, read-only. None yet while the
+        daemon has not created the file or its schema (created in one transaction, just after the
+        file, and rolled back when that transaction fails); waits out a writer's lock."""
+        if not os.path.exists(self.db):
+            return []
+        with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=30) as db:
+            db.row_factory = sqlite3.Row
+            if not db.execute("SELECT 1 FROM sqlite_schema WHERE name = 'jobs'").fetchone():
+                return []
+            return [dict(r) for r in db.execute(f"SELECT * FROM jobs WHERE {where} ORDER BY id")]
 
     def files(self, manifests=False):
         """Every file under the output directory, relative paths; without the <file>.json manifest

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import tempfile
 import time
@@ -31,20 +30,6 @@ V2 = "file_download_url_v2"
 DUPES = "kind: duplicates\n    request: {segments: {segment_discriminators: {a: usercreated.segments.a-1}, filter: a}}"
 EVENT_REQUEST = ("request:\n      attributes: [{field_name: email, attribute_version_id: 5c2f4a6e-8a4d-4c8b-9a51-3f0e7d2b6c11}]\n"
                  "      tags: [usercreated.tags.vip-q9w2e4r6ty]")
-
-
-def rows(ws, where="1"):
-    """The job rows matching `where`; none while the daemon has not yet created the file or the table."""
-    if not os.path.exists(ws.db):
-        return []
-    with sqlite3.connect(f"file:{ws.db}?mode=ro", uri=True) as db:
-        db.row_factory = sqlite3.Row
-        try:
-            return [dict(r) for r in db.execute(f"SELECT * FROM jobs WHERE {where} ORDER BY id")]
-        except sqlite3.OperationalError as e:
-            if "no such table" in str(e):
-                return []  # the daemon creates the schema in its first transaction, just after the file
-            raise
 
 
 def parse_iso(text):
@@ -231,7 +216,7 @@ class PollAnswerV2Test(ContractTest):
         proc = subprocess.Popen([DAEMON, "once", "--config", self.ws.config, "dupes"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            wait_for(lambda: rows(self.ws, "state = 'submitted'"), what="the job to be submitted")
+            wait_for(lambda: self.ws.rows("state = 'submitted'"), what="the job to be submitted")
             wait_for(lambda: poll_requests(self.fake.stats()), what="a first poll (202)")
             self.fake.reset()  # APSIS forgets the export (and the token)
             _, err = proc.communicate(timeout=30)
@@ -257,12 +242,12 @@ class V2RestartTest(ContractTest):
         result = self.ws.run("trigger", "--config", self.ws.config, "dupes")
         self.assertEqual(result.returncode, 0, result.stderr)
         self.daemon = RunningDaemon(self.ws)
-        wait_for(lambda: rows(self.ws, f"state = 'submitted' AND poll_url_field = '{V2}'"),
+        wait_for(lambda: self.ws.rows(f"state = 'submitted' AND poll_url_field = '{V2}'"),
                  what="the job to be submitted with the v2 field")
         wait_for(lambda: poll_requests(self.fake.stats()), what="a first poll before the kill")
         self.daemon.stop(signal.SIGKILL)
         before = len(self.fake.stats()["requests"])
-        self.assertEqual(rows(self.ws)[0]["state"], "submitted")
+        self.assertEqual(self.ws.rows()[0]["state"], "submitted")
 
         with open(self.ws.config) as f:
             text = f.read()
@@ -272,7 +257,7 @@ class V2RestartTest(ContractTest):
         self.assertEqual(self.ws.run("check", "--config", self.ws.config).returncode, 0)
 
         self.daemon = RunningDaemon(self.ws)
-        wait_for(lambda: rows(self.ws, "state IN ('succeeded', 'failed', 'expired')"), what="the job to finish")
+        wait_for(lambda: self.ws.rows("state IN ('succeeded', 'failed', 'expired')"), what="the job to finish")
         self.assertEqual(self.daemon.stop(), 0)
         job = self.only_job()
         self.assert_succeeded(job)
@@ -373,7 +358,7 @@ class BudgetLoadTest(AdminTest):
         most_waiting = {"submit": 0, "poll": 0}
         most_jobs_waiting = 0
         deadline = time.monotonic() + 60
-        while len(rows(self.ws, "state IN ('succeeded', 'failed', 'expired')")) < self.JOBS:
+        while len(self.ws.rows("state IN ('succeeded', 'failed', 'expired')")) < self.JOBS:
             self.assertLess(time.monotonic(), deadline, "timed out waiting for the jobs to finish")
             for job in json.loads(self.get("/jobs"))["running"]:
                 seen_waiting.add(job["waiting_for"])
@@ -385,7 +370,7 @@ class BudgetLoadTest(AdminTest):
         samples = self.scrape()
         self.assertEqual(self.daemon.stop(), 0)
 
-        jobs = rows(self.ws)
+        jobs = self.ws.rows()
         self.assertEqual([j["state"] for j in jobs], ["succeeded"] * self.JOBS, [j["error"] for j in jobs])
         self.assertEqual(sum(j["resubmits"] for j in jobs), 0)
         account = self.fake.account()
@@ -421,11 +406,11 @@ class EventBudgetTest(AdminTest):
             result = self.ws.run("trigger", "--config", self.ws.config, name)
             self.assertEqual(result.returncode, 0, result.stderr)
         self.start()
-        wait_for(lambda: len(rows(self.ws, "state IN ('succeeded', 'failed', 'expired')")) == 4,
+        wait_for(lambda: len(self.ws.rows("state IN ('succeeded', 'failed', 'expired')")) == 4,
                  what="the four jobs to finish")
         samples = self.scrape()
         self.assertEqual(self.daemon.stop(), 0)
-        self.assertEqual([j["state"] for j in rows(self.ws)], ["succeeded"] * 4)
+        self.assertEqual([j["state"] for j in self.ws.rows()], ["succeeded"] * 4)
         account = self.fake.account()
         self.assertEqual(account["requests"]["event_submits"], 3)
         self.assertEqual(account["requests"]["submits"], 4, "event exports count as submits too")
@@ -444,7 +429,7 @@ class BudgetThrottleTest(AdminTest):
         self.fake.faults(poll_429=2)  # two in one window: the pace is halved once
         result = self.ws.run("trigger", "--config", self.ws.config, "dupes")
         self.assertEqual(result.returncode, 0, result.stderr)
-        wait_for(lambda: rows(self.ws, "state IN ('succeeded', 'failed', 'expired')"), what="the job to finish")
+        wait_for(lambda: self.ws.rows("state IN ('succeeded', 'failed', 'expired')"), what="the job to finish")
         samples = self.scrape()
         self.assertEqual(self.daemon.stop(), 0)
         job = self.only_job()

@@ -14,7 +14,6 @@ build); skipped otherwise."""
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import tempfile
 import time
@@ -31,16 +30,6 @@ FINAL = {"succeeded", "failed", "expired", "skipped"}
 # strerror(EIO), and SQLite's message for SQLITE_IOERR.
 FAILURE_WORDS = ("Input/output error", "disk I/O error")
 SANITIZER_WORDS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
-
-
-def rows(ws):
-    if not os.path.exists(ws.db):
-        return []
-    with sqlite3.connect(f"file:{ws.db}?mode=ro", uri=True) as db:
-        db.row_factory = sqlite3.Row
-        if not db.execute("SELECT 1 FROM sqlite_schema WHERE name = 'jobs'").fetchone():
-            return []  # a fault in the schema's creation: rolled back
-        return [dict(r) for r in db.execute("SELECT * FROM jobs ORDER BY id")]
 
 
 def all_files(ws):
@@ -92,7 +81,7 @@ class FaultInjectionTest(unittest.TestCase):
 
     def check_published(self, n, ws, when):
         """Every file under a final name is one a row records, whole; manifests are whole JSON."""
-        table = rows(ws)
+        table = ws.rows()
         files = {r["output_path"]: r for r in table if r["output_path"]}
         manifests = {r["manifest_path"] for r in table if r["manifest_path"]}
         for path in all_files(ws):
@@ -112,7 +101,7 @@ class FaultInjectionTest(unittest.TestCase):
                 self.problem(n, f"{when}: {path} is under a final name but no row records it")
 
     def check_rows_say_what_happened(self, n, ws, when, fault_fired):
-        for row in rows(ws):
+        for row in ws.rows():
             if row["state"] == "succeeded":
                 if not row["output_path"] or not os.path.exists(row["output_path"]):
                     self.problem(n, f"{when}: job {row['id']} succeeded without its file")
@@ -132,7 +121,7 @@ class FaultInjectionTest(unittest.TestCase):
         daemon = RunningDaemon(ws)
         try:
             wait_for(lambda: "started" in daemon.log() or not daemon.alive(), timeout=30, what="the restart")
-            wait_for(lambda: all(r["state"] in FINAL for r in rows(ws)) or not daemon.alive(),
+            wait_for(lambda: all(r["state"] in FINAL for r in ws.rows()) or not daemon.alive(),
                      timeout=30, interval=0.05, what=f"N={n}: every row final after the restart")
         finally:
             code = daemon.stop()
@@ -144,7 +133,7 @@ class FaultInjectionTest(unittest.TestCase):
             self.problem(n, f"restart: temporary files left: {temps}")
         self.check_published(n, ws, "after the restart")
         self.check_rows_say_what_happened(n, ws, "after the restart", False)
-        for row in rows(ws):
+        for row in ws.rows():
             if row["state"] not in FINAL:
                 self.problem(n, f"restart: job {row['id']} still {row['state']}")
             elif row["id"] in unfinished_before and row["state"] != "succeeded":
@@ -163,7 +152,7 @@ class FaultInjectionTest(unittest.TestCase):
                 code, log, completed = faulted_run(ws, {"APSIS_FAULT_AT": str(n), "APSIS_FAULT_LOG": log_file})
                 hits = fired(log_file)
                 if VERBOSE:
-                    table = rows(ws)
+                    table = ws.rows()
                     print(f"{mode} N={n} ({time.monotonic() - start:.0f}s): {[(p, d[:50]) for p, d in hits]} exit "
                           f"{code}; rows {[(r['state'], (r['error'] or '')[:150]) for r in table]}", flush=True)
                 self.sites.update(site(p, d, ws) for p, d in hits)
@@ -175,7 +164,7 @@ class FaultInjectionTest(unittest.TestCase):
                     return n
                 self.check_published(n, ws, f"{mode} after {hits[0][0]}")
                 self.check_rows_say_what_happened(n, ws, f"{mode} after {hits[0][0]}", True)
-                unfinished = {r["id"] for r in rows(ws) if r["state"] not in FINAL}
+                unfinished = {r["id"] for r in ws.rows() if r["state"] not in FINAL}
                 self.restart_and_check(n, ws, unfinished)
             finally:
                 ws.cleanup()
@@ -191,7 +180,7 @@ class FaultInjectionTest(unittest.TestCase):
             _, log = proc.communicate()
             log += f"\n[test] once still running after {ONCE_TIMEOUT}s: killed"
             self.problem(env["APSIS_FAULT_AT"], f"once hangs after the fault {fired(env['APSIS_FAULT_LOG'])}")
-        table = rows(ws)
+        table = ws.rows()
         completed = proc.returncode == 0 and len(table) == 1 and table[0]["state"] == "succeeded"
         return proc.returncode, log, completed
 
@@ -200,11 +189,11 @@ class FaultInjectionTest(unittest.TestCase):
         self.assertEqual(trigger.returncode, 0, trigger.stderr)
         daemon = RunningDaemon(ws, env=env)
         try:
-            wait_for(lambda: not daemon.alive() or all(r["state"] in FINAL for r in rows(ws)),
+            wait_for(lambda: not daemon.alive() or all(r["state"] in FINAL for r in ws.rows()),
                      timeout=30, interval=0.05, what="the faulted run to finish its job or exit")
         finally:
             code = daemon.stop()
-        table = rows(ws)
+        table = ws.rows()
         completed = code == 0 and len(table) == 1 and table[0]["state"] == "succeeded"
         return code, daemon.log(), completed
 

@@ -49,13 +49,6 @@ class LoopTest(unittest.TestCase):
         wait_for(lambda: "started:" in daemon.log(), what="the daemon to start")
         return daemon
 
-    def rows(self, where="1"):
-        if not os.path.exists(self.ws.db):
-            return []
-        with sqlite3.connect(f"file:{self.ws.db}?mode=ro", uri=True, timeout=30) as db:
-            db.row_factory = sqlite3.Row
-            return [dict(r) for r in db.execute(f"SELECT * FROM jobs WHERE {where} ORDER BY id")]
-
     def hold_exclusive_lock(self, seconds, during=None):
         """BEGIN EXCLUSIVE on the job table for `seconds`; `during()` runs meanwhile. Returns the
         UTC times (ISO-8601) the lock was taken and released."""
@@ -93,7 +86,7 @@ class AdminLoopTest(LoopTest):
     # Item 5: "database is locked" at slot time ended the schedule loop silently, /healthz said ok.
     def test_a_lock_past_the_busy_timeout_does_not_end_the_schedule(self):
         daemon = self.start()
-        wait_for(lambda: len(self.rows("state = 'succeeded'")) >= 2, timeout=30, what="two published slots")
+        wait_for(lambda: len(self.ws.rows("state = 'succeeded'")) >= 2, timeout=30, what="two published slots")
         answers = []
 
         def watch_health(deadline):
@@ -112,11 +105,11 @@ class AdminLoopTest(LoopTest):
         self.assertRegex(daemon.log(), r"export=tick schedule: .*database is locked")
 
         # Slots resume once the lock is gone, and so does the health check.
-        wait_for(lambda: self.rows(f"state = 'succeeded' AND scheduled_for > '{released}'"), timeout=30,
+        wait_for(lambda: self.ws.rows(f"state = 'succeeded' AND scheduled_for > '{released}'"), timeout=30,
                  what="a slot after the lock")
         wait_for(lambda: self.healthz()[0] == 200, timeout=20, what="/healthz to answer 200 again")
         # Item 6: the slots missed while stuck are passed over, not all started at once.
-        during = self.rows(f"scheduled_for > '{taken}' AND scheduled_for <= '{released}'")
+        during = self.ws.rows(f"scheduled_for > '{taken}' AND scheduled_for <= '{released}'")
         self.assertLessEqual(len(during), 2, [r["scheduled_for"] for r in during])
         self.assertIn("passed without a job", daemon.log())
         self.assertEqual(daemon.stop(), 0)
@@ -126,11 +119,11 @@ class StallTest(LoopTest):
     # Item 6: a 6 s lock (inside the busy timeout) made every slot missed meanwhile fire in one instant.
     def test_a_stall_starts_the_newest_missed_slot_only(self):
         daemon = self.start()
-        wait_for(lambda: len(self.rows("state = 'succeeded'")) >= 2, timeout=30, what="two published slots")
+        wait_for(lambda: len(self.ws.rows("state = 'succeeded'")) >= 2, timeout=30, what="two published slots")
         taken, released, _ = self.hold_exclusive_lock(6)
-        wait_for(lambda: self.rows(f"scheduled_for > '{released}'"), timeout=30, what="a slot after the stall")
+        wait_for(lambda: self.ws.rows(f"scheduled_for > '{released}'"), timeout=30, what="a slot after the stall")
         time.sleep(1.5)
-        during = self.rows(f"scheduled_for > '{taken}' AND scheduled_for <= '{released}'")
+        during = self.ws.rows(f"scheduled_for > '{taken}' AND scheduled_for <= '{released}'")
         self.assertLessEqual(len(during), 2, [r["scheduled_for"] for r in during])
         self.assertTrue(daemon.alive())
         self.assertEqual(daemon.stop(), 0)
@@ -160,7 +153,7 @@ class ReloadTest(LoopTest):
         # reloaded) is picked up and published.
         self.rewrite("    ca_file: ./secret\n", "")
         self.assertEqual(self.ws.run("trigger", "--config", self.ws.config, "dupes").returncode, 0)
-        wait_for(lambda: self.rows("state = 'succeeded'"), timeout=30, what="the triggered job")
+        wait_for(lambda: self.ws.rows("state = 'succeeded'"), timeout=30, what="the triggered job")
         self.assertEqual(daemon.stop(signal.SIGTERM, timeout=10), 0)
 
     # Item 9: a SIGHUP while the configuration path names a FIFO blocked the event loop in open().
@@ -225,29 +218,29 @@ class OnceKilledTest(LoopTest):
     def kill_once_mid_download(self):
         self.fake.faults(download_slow=1)  # two seconds in `downloading`
         once = self.start_once()
-        wait_for(lambda: self.rows("state = 'downloading'"), what="the download to start")
+        wait_for(lambda: self.ws.rows("state = 'downloading'"), what="the download to start")
         once.kill()
         once.communicate(timeout=10)
-        self.assertEqual([r["state"] for r in self.rows()], ["downloading"])
+        self.assertEqual([r["state"] for r in self.ws.rows()], ["downloading"])
 
     def test_the_next_once_resumes_the_job_of_a_once_killed_with_9(self):
         self.kill_once_mid_download()
         result = self.ws.once()
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertIn("resuming job 1", result.stderr)
-        rows = self.rows()
+        rows = self.ws.rows()
         self.assertEqual([(r["id"], r["state"]) for r in rows], [(1, "succeeded")])
         self.assertEqual(rows[0]["download_attempts"], 2)
         self.assertEqual(self.fake.stats()["submissions"], 1, "no second export at APSIS One")
         self.assertEqual(result.stdout.strip(), rows[0]["output_path"])
         # Done: a third `once` is a new job.
         self.assertEqual(self.ws.once().returncode, 0)
-        self.assertEqual([r["state"] for r in self.rows()], ["succeeded", "succeeded"])
+        self.assertEqual([r["state"] for r in self.ws.rows()], ["succeeded", "succeeded"])
 
     def test_a_starting_run_takes_over_the_job_of_a_once_killed_with_9(self):
         self.kill_once_mid_download()
         daemon = self.start()
-        wait_for(lambda: self.rows("state = 'succeeded'"), timeout=30, what="the job to finish")
+        wait_for(lambda: self.ws.rows("state = 'succeeded'"), timeout=30, what="the job to finish")
         self.assertIn("taken over from a `once`", daemon.log())
         self.assertEqual(daemon.stop(), 0)
         self.assertEqual(self.fake.stats()["submissions"], 1)
@@ -255,14 +248,14 @@ class OnceKilledTest(LoopTest):
     def test_a_starting_run_leaves_a_running_once_alone(self):
         self.fake.faults(ready_after_ms=4000)
         once = self.start_once()
-        wait_for(lambda: self.rows("state = 'submitted'"), what="the once to submit")
+        wait_for(lambda: self.ws.rows("state = 'submitted'"), what="the once to submit")
         daemon = self.start()
         out, err = once.communicate(timeout=60)
         self.assertEqual(once.returncode, 0, err)
         self.assertIn("left to the `once` running it", daemon.log())
         self.assertNotIn("picked up", daemon.log())
         self.assertEqual(daemon.stop(), 0)
-        rows = self.rows()
+        rows = self.ws.rows()
         self.assertEqual([r["state"] for r in rows], ["succeeded"])
         self.assertEqual(rows[0]["download_attempts"], 1)
         self.assertEqual(len([f for f in self.ws.files() if ".apsis-part-" not in f]), 1)

@@ -25,12 +25,6 @@ except ImportError:  # CI installs it: a missing parser must fail the test, not 
     text_string_to_metric_families = None
 
 
-def rows(ws, where="1"):
-    with sqlite3.connect(f"file:{ws.db}?mode=ro", uri=True) as db:
-        db.row_factory = sqlite3.Row
-        return [dict(r) for r in db.execute(f"SELECT * FROM jobs WHERE {where} ORDER BY id")]
-
-
 def execute(ws, sql, *args):
     db = sqlite3.connect(ws.db)
     with db:
@@ -117,8 +111,8 @@ class AdminEndpointTest(OperatorTest):
 
         result = self.ws.run("trigger", "--config", self.ws.config, "dupes")
         self.assertEqual(result.returncode, 0, result.stderr)
-        wait_for(lambda: rows(self.ws, "state = 'succeeded'"), what="the triggered job to succeed")
-        job = rows(self.ws)[0]
+        wait_for(lambda: self.ws.rows("state = 'succeeded'"), what="the triggered job to succeed")
+        job = self.ws.rows()[0]
         families, samples = self.scrape()
         self.assertEqual(samples[("apsis_jobs", (("export", "dupes"), ("state", "succeeded")))], 1)
         self.assertEqual(samples[("apsis_submissions_total", ())], 1)
@@ -151,7 +145,7 @@ class AdminEndpointTest(OperatorTest):
         jobs = json.loads(body)
         self.assertEqual(jobs["running_total"], 0)
         self.assertEqual([(j["export"], j["state"]) for j in jobs["recent"]], [("dupes", "succeeded")])
-        self.assertEqual(jobs["recent"][0]["bytes"], rows(self.ws)[0]["bytes"])
+        self.assertEqual(jobs["recent"][0]["bytes"], self.ws.rows()[0]["bytes"])
 
         status, _, body = self.get("/nope")
         self.assertEqual(status, 404)
@@ -199,7 +193,7 @@ class ManifestTest(OperatorTest):
 
     def test_a_manifest_describes_the_published_file(self):
         path = self.once().stdout.strip()
-        job = rows(self.ws)[0]
+        job = self.ws.rows()[0]
         self.assertEqual(job["manifest_path"], path + ".json")
         with open(path + ".json") as f:
             manifest = json.load(f)
@@ -222,7 +216,7 @@ class ManifestTest(OperatorTest):
         path = self.once("bare").stdout.strip()
         self.assertTrue(os.path.isfile(path))
         self.assertFalse(os.path.exists(path + ".json"))
-        self.assertIsNone(rows(self.ws)[0]["manifest_path"])
+        self.assertIsNone(self.ws.rows()[0]["manifest_path"])
 
 
 class RetentionTest(OperatorTest):
@@ -244,9 +238,9 @@ class RetentionTest(OperatorTest):
         for new in paths[2:]:
             self.assertTrue(os.path.isfile(new) and os.path.isfile(new + ".json"), new)
         self.assertTrue(os.path.isfile(stranger))
-        removed = [r["file_removed_at"] is not None for r in rows(self.ws)]
+        removed = [r["file_removed_at"] is not None for r in self.ws.rows()]
         self.assertEqual(removed, [True, True, False, False])
-        self.assertTrue(all(r["state"] == "succeeded" for r in rows(self.ws)))
+        self.assertTrue(all(r["state"] == "succeeded" for r in self.ws.rows()))
 
     def test_keep_days_counts_from_each_files_slot(self):
         first = self.once("aged").stdout.strip()
@@ -274,13 +268,13 @@ class HookTest(OperatorTest):
             file, sha, export, arg = f.read().split("|")
         self.assertEqual((file, sha, export), (path, sha256_file(path), "dupes"))
         self.assertEqual(arg, "$HOME; rm -rf /")  # passed as one argument, never interpreted
-        job = rows(self.ws)[0]
+        job = self.ws.rows()[0]
         self.assertEqual(job["state"], "succeeded")
         self.assertRegex(job["hook_result"], r"^exit 0 after")
 
     def test_a_failing_hook_is_recorded_on_the_job_which_stays_succeeded(self):
         result = self.once("broken")
-        job = rows(self.ws)[0]
+        job = self.ws.rows()[0]
         self.assertEqual(job["state"], "succeeded")
         self.assertTrue(os.path.isfile(job["output_path"]))
         self.assertIn("exit 3", job["hook_result"])
@@ -291,14 +285,14 @@ class HookTest(OperatorTest):
         start = time.monotonic()
         self.once("slow")
         self.assertLess(time.monotonic() - start, 30)
-        job = rows(self.ws)[0]
+        job = self.ws.rows()[0]
         self.assertIn("timeout", job["hook_result"])
         ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
         self.assertNotIn("sleep 37.5", ps)
 
     def test_a_hook_that_cannot_start_says_why(self):
         self.once("missing")
-        job = rows(self.ws)[0]
+        job = self.ws.rows()[0]
         self.assertEqual(job["state"], "succeeded")
         self.assertIn("/no/such/loader", job["hook_result"])
         self.assertIn("No such file or directory", job["hook_result"])
@@ -320,7 +314,7 @@ class HistoryTest(OperatorTest):
         self.daemon.stop()
         # 1 and 2: old and not their export's newest. 3: recent. 4: old but other's only row.
         # 5: unfinished, never pruned (it failed to resume: its definition is empty, which is fine here).
-        self.assertEqual([r["id"] for r in rows(self.ws)], [3, 4, 5])
+        self.assertEqual([r["id"] for r in self.ws.rows()], [3, 4, 5])
 
 
 class ProgressTest(OperatorTest):

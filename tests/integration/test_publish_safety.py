@@ -5,21 +5,13 @@ background child behind is judged by its own exit (issue 12, items 1, 2 and 4 an
 
 import os
 import signal
-import sqlite3
 import subprocess
 import tempfile
-import time
 import unittest
 
 from harness import FakeServer, RunningDaemon, Workspace, sha256_file, wait_for
 
 DUPES = "kind: duplicates"
-
-
-def rows(ws):
-    with sqlite3.connect(f"file:{ws.db}?mode=ro", uri=True) as db:
-        db.row_factory = sqlite3.Row
-        return [dict(r) for r in db.execute("SELECT * FROM jobs ORDER BY id")]
 
 
 class PublishTest(unittest.TestCase):
@@ -106,7 +98,7 @@ class OneTemplateTwoExportsTest(PublishTest):
             _, err = proc.communicate(timeout=120)
             self.assertEqual(proc.returncode, 0, err)
         self.assertEqual(self.ws.once("a").returncode, 0)  # keep: {count: 1} removes a's first file
-        jobs = rows(self.ws)
+        jobs = self.ws.rows()
         b = [j for j in jobs if j["export"] == "b"][0]
         self.assertIsNone(b["file_removed_at"])
         self.assertTrue(os.path.isfile(b["output_path"]))
@@ -180,7 +172,7 @@ class DetachedHookChildTest(PublishTest):
     def test_a_hook_that_leaves_a_background_child_is_judged_by_its_own_exit(self):
         result = self.ws.once()
         self.assertEqual(result.returncode, 0, result.stderr)
-        job = rows(self.ws)[0]
+        job = self.ws.rows()[0]
         self.assertRegex(job["hook_result"], r"^exit 0 after")
         self.assertNotIn("timeout", job["hook_result"])
         ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
