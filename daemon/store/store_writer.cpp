@@ -8,6 +8,7 @@
 #include <boost/system/system_error.hpp>
 
 #include <iostream>
+#include <tuple>
 #include <vector>
 
 namespace apsis::store {
@@ -19,6 +20,7 @@ struct StoreWriter::Flusher {
   asio::steady_timer timer;
   StoreWriter* owner{nullptr};  // null once the writer is gone: a resumed wait then just ends
   bool armed{false};
+  bool stopped{false};  // stop(): no more turns; flush() writes what is queued
 };
 
 // Counts one write waiting out a Busy database for as long as it lives.
@@ -78,14 +80,17 @@ asio::awaitable<void> StoreWriter::write(std::function<void(JobStore&)> write) {
 
 void StoreWriter::queue_progress(const PollProgress& progress) {
   queued_.insert_or_assign(progress.id, progress);
-  if (!flusher_->armed) arm_flush();
+  if (!flusher_->armed && !flusher_->stopped) arm_flush();
 }
 
 asio::awaitable<void> StoreWriter::flush() {
   co_await write([](JobStore&) {});  // write() writes the queued batch first
 }
 
-void StoreWriter::stop() { flusher_->timer.cancel(); }
+void StoreWriter::stop() {
+  flusher_->stopped = true;
+  flusher_->timer.cancel();
+}
 
 void StoreWriter::write_queued() {
   if (queued_.empty()) return;
@@ -115,7 +120,7 @@ void StoreWriter::arm_flush() {
     } catch (...) {
       flusher->owner->report("job progress flush stopped; starting it again");
     }
-    if (!flusher->owner->queued_.empty()) flusher->owner->arm_flush();
+    if (!flusher->owner->queued_.empty() && !flusher->stopped) flusher->owner->arm_flush();
   });
 }
 
@@ -125,10 +130,13 @@ asio::awaitable<void> StoreWriter::flush_later(std::shared_ptr<Flusher> flusher)
   Milliseconds wait = flush_interval_;
   Milliseconds retry = options_.first_retry;
   for (;;) {
-    flusher->timer.expires_after(wait);
-    const auto [ec] = co_await flusher->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    boost::system::error_code ec;
+    if (!flusher->stopped) {  // stop() may come before this turn first waits
+      flusher->timer.expires_after(wait);
+      std::tie(ec) = co_await flusher->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
     StoreWriter* self = flusher->owner;
-    if (!self || ec) {  // the writer is gone or stop()ped: flush() writes what is left
+    if (!self || ec || flusher->stopped) {  // the writer is gone or stop()ped: flush() writes what is left
       flusher->armed = false;
       co_return;
     }

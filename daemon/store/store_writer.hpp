@@ -59,7 +59,7 @@ class StoreWriter {
   // Writes the queued batch now (shutdown), retrying Busy like write().
   boost::asio::awaitable<void> flush();
 
-  // Stops the flush timer (shutdown): the queued batch stays for flush(). queue_progress arms it again.
+  // Shutdown: no more timed flushes, so the loop can end; what is queued (now or later) waits for flush().
   void stop();
 
   bool busy() const { return waiting_writes_ > 0 || flush_stuck_; }

@@ -120,12 +120,12 @@ TEST_CASE("record_submit_attempt writes the attempt count and the event window o
 TEST_CASE("record_submitted writes the poll URL columns, state submitted and a zero 503 run") {
   check_update(
       [](JobStore& s, std::int64_t id) {
-        s.record_submitted(id, {kSlot + 10s, "https://api.example/exports/9", "poll_url", kSlot + 20h, 201, kSlot + 40s});
+        s.record_submitted(id, {kSlot + 10s, "https://api.example/exports/9", "file_download_url_v2", kSlot + 20h, 201, kSlot + 40s});
       },
       {{"state", "submitted"},
        {"submitted_at", format_iso8601(kSlot + 10s)},
        {"poll_url", "'https://api.example/exports/9'"},
-       {"poll_url_field", "'poll_url'"},
+       {"poll_url_field", "'file_download_url_v2'"},
        {"poll_expires_at", format_iso8601(kSlot + 20h)},
        {"last_http_status", "201"},
        {"next_poll_at", format_iso8601(kSlot + 40s)},
