@@ -21,8 +21,8 @@ LOCK_SECONDS = 15
 class DatabaseBusyTest(unittest.TestCase):
     def setUp(self):
         self._tmp = tempfile.TemporaryDirectory()
-        # Files become ready a few seconds after submit: inside the lock's 15 s.
-        self.fake = FakeServer(self._tmp.name, "--ready-after", "3s", "--size", "2000")
+        # Files become ready 8 s after submit: after every job is submitted (one submit a second), inside the 15 s lock.
+        self.fake = FakeServer(self._tmp.name, "--ready-after", "8s", "--size", "2000")
         self.ws = Workspace(self.fake, polling="initial_delay: 500ms\n  multiplier: 2\n  max_delay: 1s",
                             exports={"dupes": 'kind: duplicates\n    output: "{export}/{job}.{ext}"'},
                             top_extra="admin_listen: 127.0.0.1:0\n")
