@@ -118,8 +118,11 @@ int once_command(const std::vector<std::string>& args) {
   auto client = std::make_shared<apsis_one::ApsisClient>(io.get_executor(), account->second, configuration->retry,
                                                          system_now(), random);
   asio::thread_pool blocking(1);
-  jobs::JobLifecycle lifecycle({io.get_executor(), store, client, configuration, system_now(), random, log, nullptr, &blocking},
-                               job_definition, job);
+  store::StoreWriter writer(io.get_executor(), store, std::chrono::seconds(1),
+                            {.report = [&log](std::string_view problem) { log.log(Level::warning, problem); }});
+  jobs::JobLifecycle lifecycle(
+      {io.get_executor(), store, client, configuration, system_now(), random, log, nullptr, &blocking, nullptr, &writer},
+      job_definition, job);
 
   // Ctrl-C or SIGTERM cancels the job's coroutine; its row stays resumable.
   asio::cancellation_signal cancel;
@@ -148,6 +151,9 @@ int once_command(const std::vector<std::string>& args) {
 
   // A final row needs no owner; an unfinished one keeps its lock file for the next `once` or `run`.
   if (result && store::is_final(result->state)) lock->remove();
+  // The hook writes its result into the row only (after_publish), not into the lifecycle's copy.
+  if (result && result->state == store::JobState::succeeded)
+    if (const auto row = store.find(job.id)) result->hook_result = row->hook_result;
   if (!result) {
     const auto row = store.find(job.id);
     std::fprintf(stderr, "apsis-exportd once: %s; job %lld left in state '%s'\n",

@@ -7,12 +7,9 @@
 
 #include "apsis/errors.hpp"
 #include "config/output_template.hpp"
-#include "hook/command.hpp"
 #include "jobs/resubmit_rules.hpp"
 #include "jobs/submit_body.hpp"
 #include "schedule/schedule.hpp"
-#include "sink/manifest.hpp"
-#include "sink/retention.hpp"
 #include "util/blocking.hpp"
 
 namespace apsis::jobs {
@@ -20,11 +17,6 @@ namespace {
 
 using store::JobState;
 using apsis_one::Verdict;
-
-bool is_shutdown(const std::exception& e) {
-  const auto* error = dynamic_cast<const boost::system::system_error*>(&e);
-  return error && http::is_cancellation(error->code());
-}
 
 std::string header_or_empty(const http::Response& response, boost::beast::http::field field) {
   return std::string(response.headers[field]);
@@ -276,117 +268,43 @@ boost::asio::awaitable<void> JobLifecycle::deliver(const sink::Published& publis
     env_.metrics->download_seconds +=
         std::chrono::duration<double>(env_.now() - download_started_.value_or(env_.now())).count();
   }
+  const auto context = after_publish_context();
+  std::optional<std::filesystem::path> manifest;
   if (definition_->manifest) {
     try {
-      co_await write_manifest();
+      manifest = co_await after_publish::write_manifest(context, published_job());
+      job_.manifest_path = manifest->string();
     } catch (const std::system_error& e) {
       co_return finish(JobState::failed, std::string("the file was published but its manifest was not: ") + e.what());
     }
   }
   finish(JobState::succeeded, "");
-  // From here on the job has succeeded: a failure below is logged on the job, never turned into a
-  // failed state by run()'s handlers.
-  try {
-    if (definition_->keep.any()) co_await apply_retention();
-  } catch (const std::exception& e) {
-    if (is_shutdown(e)) throw;
-    env_.log.job(Level::warning, job_.export_name, job_.id, std::string("keep: ") + e.what());
-  }
-  if (definition_->on_success) co_await run_hook();
+  // From here on the job has succeeded: after_success logs its failures on the job and never turns
+  // them into a failed state. It writes only its own columns (file_removed_at of other rows,
+  // hook_result of this one): this job's row is not saved whole again.
+  co_await after_publish::after_success(context, published_job(), manifest);
 }
 
-boost::asio::awaitable<void> JobLifecycle::write_manifest() {
-  sink::Manifest manifest{job_.export_name,
-                          job_.id,
-                          job_.scheduled_for,
-                          *job_.output_path,
-                          static_cast<std::uint64_t>(job_.bytes.value_or(0)),
-                          job_.sha256.value_or(""),
-                          job_.content_type.value_or(""),
-                          job_.content_encoding,
-                          std::string(config::to_string(definition_->format)),
-                          std::string(config::to_string(definition_->compression)),
-                          job_.created_at,
-                          job_.submitted_at,
-                          env_.now(),
-                          std::chrono::duration_cast<Milliseconds>(env_.now() - download_started_.value_or(env_.now())),
-                          job_.polls,
-                          job_.download_attempts};
-  std::filesystem::path written;
-  co_await run_blocking(env_.blocking, [&] { written = sink::write_manifest(manifest); });
-  job_.manifest_path = written.string();
+after_publish::Context JobLifecycle::after_publish_context() const {
+  if (!env_.writer) throw std::logic_error("JobEnvironment::writer is required");
+  return {env_.executor, *env_.writer, env_.store, *env_.config, *definition_, env_.log,
+          env_.blocking, env_.metrics, env_.now};
 }
 
-boost::asio::awaitable<void> JobLifecycle::apply_retention() {
-  auto rows = env_.store.published_files(job_.export_name);
-  std::vector<sink::PublishedFile> files;
-  for (const auto& row : rows) files.push_back({row.id, row.scheduled_for, *row.output_path});
-  // Another export's newer file may hold an old file's path (two templates giving one path).
-  sink::PathOwners owners;
-  for (const auto& file : sink::plan_retention(files, definition_->keep, env_.now(), job_.id).remove)
-    if (const auto owner = env_.store.newest_owner(file.path.string())) owners[file.path] = *owner;
-  const auto plan = sink::plan_retention(files, definition_->keep, env_.now(), job_.id, owners);
-  std::vector<std::string> problems(plan.remove.size());
-  co_await run_blocking(env_.blocking, [&] {
-    for (std::size_t i = 0; i < plan.remove.size(); ++i) problems[i] = sink::remove_published(plan.remove[i].path);
-  });
-  const auto mark_removed = [&](std::int64_t id) {
-    for (auto& row : rows)
-      if (row.id == id) {
-        row.file_removed_at = env_.now();
-        env_.store.save(row);
-      }
-  };
-  for (std::size_t i = 0; i < plan.remove.size(); ++i) {
-    if (!problems[i].empty()) {
-      env_.log.job(Level::warning, job_.export_name, job_.id, "keep: " + problems[i]);
-      continue;
-    }
-    mark_removed(plan.remove[i].job_id);
-    if (env_.metrics) ++env_.metrics->files_removed;
-    env_.log.job(Level::info, job_.export_name, job_.id, "keep: deleted " + plan.remove[i].path.string());
-  }
-  for (const auto id : plan.superseded) mark_removed(id);
-}
-
-boost::asio::awaitable<void> JobLifecycle::run_hook() {
-  const auto& hook = *definition_->on_success;
-  job_.hook_result = "started " + format_iso8601(env_.now()) + ", not finished";  // what a crash now leaves
-  save();
-  std::string outcome;
-  try {
-    const auto result = co_await hook::run_command(hook.argv, hook_environment(), hook.timeout);
-    job_.hook_result = result.describe();
-    outcome = result.succeeded() ? "ok" : result.timed_out ? "timeout" : "failed";
-  } catch (const boost::system::system_error& e) {
-    if (http::is_cancellation(e.code())) {
-      job_.hook_result = "interrupted by shutdown";
-      save();
-      throw;
-    }
-    job_.hook_result = std::string("could not run: ") + e.what();
-    outcome = "failed";
-  } catch (const std::exception& e) {
-    job_.hook_result = std::string("could not run: ") + e.what();
-    outcome = "failed";
-  }
-  save();
-  if (env_.metrics) ++env_.metrics->hook_runs[outcome];
-  env_.log.job(outcome == "ok" ? Level::info : Level::warning, job_.export_name, job_.id,
-               "on_success: " + *job_.hook_result);
-}
-
-std::map<std::string, std::string> JobLifecycle::hook_environment() const {
-  return {{"APSIS_FILE", job_.output_path.value_or("")},
-          {"APSIS_MANIFEST", job_.manifest_path.value_or("")},
-          {"APSIS_EXPORT", job_.export_name},
-          {"APSIS_JOB_ID", std::to_string(job_.id)},
-          {"APSIS_SCHEDULED_FOR", format_iso8601(job_.scheduled_for)},
-          {"APSIS_BYTES", std::to_string(job_.bytes.value_or(0))},
-          {"APSIS_SHA256", job_.sha256.value_or("")},
-          {"APSIS_CONTENT_TYPE", job_.content_type.value_or("")},
-          {"APSIS_CONTENT_ENCODING", job_.content_encoding.value_or("")},
-          {"APSIS_OUTPUT_DIR", env_.config->output_dir.string()}};
+after_publish::PublishedJob JobLifecycle::published_job() const {
+  return {job_.id,
+          job_.export_name,
+          job_.scheduled_for,
+          job_.created_at,
+          job_.submitted_at,
+          job_.output_path.value_or(""),
+          static_cast<std::uint64_t>(job_.bytes.value_or(0)),
+          job_.sha256.value_or(""),
+          job_.content_type.value_or(""),
+          job_.content_encoding,
+          job_.polls,
+          job_.download_attempts,
+          std::chrono::duration_cast<Milliseconds>(env_.now() - download_started_.value_or(env_.now()))};
 }
 
 // A 503 on the poll URL: the export failed at APSIS if it keeps coming; until then the URL is asked

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 
+#include "after_publish/after_publish.hpp"
 #include "apsis/apsis_client.hpp"
 #include "config/config.hpp"
 #include "util/backoff.hpp"
@@ -20,6 +21,7 @@
 #include "util/log.hpp"
 #include "sink/download.hpp"
 #include "store/job_store.hpp"
+#include "store/store_writer.hpp"
 #include "util/async_semaphore.hpp"
 
 namespace apsis::jobs {
@@ -36,6 +38,7 @@ struct JobEnvironment {
   AsyncSemaphore* transfers{nullptr};  // max_concurrent_downloads; null = unlimited
   boost::asio::thread_pool* blocking{nullptr};  // writes, hashes and fsyncs downloads; null = on the loop
   metrics::Metrics* metrics{nullptr};           // null = not measured
+  store::StoreWriter* writer{nullptr};          // after-publish writes (retention, hook); required
 };
 
 class JobLifecycle {
@@ -69,10 +72,8 @@ class JobLifecycle {
   void on_answer(const apsis_one::PollAnswer& answer);
   boost::asio::awaitable<void> publish();
   boost::asio::awaitable<void> deliver(const sink::Published& published);
-  boost::asio::awaitable<void> write_manifest();
-  boost::asio::awaitable<void> apply_retention();
-  boost::asio::awaitable<void> run_hook();
-  std::map<std::string, std::string> hook_environment() const;
+  after_publish::Context after_publish_context() const;
+  after_publish::PublishedJob published_job() const;
   void on_503(const apsis_one::PollAnswer& answer);
   void give_up(GiveUp reason, std::string why);
   void still_in_progress();

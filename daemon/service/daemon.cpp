@@ -71,6 +71,8 @@ Daemon::Daemon(std::filesystem::path config_path, config::Config config, const L
       config_(std::make_shared<const config::Config>(std::move(config))),
       log_(log),
       store_(store::JobStore::open(config_->state_db)),
+      writer_(io_.get_executor(), store_, std::chrono::seconds(1),
+              {.report = [&log](std::string_view problem) { log.log(Level::warning, problem); }}),
       random_(std::random_device{}()),
       transfers_(static_cast<std::size_t>(std::max(0, config_->max_concurrent_downloads))),
       signals_(io_, SIGTERM, SIGINT, SIGHUP),
@@ -192,7 +194,7 @@ void Daemon::spawn(store::Job job, std::shared_ptr<const config::ExportDefinitio
   running->export_name = job.export_name;
   running->lifecycle = std::make_unique<jobs::JobLifecycle>(
       jobs::JobEnvironment{io_.get_executor(), store_, client->second, config_, system_now(), random_, log_, &transfers_, &blocking_,
-                           &metrics_},
+                           &metrics_, &writer_},
       std::move(definition), std::move(job));
   auto& entry = *running;
   running_[id] = std::move(running);

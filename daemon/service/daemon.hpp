@@ -25,6 +25,7 @@
 #include "util/log.hpp"
 #include "service/systemd_notifier.hpp"
 #include "store/job_store.hpp"
+#include "store/store_writer.hpp"
 #include "util/async_semaphore.hpp"
 
 namespace apsis::service {
@@ -81,6 +82,7 @@ class Daemon {
   std::shared_ptr<const config::Config> config_;
   const Logger& log_;
   store::JobStore store_;
+  store::StoreWriter writer_;  // the jobs' writes: Busy retried off the loop's critical path
   Random random_;
   SystemdNotifier systemd_;
   AsyncSemaphore transfers_;

@@ -19,6 +19,8 @@ using metrics::PrometheusText;
 constexpr std::array<std::int64_t, 10> kLatenessBoundsMs{1, 5, 10, 25, 50, 100, 250, 500, 1000, 4000};
 constexpr std::size_t kMaxRunningListed = 1000;  // /jobs stays small with 100 000 jobs in flight
 constexpr int kRecentJobs = 20;
+// A write waiting out another connection's lock for longer than this makes /healthz answer 503.
+constexpr Milliseconds kBusyUnhealthyAfter{2000};
 
 double seconds_since_epoch(TimePoint t) {
   return static_cast<double>(std::chrono::duration_cast<Milliseconds>(t.time_since_epoch()).count()) / 1000.0;
@@ -92,6 +94,22 @@ void write_lateness(PrometheusText& out, const metrics::MillisecondHistogram& la
       .histogram({}, bounds, counts, static_cast<double>(lateness.sum().count()) / 1000.0, lateness.count());
 }
 
+// Every JobStore call blocks the loop: the longest is the longest the loop waited on SQLite.
+void write_store_calls(PrometheusText& out, const store::CallTimes& times) {
+  const auto seconds = [](auto d) { return std::chrono::duration<double>(d).count(); };
+  out.family("apsis_store_call_seconds_max", "Longest job table call so far (the event loop waits on each)",
+             MetricType::gauge)
+      .sample(seconds(times.max()));
+  std::vector<double> bounds;
+  std::vector<std::uint64_t> counts;
+  for (std::size_t i = 0; i < store::CallTimes::kBounds.size(); ++i) {
+    bounds.push_back(seconds(store::CallTimes::kBounds[i]));
+    counts.push_back(times.count_at_most(i));
+  }
+  out.family("apsis_store_call_seconds", "Time the event loop spent in each job table call", MetricType::histogram)
+      .histogram({}, bounds, counts, seconds(times.total()), times.calls());
+}
+
 }  // namespace
 
 void Daemon::start_admin() {
@@ -128,6 +146,10 @@ admin::AdminResponse Daemon::metrics_page() {
   write_waiting(out);
   write_counters(out, metrics_);
   write_lateness(out, metrics_.poll_timer_lateness);
+  write_store_calls(out, store_.call_times());
+  out.family("apsis_store_writes_queued", "Still-in-progress row updates waiting for the next batch",
+             MetricType::gauge)
+      .sample(static_cast<double>(writer_.queued()));
   out.family("apsis_export_last_success_timestamp_seconds", "When each export last published a file, Unix time",
              MetricType::gauge);
   for (const auto& [name, when] : store_.last_success_by_export())
@@ -188,6 +210,16 @@ admin::AdminResponse Daemon::health_page() {
   } catch (const std::exception& e) {
     body["status"] = "failing";
     body["database"] = e.what();
+    status = 503;
+  }
+  // Jobs waiting to write their rows past another connection's lock: nothing is lost, but nothing
+  // advances either.
+  if (const auto since = writer_.busy_since(); since && std::chrono::steady_clock::now() - *since > kBusyUnhealthyAfter) {
+    const auto waited = std::chrono::duration_cast<Milliseconds>(std::chrono::steady_clock::now() - *since);
+    const auto busy_at = Clock::now() - waited;
+    body["status"] = "failing";
+    body["database"] = "database busy since " + format_iso8601(busy_at) + " (" + std::to_string(waited.count() / 1000) +
+                       " s): another process holds the job table's write lock; writes wait and retry";
     status = 503;
   }
   // A schedule whose due slot has not started (the job table refuses the row, say) is not advancing.

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include "schema_sql.hpp"
+#include "store/prepared.hpp"
 #include "util/directories.hpp"
 
 namespace apsis::store {
@@ -77,9 +78,8 @@ Job read_job(const Statement& row) {
   return job;
 }
 
-void configure_connection(Database& db) {
-  // A reader holding the file (sqlite3 in a terminal) must never make the daemon fail a write.
-  sqlite3_busy_timeout(db.handle(), 10000);
+void configure_connection(Database& db, Milliseconds busy_timeout) {
+  sqlite3_busy_timeout(db.handle(), static_cast<int>(busy_timeout.count()));
   db.exec("PRAGMA foreign_keys = ON");
 }
 
@@ -105,7 +105,33 @@ std::optional<JobState> parse_job_state(std::string_view text) {
   return std::nullopt;
 }
 
+bool is_busy(const SqliteError& error) {
+  const int primary = error.code() & 0xff;  // extended codes are on: SQLITE_BUSY_SNAPSHOT and kin
+  return primary == SQLITE_BUSY || primary == SQLITE_LOCKED;
+}
+
 int JobStore::schema_version() { return schema::migrations.back().version; }
+
+JobStore::JobStore(Database db, std::filesystem::path file)
+    : db_(std::move(db)), file_(std::move(file)), prepared_(std::make_unique<Prepared>()) {}
+JobStore::JobStore(JobStore&&) noexcept = default;
+JobStore::~JobStore() = default;
+
+void JobStore::raise_busy(std::string_view operation, const SqliteError& error) const {
+  throw Busy("job database " + file_.string() + " busy: " + std::string(operation) +
+             " waited out the busy timeout, another connection holds its lock (" + error.what() + ")");
+}
+
+Statement& JobStore::prepared(std::optional<Statement>& slot, std::string_view sql) {
+  if (!slot) slot.emplace(db_.prepare(sql));
+  slot->reset();  // also after a BUSY step, which leaves the statement mid-way
+  return *slot;
+}
+
+void JobStore::expect_one_row(std::int64_t id, std::string_view operation) const {
+  if (db_.changes() != 1)
+    throw std::runtime_error(std::string(operation) + ": job " + std::to_string(id) + " is missing from the job table");
+}
 
 JobStore JobStore::open(const std::filesystem::path& file) {
   if (file.has_parent_path()) apsis::create_directories(file.parent_path(), 0700);
@@ -113,21 +139,25 @@ JobStore JobStore::open(const std::filesystem::path& file) {
   const mode_t old_mask = ::umask(0077);
   Database db(file);
   ::umask(old_mask);
-  configure_connection(db);
-  JobStore store(std::move(db));
-  store.migrate();
-  // WAL lets `sqlite3` read while the daemon writes; NORMAL sync keeps every commit across a process
-  // crash (kill -9), which is the failure the job table must survive.
-  store.db_.exec("PRAGMA journal_mode = WAL");
-  store.db_.exec("PRAGMA synchronous = NORMAL");
+  configure_connection(db, kOpenBusyTimeout);
+  JobStore store(std::move(db), file);
+  store.call("opening", [&] {
+    store.migrate();
+    // WAL lets `sqlite3` read while the daemon writes; NORMAL sync keeps every commit across a process
+    // crash (kill -9), which is the failure the job table must survive.
+    store.db_.exec("PRAGMA journal_mode = WAL");
+    store.db_.exec("PRAGMA synchronous = NORMAL");
+  });
+  // From here on calls run on the event loop: a lock held elsewhere must not stall it.
+  sqlite3_busy_timeout(store.db_.handle(), static_cast<int>(kBusyTimeout.count()));
   return store;
 }
 
 JobStore JobStore::open_read_only(const std::filesystem::path& file) {
   if (!std::filesystem::exists(file)) throw NotInitialised("no job database at " + file.string() + " yet");
   Database db(file, /*read_only=*/true);
-  configure_connection(db);
-  JobStore store(std::move(db));
+  configure_connection(db, kBusyTimeout);
+  JobStore store(std::move(db), file);
   auto version = store.db_.prepare("PRAGMA user_version");
   version.step();
   if (version.column_int(0) == 0) throw NotInitialised(file.string() + " holds no job table yet");
@@ -148,6 +178,7 @@ void JobStore::migrate() {
     version.step();
     current = static_cast<int>(version.column_int(0));
   } catch (const SqliteError& e) {
+    if (is_busy(e)) throw;
     throw std::runtime_error("not a usable SQLite database: " + std::string(e.what()));
   }
   if (current > schema_version())
@@ -169,152 +200,178 @@ void JobStore::migrate() {
 
 Job JobStore::create(const std::string& export_name, TimePoint scheduled_for, const std::string& definition_json,
                      TimePoint now) {
-  auto insert = db_.prepare(
-      "INSERT INTO jobs (export, scheduled_for, state, definition, created_at) VALUES (?, ?, 'pending', ?, ?)");
-  insert.bind(1, export_name).bind(2, format_iso8601(scheduled_for)).bind(3, definition_json);
-  insert.bind(4, format_iso8601(now));
-  try {
-    insert.run();
-  } catch (const SqliteError& e) {
-    if (e.code() == SQLITE_CONSTRAINT_UNIQUE)
-      throw DuplicateSlot("export '" + export_name + "' already has a job for " + format_iso8601(scheduled_for));
-    throw;
-  }
-  return *find(db_.last_insert_id());
+  return call("create", [&]() -> Job {
+    auto insert = db_.prepare(
+        "INSERT INTO jobs (export, scheduled_for, state, definition, created_at) VALUES (?, ?, 'pending', ?, ?)");
+    insert.bind(1, export_name).bind(2, format_iso8601(scheduled_for)).bind(3, definition_json);
+    insert.bind(4, format_iso8601(now));
+    try {
+      insert.run();
+    } catch (const SqliteError& e) {
+      if (e.code() == SQLITE_CONSTRAINT_UNIQUE)
+        throw DuplicateSlot("export '" + export_name + "' already has a job for " + format_iso8601(scheduled_for));
+      throw;
+    }
+    return *find(db_.last_insert_id());
+  });
 }
 
 Job JobStore::create_asked_for(const std::string& export_name, TimePoint asked_at, const std::string& definition_json,
                                TimePoint now) {
-  constexpr int kTries = 1000;  // a thousand jobs of one export asked for in one second: the rest fail
-  for (int i = 0;; ++i) {
-    try {
-      return create(export_name, asked_at + Milliseconds(i), definition_json, now);
-    } catch (const DuplicateSlot&) {
-      if (i + 1 >= kTries) throw;
+  return call("create_asked_for", [&]() -> Job {
+    constexpr int kTries = 1000;  // a thousand jobs of one export asked for in one second: the rest fail
+    for (int i = 0;; ++i) {
+      try {
+        return create(export_name, asked_at + Milliseconds(i), definition_json, now);
+      } catch (const DuplicateSlot&) {
+        if (i + 1 >= kTries) throw;
+      }
     }
-  }
+  });
 }
 
 void JobStore::save(const Job& job) {
-  if (!save_) save_.emplace(db_.prepare(
-      "UPDATE jobs SET state = ?, submit_attempts = ?, submitted_at = ?, poll_url = ?, poll_expires_at = ?, "
-      "polls = ?, last_http_status = ?, next_poll_at = ?, download_attempts = ?, content_type = ?, "
-      "content_encoding = ?, finished_at = ?, error = ?, output_path = ?, bytes = ?, sha256 = ?, resubmits = ?, "
-      "manifest_path = ?, hook_result = ?, file_removed_at = ?, poll_url_field = ?, polls_503_in_a_row = ?, "
-      "previous_poll_url = ?, resubmit_reason = ?, window_start = ?, window_end = ? WHERE id = ?"));
-  auto& update = *save_;
-  update.reset();
-  update.bind(1, to_string(job.state)).bind(2, job.submit_attempts).bind(3, iso(job.submitted_at));
-  update.bind(4, job.poll_url).bind(5, iso(job.poll_expires_at)).bind(6, job.polls);
-  update.bind(7, job.last_http_status).bind(8, iso(job.next_poll_at)).bind(9, job.download_attempts);
-  update.bind(10, job.content_type).bind(11, job.content_encoding).bind(12, iso(job.finished_at));
-  update.bind(13, job.error).bind(14, job.output_path).bind(15, job.bytes).bind(16, job.sha256);
-  update.bind(17, job.resubmits).bind(18, job.manifest_path).bind(19, job.hook_result);
-  update.bind(20, iso(job.file_removed_at)).bind(21, job.poll_url_field).bind(22, job.polls_503_in_a_row);
-  update.bind(23, job.previous_poll_url).bind(24, job.resubmit_reason).bind(25, iso(job.window_start));
-  update.bind(26, iso(job.window_end)).bind(27, job.id);
-  update.run();
-  if (db_.changes() != 1) throw std::runtime_error("job " + std::to_string(job.id) + " is missing from the job table");
+  return call("save", [&]() -> void {
+    auto& update = prepared(prepared_->save,
+        "UPDATE jobs SET state = ?, submit_attempts = ?, submitted_at = ?, poll_url = ?, poll_expires_at = ?, "
+        "polls = ?, last_http_status = ?, next_poll_at = ?, download_attempts = ?, content_type = ?, "
+        "content_encoding = ?, finished_at = ?, error = ?, output_path = ?, bytes = ?, sha256 = ?, resubmits = ?, "
+        "manifest_path = ?, hook_result = ?, file_removed_at = ?, poll_url_field = ?, polls_503_in_a_row = ?, "
+        "previous_poll_url = ?, resubmit_reason = ?, window_start = ?, window_end = ? WHERE id = ?");
+    update.bind(1, to_string(job.state)).bind(2, job.submit_attempts).bind(3, iso(job.submitted_at));
+    update.bind(4, job.poll_url).bind(5, iso(job.poll_expires_at)).bind(6, job.polls);
+    update.bind(7, job.last_http_status).bind(8, iso(job.next_poll_at)).bind(9, job.download_attempts);
+    update.bind(10, job.content_type).bind(11, job.content_encoding).bind(12, iso(job.finished_at));
+    update.bind(13, job.error).bind(14, job.output_path).bind(15, job.bytes).bind(16, job.sha256);
+    update.bind(17, job.resubmits).bind(18, job.manifest_path).bind(19, job.hook_result);
+    update.bind(20, iso(job.file_removed_at)).bind(21, job.poll_url_field).bind(22, job.polls_503_in_a_row);
+    update.bind(23, job.previous_poll_url).bind(24, job.resubmit_reason).bind(25, iso(job.window_start));
+    update.bind(26, iso(job.window_end)).bind(27, job.id);
+    update.run();
+    expect_one_row(job.id, "save");
+  });
 }
 
 std::optional<Job> JobStore::find(std::int64_t id) {
-  auto query = db_.prepare(std::string("SELECT ") + kColumns + " FROM jobs WHERE id = ?");
-  query.bind(1, id);
-  if (!query.step()) return std::nullopt;
-  return read_job(query);
+  return call("find", [&]() -> std::optional<Job> {
+    auto query = db_.prepare(std::string("SELECT ") + kColumns + " FROM jobs WHERE id = ?");
+    query.bind(1, id);
+    if (!query.step()) return std::nullopt;
+    return read_job(query);
+  });
 }
 
 std::vector<Job> JobStore::list(const JobFilter& filter) {
-  std::string sql = std::string("SELECT ") + kColumns +
-                    " FROM jobs WHERE (?1 IS NULL OR export = ?1) AND (?2 IS NULL OR state = ?2) ORDER BY id DESC";
-  if (filter.limit) sql += " LIMIT " + std::to_string(*filter.limit);
-  auto query = db_.prepare(sql);
-  query.bind(1, filter.export_name);
-  if (filter.state)
-    query.bind(2, to_string(*filter.state));
-  else
-    query.bind(2, std::nullopt);
-  std::vector<Job> jobs;
-  while (query.step()) jobs.push_back(read_job(query));
-  return jobs;
+  return call("list", [&]() -> std::vector<Job> {
+    std::string sql = std::string("SELECT ") + kColumns +
+                      " FROM jobs WHERE (?1 IS NULL OR export = ?1) AND (?2 IS NULL OR state = ?2) ORDER BY id DESC";
+    if (filter.limit) sql += " LIMIT " + std::to_string(*filter.limit);
+    auto query = db_.prepare(sql);
+    query.bind(1, filter.export_name);
+    if (filter.state)
+      query.bind(2, to_string(*filter.state));
+    else
+      query.bind(2, std::nullopt);
+    std::vector<Job> jobs;
+    while (query.step()) jobs.push_back(read_job(query));
+    return jobs;
+  });
 }
 
 std::vector<Job> JobStore::unfinished(std::int64_t after_id, int limit) {
-  auto query = db_.prepare(std::string("SELECT ") + kColumns +
-                           " FROM jobs WHERE state IN ('pending','submitted','downloading') AND id > ? ORDER BY id LIMIT ?");
-  query.bind(1, after_id).bind(2, static_cast<std::int64_t>(limit));
-  std::vector<Job> jobs;
-  while (query.step()) jobs.push_back(read_job(query));
-  return jobs;
+  return call("unfinished", [&]() -> std::vector<Job> {
+    auto query = db_.prepare(std::string("SELECT ") + kColumns +
+                             " FROM jobs WHERE state IN ('pending','submitted','downloading') AND id > ? ORDER BY id LIMIT ?");
+    query.bind(1, after_id).bind(2, static_cast<std::int64_t>(limit));
+    std::vector<Job> jobs;
+    while (query.step()) jobs.push_back(read_job(query));
+    return jobs;
+  });
 }
 
 std::vector<Job> JobStore::pending_after(std::int64_t after_id) {
-  auto query = db_.prepare(std::string("SELECT ") + kColumns + " FROM jobs WHERE state = 'pending' AND id > ? ORDER BY id");
-  query.bind(1, after_id);
-  std::vector<Job> jobs;
-  while (query.step()) jobs.push_back(read_job(query));
-  return jobs;
+  return call("pending_after", [&]() -> std::vector<Job> {
+    auto query = db_.prepare(std::string("SELECT ") + kColumns + " FROM jobs WHERE state = 'pending' AND id > ? ORDER BY id");
+    query.bind(1, after_id);
+    std::vector<Job> jobs;
+    while (query.step()) jobs.push_back(read_job(query));
+    return jobs;
+  });
 }
 
 std::optional<TimePoint> JobStore::latest_slot(const std::string& export_name) {
-  auto query = db_.prepare("SELECT max(scheduled_for) FROM jobs WHERE export = ?");
-  query.bind(1, export_name);
-  query.step();
-  if (query.is_null(0)) return std::nullopt;
-  return required_time(query, 0);
+  return call("latest_slot", [&]() -> std::optional<TimePoint> {
+    auto query = db_.prepare("SELECT max(scheduled_for) FROM jobs WHERE export = ?");
+    query.bind(1, export_name);
+    query.step();
+    if (query.is_null(0)) return std::nullopt;
+    return required_time(query, 0);
+  });
 }
 
 std::vector<ExportStateCount> JobStore::count_by_export_and_state() {
-  auto query = db_.prepare("SELECT export, state, count(*) FROM jobs GROUP BY export, state ORDER BY export, state");
-  std::vector<ExportStateCount> counts;
-  while (query.step()) {
-    const auto state = parse_job_state(query.column_text(1));
-    if (!state) continue;  // the CHECK constraint makes this impossible
-    counts.push_back({query.column_text(0), *state, query.column_int(2)});
-  }
-  return counts;
+  return call("count_by_export_and_state", [&]() -> std::vector<ExportStateCount> {
+    auto query = db_.prepare("SELECT export, state, count(*) FROM jobs GROUP BY export, state ORDER BY export, state");
+    std::vector<ExportStateCount> counts;
+    while (query.step()) {
+      const auto state = parse_job_state(query.column_text(1));
+      if (!state) continue;  // the CHECK constraint makes this impossible
+      counts.push_back({query.column_text(0), *state, query.column_int(2)});
+    }
+    return counts;
+  });
 }
 
 std::optional<Job> JobStore::latest_finished(const std::string& export_name) {
-  auto query = db_.prepare(std::string("SELECT ") + kColumns + " FROM jobs WHERE export = ? AND " + kFinished +
-                           " ORDER BY id DESC LIMIT 1");
-  query.bind(1, export_name);
-  if (!query.step()) return std::nullopt;
-  return read_job(query);
+  return call("latest_finished", [&]() -> std::optional<Job> {
+    auto query = db_.prepare(std::string("SELECT ") + kColumns + " FROM jobs WHERE export = ? AND " + kFinished +
+                             " ORDER BY id DESC LIMIT 1");
+    query.bind(1, export_name);
+    if (!query.step()) return std::nullopt;
+    return read_job(query);
+  });
 }
 
 std::map<std::string, TimePoint> JobStore::last_success_by_export() {
-  auto query = db_.prepare("SELECT export, max(finished_at) FROM jobs WHERE state = 'succeeded' GROUP BY export");
-  std::map<std::string, TimePoint> last;
-  while (query.step())
-    if (!query.is_null(1)) last[query.column_text(0)] = required_time(query, 1);
-  return last;
+  return call("last_success_by_export", [&]() -> std::map<std::string, TimePoint> {
+    auto query = db_.prepare("SELECT export, max(finished_at) FROM jobs WHERE state = 'succeeded' GROUP BY export");
+    std::map<std::string, TimePoint> last;
+    while (query.step())
+      if (!query.is_null(1)) last[query.column_text(0)] = required_time(query, 1);
+    return last;
+  });
 }
 
 std::vector<Job> JobStore::published_files(const std::string& export_name) {
-  auto query = db_.prepare(std::string("SELECT ") + kColumns +
-                           " FROM jobs WHERE export = ? AND state = 'succeeded' AND output_path IS NOT NULL"
-                           " AND file_removed_at IS NULL ORDER BY scheduled_for DESC, id DESC");
-  query.bind(1, export_name);
-  std::vector<Job> jobs;
-  while (query.step()) jobs.push_back(read_job(query));
-  return jobs;
+  return call("published_files", [&]() -> std::vector<Job> {
+    auto query = db_.prepare(std::string("SELECT ") + kColumns +
+                             " FROM jobs WHERE export = ? AND state = 'succeeded' AND output_path IS NOT NULL"
+                             " AND file_removed_at IS NULL ORDER BY scheduled_for DESC, id DESC");
+    query.bind(1, export_name);
+    std::vector<Job> jobs;
+    while (query.step()) jobs.push_back(read_job(query));
+    return jobs;
+  });
 }
 
 std::optional<std::int64_t> JobStore::newest_owner(const std::string& path) {
-  auto query = db_.prepare(
-      "SELECT max(id) FROM jobs WHERE output_path = ? AND state = 'succeeded' AND file_removed_at IS NULL");
-  query.bind(1, path);
-  return query.step() ? query.column_optional_int(0) : std::nullopt;
+  return call("newest_owner", [&] {
+    auto query = db_.prepare(
+        "SELECT max(id) FROM jobs WHERE output_path = ? AND state = 'succeeded' AND file_removed_at IS NULL");
+    query.bind(1, path);
+    return query.step() ? query.column_optional_int(0) : std::nullopt;
+  });
 }
 
 std::int64_t JobStore::prune_finished_before(TimePoint cutoff) {
-  auto prune = db_.prepare(std::string("DELETE FROM jobs WHERE ") + kFinished +
-                           " AND finished_at < ? AND id NOT IN (SELECT max(id) FROM jobs WHERE " + kFinished +
-                           " GROUP BY export)");
-  prune.bind(1, format_iso8601(cutoff));
-  prune.run();
-  return db_.changes();
+  return call("prune_finished_before", [&] {
+    auto prune = db_.prepare(std::string("DELETE FROM jobs WHERE ") + kFinished +
+                             " AND finished_at < ? AND id NOT IN (SELECT max(id) FROM jobs WHERE " + kFinished +
+                             " GROUP BY export)");
+    prune.bind(1, format_iso8601(cutoff));
+    prune.run();
+    return db_.changes();
+  });
 }
 
 }  // namespace apsis::store
