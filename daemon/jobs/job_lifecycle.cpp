@@ -30,6 +30,18 @@ std::string header_or_empty(const http::Response& response, boost::beast::http::
   return std::string(response.headers[field]);
 }
 
+// Marks the job as waiting for the account's budget for as long as this lives.
+class WaitingForBudget {
+ public:
+  explicit WaitingForBudget(apsis_one::BudgetWait& wait) : wait_(wait) { wait_.waiting = true; }
+  ~WaitingForBudget() { wait_.waiting = false; }
+  WaitingForBudget(const WaitingForBudget&) = delete;
+  WaitingForBudget& operator=(const WaitingForBudget&) = delete;
+
+ private:
+  apsis_one::BudgetWait& wait_;
+};
+
 // The export's next scheduled slot after `now`: a submit must not still be retrying then.
 std::optional<TimePoint> next_slot(const config::ExportDefinition& definition, TimePoint now) {
   if (!definition.schedule) return std::nullopt;
@@ -96,14 +108,14 @@ boost::asio::awaitable<void> JobLifecycle::submit() {
   if (fix_event_window(*definition_, job_)) save();
   const apsis_one::SubmitLimits limits{
       [this](const std::string& message) { env_.log.job(service::Level::warning, job_.export_name, job_.id, message); },
-      next_slot(*definition_, env_.now())};
+      next_slot(*definition_, env_.now()), &budget_wait_};
   const auto submitted = co_await env_.client->submit(
       *definition_, submit_body(*definition_, job_),
       [this] {
         ++job_.submit_attempts;
         save();
       },
-      &budget_wait_, limits);
+      limits, {});
   if (!submitted.poll_url.note.empty())
     env_.log.job(service::Level::warning, job_.export_name, job_.id, submitted.poll_url.note);
   const TimePoint now = env_.now();
@@ -135,19 +147,18 @@ boost::asio::awaitable<void> JobLifecycle::poll_once() {
                                  " polls without the file becoming ready");
     co_return;
   }
-  http::BodyTarget target{[this](const http::Response& head) { on_file_ready(head); },
-                          [this](std::span<const char> bytes) {
-                            bytes_received_ += bytes.size();
-                            if (env_.metrics) env_.metrics->bytes_downloaded += bytes.size();
-                            return download_->write(bytes);
-                          }};
   // Any poll may turn into a download, so each one holds a transfer slot while it runs.
   AsyncSemaphore::Permit transfer;
   if (env_.transfers) transfer = co_await env_.transfers->acquire();  // (not in a ?: — GCC 12 mishandles co_await there)
   // Rows from before the field was recorded hold a file_download_url.
   const auto field = config::parse_poll_url_field(job_.poll_url_field.value_or(""))
                          .value_or(config::PollUrlField::file_download_url);
-  const auto answer = co_await env_.client->poll(*job_.poll_url, field, *definition_, target, &budget_wait_);
+  budget::AccountBudget::Ticket ticket;
+  {
+    const WaitingForBudget waiting(budget_wait_);
+    ticket = co_await env_.client->budget().acquire(budget::CallKind::poll);
+  }
+  auto answer = co_await env_.client->poll(*job_.poll_url, field, *definition_, std::move(ticket));
   ++job_.polls;
   // The slot is held until the file is published: files waiting for their fsync stay open, and
   // their number must stay bounded however fast downloads finish.
@@ -155,19 +166,42 @@ boost::asio::awaitable<void> JobLifecycle::poll_once() {
     on_answer(answer);
     co_return;
   }
+  on_file_ready(answer.response);
+  if (const auto cut = co_await download(*answer.body); !cut.empty()) {
+    answer.verdict = Verdict::transient;
+    answer.body_cut = true;
+    answer.detail = cut;
+    on_answer(answer);
+    co_return;
+  }
   // A body that cannot be trusted to be the whole file is fetched again, like a cut one.
   const auto refusal = apsis_one::unpublishable_body(header_or_empty(answer.response, boost::beast::http::field::content_type),
-                                                     definition_->format, answer.response.end_framed,
+                                                     definition_->format, answer.body->end_framed(),
                                                      definition_->compression == config::Compression::gzip);
   if (refusal.empty()) {
     co_await publish();
     co_return;
   }
-  auto refused = answer;
-  refused.verdict = Verdict::transient;
-  refused.body_cut = true;
-  refused.detail = refusal;
-  on_answer(refused);
+  answer.verdict = Verdict::transient;
+  answer.body_cut = true;
+  answer.detail = refusal;
+  on_answer(answer);
+}
+
+boost::asio::awaitable<std::string> JobLifecycle::download(http::BodyReader& body) {
+  try {
+    for (;;) {
+      const auto bytes = co_await body.read_some();
+      if (bytes.empty()) co_return std::string();
+      bytes_received_ += bytes.size();
+      if (env_.metrics) env_.metrics->bytes_downloaded += bytes.size();
+      co_await download_->write(bytes);
+    }
+  } catch (const boost::system::system_error& e) {
+    if (http::is_cancellation(e.code())) throw;
+    if (!http::is_transient_network_error(e.code())) throw apsis_one::ApsisError(std::string("poll: ") + e.what());
+    co_return std::string("download cut short: ") + e.what();
+  }
 }
 
 void JobLifecycle::on_file_ready(const http::Response& head) {
