@@ -115,7 +115,8 @@ asio::awaitable<http::Response> ApsisClient::send_authorized(CallSpec call, http
   tokens_.reject(token);
   token = co_await tokens_.get();
   set_bearer(request, token);
-  co_return co_await send_counted(call, request, {}, wait);
+  budget::AccountBudget::Ticket second;  // acquired in send_counted
+  co_return co_await send_counted(call, request, std::move(second), wait);
 }
 
 asio::awaitable<http::Response> ApsisClient::send_counted(CallSpec call, const http::Request& request,
@@ -163,9 +164,9 @@ asio::awaitable<Submitted> ApsisClient::submit(const config::ExportDefinition& d
     std::string asked;  // what the answer's Retry-After said, for the log
     on_attempt();
     try {
-      const auto response = co_await send_authorized(call, submit_request(definition, body),
-                                                     attempt == 0 ? std::move(first) : budget::AccountBudget::Ticket(),
-                                                     limits.budget_wait);
+      auto request = submit_request(definition, body);
+      auto ticket = attempt == 0 ? std::move(first) : budget::AccountBudget::Ticket();
+      const auto response = co_await send_authorized(call, std::move(request), std::move(ticket), limits.budget_wait);
       const auto verdict = classify(call.call, response.status, response.body);
       if (verdict == Verdict::success) {
         // The export exists at APSIS now: a second POST would create another, so no retry.

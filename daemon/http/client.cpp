@@ -79,7 +79,8 @@ asio::awaitable<void> collect_body(Connection& connection, ResponseParser& parse
   while (!parser.is_done()) {
     parser.get().body().data = chunk.get();
     parser.get().body().size = chunk_size;
-    co_await connection.read_body(parser, timeout);
+    const auto ec = co_await connection.read_body(parser, timeout);
+    if (ec) throw NetworkError(ec, "reading response body");
     const std::size_t got = chunk_size - parser.get().body().size;
     response.body_bytes += got;
     if (response.body.size() < kMaxCollectedBody)
@@ -109,23 +110,24 @@ BodyReader::~BodyReader() = default;
 
 asio::awaitable<std::span<const char>> BodyReader::read_some() {
   if (done_) co_return std::span<const char>();
-  if (!connection_) throw NetworkError(asio::error::not_connected, "reading response body (after an error)");
+  if (failure_) throw NetworkError(failure_, "reading response body");
   if (!chunk_) chunk_ = std::make_unique_for_overwrite<char[]>(chunk_size_);
   auto& parser = *parser_->parser;
   while (!parser.is_done()) {
     parser.get().body().data = chunk_.get();
     parser.get().body().size = chunk_size_;
-    try {
-      co_await connection_->read_body(parser, timeout_);
-    } catch (...) {
+    if (const auto ec = co_await connection_->read_body(parser, timeout_)) {
+      failure_ = ec;
       connection_.reset();  // in an unknown state: never reused
       held_.reset();
-      throw;
     }
-    if (const std::size_t got = chunk_size_ - parser.get().body().size; got > 0) {
+    const std::size_t got = chunk_size_ - parser.get().body().size;
+    if (got > 0) {
+      // The bytes before a failure are handed out first; the next read reports the failure.
       bytes_read_ += got;
       co_return std::span<const char>(chunk_.get(), got);
     }
+    if (failure_) throw NetworkError(failure_, "reading response body");
   }
   finish();
   co_return std::span<const char>();

@@ -97,6 +97,7 @@ class BodyReader {
   std::size_t chunk_size_;
   bool end_framed_;
   bool done_{false};
+  boost::system::error_code failure_;  // the read failed: every later read throws it again
   std::uint64_t bytes_read_{0};
   std::shared_ptr<void> held_;
 };

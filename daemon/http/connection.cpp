@@ -97,12 +97,11 @@ asio::awaitable<void> Connection::read_header(ResponseParser& parser, Millisecon
   throw_on(ec, "reading response header");
 }
 
-asio::awaitable<void> Connection::read_body(ResponseParser& parser, Milliseconds timeout) {
+asio::awaitable<error_code> Connection::read_body(ResponseParser& parser, Milliseconds timeout) {
   socket().expires_after(timeout);
   auto [ec, n] =
       co_await std::visit([&](auto& s) { return beast_http::async_read(s, buffer_, parser, kTuple); }, stream_);
-  if (ec == beast_http::error::need_buffer) co_return;
-  throw_on(ec, "reading response body");
+  co_return ec == beast_http::error::need_buffer ? error_code() : ec;
 }
 
 // Asio's range connect reports a socket it could not even open (EMFILE, ENOBUFS) as "aborted",

@@ -38,8 +38,9 @@ class Connection {
   asio::awaitable<std::size_t> write(beast_http::request<beast_http::string_body>& request, Milliseconds timeout,
                                      boost::system::error_code& failure);
   asio::awaitable<void> read_header(ResponseParser& parser, Milliseconds timeout);
-  // Fills the parser's current body buffer, as far as the bytes at hand go.
-  asio::awaitable<void> read_body(ResponseParser& parser, Milliseconds timeout);
+  // Fills the parser's current body buffer, as far as the bytes at hand go. Returns the error
+  // instead of throwing it: the bytes that came before it are in the buffer all the same.
+  asio::awaitable<boost::system::error_code> read_body(ResponseParser& parser, Milliseconds timeout);
 
  private:
   boost::beast::tcp_stream& socket();

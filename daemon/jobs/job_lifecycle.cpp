@@ -109,13 +109,14 @@ boost::asio::awaitable<void> JobLifecycle::submit() {
   const apsis_one::SubmitLimits limits{
       [this](const std::string& message) { env_.log.job(service::Level::warning, job_.export_name, job_.id, message); },
       next_slot(*definition_, env_.now()), &budget_wait_};
+  budget::AccountBudget::Ticket no_ticket;  // the client waits for the budget itself
   const auto submitted = co_await env_.client->submit(
       *definition_, submit_body(*definition_, job_),
       [this] {
         ++job_.submit_attempts;
         save();
       },
-      limits, {});
+      limits, std::move(no_ticket));
   if (!submitted.poll_url.note.empty())
     env_.log.job(service::Level::warning, job_.export_name, job_.id, submitted.poll_url.note);
   const TimePoint now = env_.now();
