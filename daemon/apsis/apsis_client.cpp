@@ -49,12 +49,14 @@ http::Url base_url_of(const config::Account& account) {
   return *url;
 }
 
-http::Client::Options client_options(const config::Account& account) {
-  http::Client::Options options;
-  options.ca_file = account.ca_file;
-  options.timeout = account.request_timeout;
-  options.max_connections = account.max_connections;
-  return options;
+// Keeps one of the account's request slots while a body reader holds the connection.
+struct HeldSlot {
+  std::shared_ptr<AsyncSemaphore> requests;  // declared first: outlives the permit
+  AsyncSemaphore::Permit permit;
+};
+
+Milliseconds until(TimePoint when, TimePoint now) {
+  return std::max(Milliseconds(0), std::chrono::duration_cast<Milliseconds>(when - now));
 }
 
 void set_bearer(http::Request& request, const std::string& token) {
@@ -73,7 +75,7 @@ budget::Limits budget_limits(const config::AccountBudget& budget) {
   return {limit(budget.submits), limit(budget.event_submits), limit(budget.polls), limit(budget.tokens)};
 }
 
-ApsisClient::ApsisClient(asio::any_io_executor executor, const config::Account& account,
+ApsisClient::ApsisClient(std::shared_ptr<http::Client> http, const config::Account& account,
                          const config::RetryPolicy& retry, NowFunction now, Random& random,
                          metrics::Metrics* metrics)
     : account_(account),
@@ -82,10 +84,10 @@ ApsisClient::ApsisClient(asio::any_io_executor executor, const config::Account& 
       random_(random),
       metrics_(metrics),
       base_(base_url_of(account)),
-      http_(std::move(executor), client_options(account)),
-      budget_(http_.executor(), budget_limits(account.budget)),
-      tokens_(http_, budget_, account_, retry, now, random, metrics),
-      requests_(static_cast<std::size_t>(std::max(0, account.max_connections))) {}
+      http_(std::move(http)),
+      budget_(http_->executor(), budget_limits(account.budget)),
+      tokens_(*http_, budget_, account_, retry, now, random, metrics),
+      requests_(std::make_shared<AsyncSemaphore>(static_cast<std::size_t>(std::max(0, account.max_connections)))) {}
 
 bool ApsisClient::same_endpoint(const config::Account& account) const {
   auto with_our_budget = account;
@@ -99,40 +101,42 @@ void ApsisClient::set_budget(const config::AccountBudget& budget) {
 }
 
 asio::awaitable<http::Response> ApsisClient::send_authorized(CallSpec call, http::Request request,
-                                                             http::BodyTarget* target, BudgetWait* wait) {
-  std::string token = co_await tokens_.get();
+                                                             budget::AccountBudget::Ticket ticket, BudgetWait* wait) {
+  std::string token;
+  try {
+    token = co_await tokens_.get();
+  } catch (...) {
+    ticket.release_unsent();  // nothing went to APSIS: the budget is not spent
+    throw;
+  }
   set_bearer(request, token);
-  auto response = co_await send_counted(call, request, target, wait);
+  auto response = co_await send_counted(call, request, std::move(ticket), wait);
   if (classify(call.call, response.status, response.body, call.field) != Verdict::token_rejected) co_return response;
   tokens_.reject(token);
   token = co_await tokens_.get();
   set_bearer(request, token);
-  co_return co_await send_counted(call, request, target, wait);
+  budget::AccountBudget::Ticket second;  // acquired in send_counted
+  co_return co_await send_counted(call, request, std::move(second), wait);
 }
 
 asio::awaitable<http::Response> ApsisClient::send_counted(CallSpec call, const http::Request& request,
-                                                          http::BodyTarget* target, BudgetWait* wait) {
-  budget::AccountBudget::Ticket ticket;
-  {
+                                                          budget::AccountBudget::Ticket ticket, BudgetWait* wait) {
+  if (!ticket) {
     const BudgetWaitScope waiting(wait);
     ticket = co_await budget_.acquire(call.budget);
   }
   // Only then a request slot: a request waiting for the budget must not hold one that a request of
   // another kind (a submit behind a queue of polls) could use now.
-  const auto in_flight = co_await requests_.acquire();
+  auto in_flight = co_await requests_->acquire();
   const auto kind = call.call == apsis_one::Call::submit ? metrics::Request::submit : metrics::Request::poll;
   if (metrics_) ++(kind == metrics::Request::submit ? metrics_->submissions : metrics_->polls);
-  // The request has arrived once its answer's head is in: a long download does not hold budget.
-  http::BodyTarget answered;
-  if (target)
-    answered = {[&](const http::Response& head) {
-                  ticket = {};
-                  target->begin(head);
-                },
-                target->data};
-  auto response = co_await http_.send(request, target ? &answered : nullptr);
+  auto response = co_await http_->send(
+      request, call.call == apsis_one::Call::poll ? http::ReadBody::stream_if_ok : http::ReadBody::collect);
   if (response.status == 429) ticket.throttled();
   if (metrics_) metrics_->count_response(kind, response.status);
+  if (response.reader) response.reader->hold_until_done(std::make_shared<HeldSlot>(requests_, std::move(in_flight)));
+  // The request has arrived once its answer's head is in: the ticket goes here, a long download
+  // does not hold budget.
   co_return response;
 }
 
@@ -143,12 +147,13 @@ http::Request ApsisClient::submit_request(const config::ExportDefinition& defini
   request.url.target = account_.export_paths.at(definition.kind);
   request.headers = {{"Content-Type", "application/json"}, {"Accept", "application/json"}};
   request.body = body;
+  request.timeout = account_.request_timeout;
   return request;
 }
 
 asio::awaitable<Submitted> ApsisClient::submit(const config::ExportDefinition& definition, const std::string& body,
-                                               const std::function<void()>& on_attempt, BudgetWait* wait,
-                                               const SubmitLimits& limits) {
+                                               const std::function<void()>& on_attempt, const SubmitLimits& limits,
+                                               budget::AccountBudget::Ticket first) {
   const CallSpec call{apsis_one::Call::submit, definition.kind == config::ExportKind::events
                                                ? budget::CallKind::event_submit
                                                : budget::CallKind::submit};
@@ -159,7 +164,9 @@ asio::awaitable<Submitted> ApsisClient::submit(const config::ExportDefinition& d
     std::string asked;  // what the answer's Retry-After said, for the log
     on_attempt();
     try {
-      const auto response = co_await send_authorized(call, submit_request(definition, body), nullptr, wait);
+      auto request = submit_request(definition, body);
+      auto ticket = attempt == 0 ? std::move(first) : budget::AccountBudget::Ticket();
+      const auto response = co_await send_authorized(call, std::move(request), std::move(ticket), limits.budget_wait);
       const auto verdict = classify(call.call, response.status, response.body);
       if (verdict == Verdict::success) {
         // The export exists at APSIS now: a second POST would create another, so no retry.
@@ -179,6 +186,11 @@ asio::awaitable<Submitted> ApsisClient::submit(const config::ExportDefinition& d
       retry_after = parse_retry_after(header, now_());
       if (retry_after) asked = " (Retry-After: " + std::string(header.data(), header.size()) + ")";
       retry_after = bounded_retry_after(retry_after, retry_.backoff.max_delay);
+    } catch (const TokenUnavailable& e) {
+      // Not sent: the account's token fetch failed, and nobody asks again before its retry time.
+      last_problem = e.what();
+      last_status.reset();
+      retry_after = until(e.retry_at(), now_());
     } catch (const http::NetworkError& e) {
       if (http::is_cancellation(e.code())) throw;
       // Sent but unanswered: APSIS may have created the export, and a second POST would create another.
@@ -212,8 +224,8 @@ asio::awaitable<Submitted> ApsisClient::submit(const config::ExportDefinition& d
 }
 
 asio::awaitable<PollAnswer> ApsisClient::poll(const std::string& poll_url, config::PollUrlField field,
-                                              const config::ExportDefinition& definition, http::BodyTarget& target,
-                                              BudgetWait* wait) {
+                                              const config::ExportDefinition& definition,
+                                              budget::AccountBudget::Ticket ticket) {
   const CallSpec call{apsis_one::Call::poll, budget::CallKind::poll, field};
   std::string error;
   const auto url = http::resolve_reference(base_, poll_url, &error);
@@ -227,28 +239,26 @@ asio::awaitable<PollAnswer> ApsisClient::poll(const std::string& poll_url, confi
   request.headers = {
       {"Accept", std::string(media_type(definition.format))},
       {"Accept-Encoding", definition.compression == config::Compression::gzip ? "gzip" : "identity"}};
+  request.timeout = account_.request_timeout;
 
-  bool body_started = false;
-  http::BodyTarget tracked{[&](const http::Response& head) {
-                             body_started = true;
-                             target.begin(head);
-                           },
-                           target.data};
   PollAnswer answer;
   try {
-    answer.response = co_await send_authorized(call, std::move(request), &tracked, wait);
+    answer.response = co_await send_authorized(call, std::move(request), std::move(ticket), nullptr);
+  } catch (const TokenUnavailable& e) {
+    answer.detail = std::string("poll: ") + e.what();
+    answer.retry_after = until(e.retry_at(), now_());
+    co_return answer;
   } catch (const boost::system::system_error& e) {
     if (http::is_cancellation(e.code())) throw;
     if (!http::is_transient_network_error(e.code())) throw ApsisError(std::string("poll: ") + e.what());
-    answer.verdict = Verdict::transient;
-    answer.body_cut = body_started;
-    answer.status = body_started ? 200 : 0;
-    answer.detail = body_started ? std::string("download cut short: ") + e.what() : std::string("poll: ") + e.what();
+    answer.detail = std::string("poll: ") + e.what();
     co_return answer;
   }
-  const auto& response = answer.response;
+  auto& response = answer.response;
   answer.status = response.status;
   answer.verdict = classify(call.call, response.status, response.body, field);
+  if (answer.verdict == Verdict::success) answer.body = std::move(response.reader);
+  response.reader.reset();  // (only a 200 has one)
   if (answer.verdict != Verdict::success && answer.verdict != Verdict::in_progress)
     answer.detail = describe_failure(call.call, response.status, response.body);
   if (answer.verdict == Verdict::rate_limited || answer.verdict == Verdict::transient)

@@ -1,13 +1,12 @@
 #include "apsis/token_source.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/this_coro.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
 #include "apsis/errors.hpp"
 #include "apsis/protocol.hpp"
-#include "util/sleep.hpp"
 
 namespace apsis::apsis_one {
 namespace {
@@ -27,60 +26,95 @@ struct RetryableTokenError : std::runtime_error {
 
 }  // namespace
 
-TokenSource::TokenSource(http::Client& http, budget::AccountBudget& budget, const config::Account& account, const config::RetryPolicy& retry,
-                         NowFunction now, Random& random, metrics::Metrics* metrics)
+// One fetch under way; everyone who asked meanwhile waits on `done` and takes its outcome.
+struct TokenSource::Fetch {
+  explicit Fetch(const asio::any_io_executor& executor) : done(executor, asio::steady_timer::time_point::max()) {}
+  asio::steady_timer done;  // cancelled when the fetch ends
+  bool finished{false};     // false at wake-up: the fetching caller was cancelled, so someone asks again
+  std::exception_ptr error;
+};
+
+TokenSource::TokenSource(http::Client& http, budget::AccountBudget& budget, const config::Account& account,
+                         const config::RetryPolicy& retry, NowFunction now, Random& random,
+                         metrics::Metrics* metrics)
     : http_(http),
       budget_(budget),
       account_(account),
       retry_(retry),
       now_(std::move(now)),
       random_(random),
-      metrics_(metrics),
-      fetch_done_(http.executor(), asio::steady_timer::time_point::max()) {}
+      metrics_(metrics) {}
+
+TokenSource::~TokenSource() = default;
 
 bool TokenSource::usable() const { return token_ && now_() < renew_at_; }
 
 asio::awaitable<std::string> TokenSource::get() {
-  while (!usable()) {
-    if (!fetching_) {
-      co_await fetch_with_retries();
-      break;
+  for (;;) {
+    if (usable()) co_return *token_;
+    if (failure_ && now_() < retry_at_) std::rethrow_exception(failure_);
+    auto fetch = fetching_;
+    if (!fetch) {
+      fetch = fetching_ = std::make_shared<Fetch>(http_.executor());
+      co_await this->fetch(*fetch);
+    } else {
+      co_await fetch->done.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (!fetch->finished) {
+        // Still under way: our own wait was cancelled (shutdown). Otherwise its caller was.
+        if (fetching_ == fetch) throw boost::system::system_error(asio::error::operation_aborted);
+        continue;
+      }
     }
-    co_await fetch_done_.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (fetch->error) std::rethrow_exception(fetch->error);
+    if (token_) co_return *token_;  // else rejected again before we woke: fetch anew
   }
-  co_return *token_;
 }
 
 void TokenSource::reject(const std::string& token) {
   if (token_ && *token_ == token) token_.reset();
 }
 
-asio::awaitable<void> TokenSource::fetch_with_retries() {
-  fetching_ = true;
+asio::awaitable<void> TokenSource::fetch(Fetch& outcome) {
   struct WakeWaiters {
     TokenSource& self;
+    Fetch& outcome;
     ~WakeWaiters() {
-      self.fetching_ = false;
-      self.fetch_done_.cancel();
+      self.fetching_.reset();
+      outcome.done.cancel();
     }
-  } wake{*this};
-  for (int attempt = 0;; ++attempt) {
-    Milliseconds delay{0};
-    try {
-      co_await fetch();
-      co_return;
-    } catch (const RetryableTokenError& e) {
-      if (attempt + 1 >= retry_.max_attempts)
-        throw ApsisError("cannot get an API token (" + std::to_string(attempt + 1) + " attempt" +
-                         (attempt == 0 ? "" : "s") + "): " + e.what());
-      delay = bounded_retry_after(e.retry_after, retry_.backoff.max_delay)
-                  .value_or(backoff_delay(retry_.backoff, attempt, random_));
-    }
-    co_await sleep_for(delay);
+  } wake{*this, outcome};
+  try {
+    co_await request_token();
+    failure_ = nullptr;
+    failures_in_a_row_ = 0;
+    outcome.finished = true;
+    co_return;
+  } catch (const RetryableTokenError& e) {
+    hold_failure(e.retry_after);
+    failure_ = std::make_exception_ptr(TokenUnavailable(
+        "cannot get an API token (" + std::to_string(failures_in_a_row_) + " failed request" +
+            (failures_in_a_row_ == 1 ? "" : "s") + " in a row): " + e.what() + "; asking again after " +
+            format_iso8601(retry_at_),
+        retry_at_));
+  } catch (const ApsisError&) {
+    hold_failure(std::nullopt);  // refused credentials: a reload with new ones makes a new source
+    failure_ = std::current_exception();
   }
+  // A cancellation passes through: outcome.finished stays false and a waiter fetches again.
+  outcome.error = failure_;
+  outcome.finished = true;
 }
 
-asio::awaitable<void> TokenSource::fetch() {
+// Sets when the endpoint is asked next: what a 429/503 asked for (capped at the retry policy's
+// max_delay), else the back-off with equal jitter — at least half of it, so a failure is always held
+// for a while instead of letting the next caller ask again at once.
+void TokenSource::hold_failure(std::optional<Milliseconds> asked) {
+  const auto ceiling = jobs::backoff_ceiling(retry_.backoff, failures_in_a_row_++);
+  const auto delay = ceiling / 2 + jobs::full_jitter(ceiling / 2, random_);
+  retry_at_ = now_() + bounded_retry_after(asked, retry_.backoff.max_delay).value_or(delay);
+}
+
+asio::awaitable<void> TokenSource::request_token() {
   std::string error;
   http::Request request;
   request.method = http::beast_http::verb::post;
@@ -89,8 +123,10 @@ asio::awaitable<void> TokenSource::fetch() {
   request.body = json::serialize(json::object{{"grant_type", "client_credentials"},
                                               {"client_id", account_.client_id},
                                               {"client_secret", account_.client_secret}});
+  request.timeout = account_.request_timeout;
   http::Response response;
   auto ticket = co_await budget_.acquire(budget::CallKind::token);
+  ++requests_;
   try {
     response = co_await http_.send(request);
     if (response.status == 429) ticket.throttled();

@@ -121,6 +121,13 @@ void AccountBudget::Ticket::release() {
   state->pump_all(state);
 }
 
+void AccountBudget::Ticket::release_unsent() {
+  if (!state_) return;
+  const auto state = std::exchange(state_, nullptr);
+  for (auto* window : state->windows_of(kind_)) window->withdrawn();
+  state->pump_all(state);
+}
+
 void AccountBudget::Ticket::throttled() {
   if (!state_) return;
   const auto at = now();
@@ -159,6 +166,17 @@ asio::awaitable<AccountBudget::Ticket> AccountBudget::acquire(CallKind kind) {
   }
   co_return Ticket(state, kind);
 }
+
+std::optional<AccountBudget::Ticket> AccountBudget::try_acquire(CallKind kind) {
+  const auto at = now();
+  if (!state_->queues[index(kind)].empty()) return std::nullopt;
+  const auto allowed = state_->allowed_at(kind, at);
+  if (!allowed || *allowed > at) return std::nullopt;
+  for (auto* window : state_->windows_of(kind)) window->sent();
+  return Ticket(state_, kind);
+}
+
+std::optional<SteadyTime> AccountBudget::next_allowed(CallKind kind) const { return state_->allowed_at(kind, now()); }
 
 void AccountBudget::set_limits(const Limits& limits) {
   state_->windows[index(CallKind::submit)].set_limit(limits.submits);

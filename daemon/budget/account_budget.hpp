@@ -13,6 +13,7 @@
 #include <array>
 #include <deque>
 #include <memory>
+#include <optional>
 
 #include "budget/call_window.hpp"
 
@@ -39,8 +40,11 @@ class AccountBudget {
     Ticket(Ticket&& other) noexcept;
     Ticket& operator=(Ticket&& other) noexcept;
     ~Ticket();
+    explicit operator bool() const { return state_ != nullptr; }  // granted and not yet released
     // APSIS One answered this request with 429: the whole account slows down.
     void throttled();
+    // The request was never sent (no token, say): releases the ticket without counting it.
+    void release_unsent();
 
    private:
     friend class AccountBudget;
@@ -58,6 +62,12 @@ class AccountBudget {
   // Waits until a request of `kind` fits the budget (an event submit must fit both the submit and
   // the event-submit window, and is counted in both). Cancellation (shutdown) throws.
   boost::asio::awaitable<Ticket> acquire(CallKind kind);
+  // A ticket now, or none: granted only if nobody waits in acquire() for this kind and the
+  // window(s) allow a request at once. For a dispatcher that decides itself who goes next.
+  std::optional<Ticket> try_acquire(CallKind kind);
+  // When try_acquire(kind) could next succeed, as far as the windows say (callers queued in acquire()
+  // go first): now or later, or nullopt while a request in flight must be answered first.
+  std::optional<std::chrono::steady_clock::time_point> next_allowed(CallKind kind) const;
 
   void set_limits(const Limits& limits);
 

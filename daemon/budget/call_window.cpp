@@ -33,6 +33,10 @@ std::optional<SteadyTime> CallWindow::allowed_at(SteadyTime now) const {
 
 void CallWindow::sent() { ++in_flight_; }
 
+void CallWindow::withdrawn() {
+  if (in_flight_ > 0) --in_flight_;
+}
+
 void CallWindow::answered(SteadyTime now) {
   if (in_flight_ > 0) --in_flight_;
   answered_.push_back(now);

@@ -42,6 +42,7 @@ class CallWindow {
 
   void sent();                   // a request is on its way
   void answered(SteadyTime now);  // ... and its answer is in (or it failed)
+  void withdrawn();               // ... or it was never sent after all: it does not count
   void throttled(SteadyTime now);  // APSIS One answered 429
 
   int in_flight() const { return in_flight_; }

@@ -115,8 +115,9 @@ int once_command(const std::vector<std::string>& args) {
   if (account == configuration->accounts.end())
     throw std::runtime_error("job " + std::to_string(job.id) + ": account '" + job_definition->account +
                              "' is no longer in the configuration");
-  auto client = std::make_shared<apsis_one::ApsisClient>(io.get_executor(), account->second, configuration->retry,
-                                                         system_now(), random);
+  http::ClientPool http_clients(io.get_executor());
+  auto client = std::make_shared<apsis_one::ApsisClient>(http_clients.client_for(account->second.ca_file),
+                                                         account->second, configuration->retry, system_now(), random);
   asio::thread_pool blocking(1);
   store::StoreWriter writer(io.get_executor(), store, std::chrono::seconds(1),
                             {.report = [&log](std::string_view problem) { log.log(Level::warning, problem); }});

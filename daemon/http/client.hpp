@@ -1,15 +1,16 @@
 // An HTTP/1.1 client over Boost.Beast for one trust configuration: plain TCP (loopback only, checked
 // by the config) or TLS that verifies the chain and host name (SNI). Keeps idle keep-alive
-// connections per origin. Every network step has a deadline. Single-threaded: use from one strand.
+// connections per origin, shared by everyone holding the client (every account on one API host).
+// Every network step has a deadline. Single-threaded: use from one strand.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/ssl/context.hpp>
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -20,7 +21,6 @@
 #include <vector>
 
 #include "http/url.hpp"
-#include "util/async_semaphore.hpp"
 #include "util/time.hpp"
 
 namespace apsis::http {
@@ -33,62 +33,134 @@ struct Request {
   Url url;
   std::vector<std::pair<std::string, std::string>> headers;  // beyond Host and User-Agent
   std::string body;
+  std::optional<Milliseconds> timeout;  // per network step; else the client's default
 };
+
+class BodyReader;
 
 struct Response {
   unsigned status{0};
   beast_http::fields headers;
-  std::string body;       // collected unless streamed to a BodyTarget
-  bool streamed{false};   // the body went to the BodyTarget
-  std::uint64_t body_bytes{0};
-  // The body's end was framed (Content-Length or chunked). False when only the connection closing
-  // ended it: a cut there looks exactly like the end.
+  std::string body;  // collected (capped at 1 MiB), unless `reader` holds it unread
+  std::uint64_t body_bytes{0};  // collected bytes, before the cap
+  // The body's end is framed (Content-Length or chunked). False when only the connection closing
+  // ends it: a cut there looks exactly like the end.
   bool end_framed{true};
+  // A 200 asked for with ReadBody::stream_if_ok: its body, unread, on the connection that carries it.
+  std::unique_ptr<BodyReader> reader;
 };
 
-// Receives a 200 answer's body as it arrives, so a multi-gigabyte file never sits in memory.
-struct BodyTarget {
-  // Called once the 200 header is in, before any body byte; may throw to refuse the body.
-  std::function<void(const Response& head)> begin;
-  // Awaited before the next read: the target copies the bytes (the buffer is reused) and may make
-  // the download wait while it catches up, so memory stays flat however fast the network is.
-  std::function<asio::awaitable<void>(std::span<const char> bytes)> data;
+// What send() does with the answer's body.
+enum class ReadBody {
+  collect,       // read every body into Response::body
+  stream_if_ok,  // a 200's body stays unread in Response::reader; other bodies are collected
 };
 
+struct ConnectionPool;
 class Connection;
+
+// A 200 answer's body, read piece by piece, so a multi-gigabyte file never sits in memory. Owns the
+// connection: read to its end, the connection goes back to the idle pool (when the server keeps it
+// alive); destroyed before that, the connection is closed, never reused. Every read has the
+// request's per-step deadline.
+class BodyReader {
+ public:
+  ~BodyReader();
+  BodyReader(const BodyReader&) = delete;
+  BodyReader& operator=(const BodyReader&) = delete;
+
+  // The next piece of the body, valid until the next call; an empty span at the end of the body.
+  // Throws NetworkError naming the failed step ("reading response body: ..."): a cut body is
+  // beast::http::error::partial_message (or a truncated TLS stream), cancellation operation_aborted.
+  asio::awaitable<std::span<const char>> read_some();
+
+  bool end_framed() const { return end_framed_; }
+  bool done() const { return done_; }
+  std::uint64_t bytes_read() const { return bytes_read_; }
+
+  // Keeps `resource` (e.g. a caller's connection slot) until the body ends or the reader goes.
+  void hold_until_done(std::shared_ptr<void> resource) { held_ = std::move(resource); }
+
+ private:
+  friend class Client;
+  struct Parser;
+  BodyReader(std::shared_ptr<ConnectionPool> pool, std::string origin, std::unique_ptr<Connection> connection,
+             std::unique_ptr<Parser> parser, Milliseconds timeout, bool end_framed);
+  void finish();
+
+  std::shared_ptr<ConnectionPool> pool_;
+  std::string origin_;
+  std::unique_ptr<Connection> connection_;
+  std::unique_ptr<Parser> parser_;
+  Milliseconds timeout_;
+  std::unique_ptr<char[]> chunk_;
+  std::size_t chunk_size_;
+  bool end_framed_;
+  bool done_{false};
+  boost::system::error_code failure_;  // the read failed: every later read throws it again
+  std::uint64_t bytes_read_{0};
+  std::shared_ptr<void> held_;
+};
 
 class Client {
  public:
   struct Options {
     std::optional<std::filesystem::path> ca_file;  // else the system CA store
-    Milliseconds timeout{std::chrono::seconds(60)};  // per step: connect, handshake, write, each read
+    Milliseconds timeout{std::chrono::seconds(60)};  // per step, unless the request says otherwise
     std::string user_agent{"apsis-exportd"};
-    int max_connections{0};             // open connections, idle ones included; 0 = unlimited
+    // Open connections per origin, idle ones included; 0 = unlimited. Shared by every account on
+    // the origin, each of which caps its own requests in flight (account max_connections) below it.
+    int max_connections_per_origin{kDefaultMaxConnectionsPerOrigin};
+  };
+  // Bounds the descriptors one API host can take (systemd's default soft limit is 1024, shared with
+  // the downloads' files, SQLite and the admin endpoint) and the connections the host sees from us.
+  static constexpr int kDefaultMaxConnectionsPerOrigin = 256;
+
+  struct Stats {
+    std::uint64_t opened{0};  // connections opened
+    std::uint64_t reused{0};  // requests sent on an idle keep-alive connection
   };
 
+  // Throws if the CA file cannot be read.
   Client(asio::any_io_executor executor, Options options);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  // Sends the request and reads the answer. With a target, a 200 answer's body streams to it.
-  // Interim 1xx answers (100 Continue) are skipped. Throws NetworkError on network errors, a cut body
-  // included (beast::http::error::partial_message), with the failed step named in what().
+  // Sends the request and reads the answer's head; the body is collected or, for a 200 with
+  // ReadBody::stream_if_ok, left to Response::reader. Interim 1xx answers (100 Continue) are skipped.
+  // Throws NetworkError on network errors, a cut collected body included
+  // (beast::http::error::partial_message), with the failed step named in what().
   // Only a GET is sent on a reused keep-alive connection and sent again once if that connection
   // turns out closed: any other request goes on a fresh connection and is never sent twice.
-  asio::awaitable<Response> send(const Request& request, BodyTarget* target = nullptr);
+  asio::awaitable<Response> send(const Request& request, ReadBody read_body = ReadBody::collect);
 
   const asio::any_io_executor& executor() const { return executor_; }
+  const Options& options() const { return options_; }
+  Stats stats() const;
+  std::size_t idle(const std::string& origin) const;  // idle keep-alive connections to `origin`
 
  private:
-  asio::awaitable<std::unique_ptr<Connection>> acquire(const Url& url, bool may_reuse, bool& reused);
-  void release(const Url& url, std::unique_ptr<Connection> connection);
-
   asio::any_io_executor executor_;
   Options options_;
-  std::unique_ptr<asio::ssl::context> tls_;
-  AsyncSemaphore connections_;
-  std::map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
+  std::shared_ptr<ConnectionPool> pool_;  // shared with body readers, which may outlive the client
+};
+
+// The clients of one process, one per trust configuration, so every account on an API host shares
+// its idle connections and its TLS context. Single-threaded.
+class ClientPool {
+ public:
+  ClientPool(asio::any_io_executor executor, Client::Options defaults = {});
+
+  // The client for `ca_file` (the system store when empty), made on first use; lives while someone
+  // holds it. A CA file replaced since (another modification time) gets a fresh client, so a reload
+  // picks up a renewed bundle. Throws if the CA file cannot be read.
+  std::shared_ptr<Client> client_for(const std::optional<std::filesystem::path>& ca_file);
+
+ private:
+  asio::any_io_executor executor_;
+  Client::Options defaults_;
+  std::map<std::string, std::weak_ptr<Client>> clients_;
 };
 
 // A failed network step. what() reads "STEP: REASON" — no source locations — because it ends up

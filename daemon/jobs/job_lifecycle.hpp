@@ -68,6 +68,8 @@ class JobLifecycle {
   Milliseconds until_next_poll() const;
   void record_timer_lateness();
   boost::asio::awaitable<void> poll_once();
+  // Drains the body into download_; returns why it broke off ("" = whole by HTTP framing).
+  boost::asio::awaitable<std::string> download(http::BodyReader& body);
   void on_file_ready(const http::Response& head);
   void on_answer(const apsis_one::PollAnswer& answer);
   boost::asio::awaitable<void> publish();

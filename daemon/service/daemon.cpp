@@ -123,8 +123,8 @@ Daemon::ClientSet Daemon::make_clients(const config::Config& config) {
       next.clients[name] = existing->second;
       next.new_budgets.emplace_back(existing->second, account.budget);
     } else
-      next.clients[name] = std::make_shared<apsis_one::ApsisClient>(io_.get_executor(), account, config.retry,
-                                                                    system_now(), random_, &metrics_);
+      next.clients[name] = std::make_shared<apsis_one::ApsisClient>(http_clients_.client_for(account.ca_file), account,
+                                                                    config.retry, system_now(), random_, &metrics_);
   }
   return next;
 }

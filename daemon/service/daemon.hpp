@@ -18,6 +18,7 @@
 #include "admin/admin_server.hpp"
 #include "apsis/apsis_client.hpp"
 #include "config/config.hpp"
+#include "http/client.hpp"
 #include "util/backoff.hpp"
 #include "metrics/metrics.hpp"
 #include "metrics/prometheus.hpp"
@@ -88,6 +89,8 @@ class Daemon {
   AsyncSemaphore transfers_;
   metrics::Metrics metrics_;
   boost::asio::thread_pool blocking_{1};  // fsync of published files
+  // One HTTP client (idle connections, TLS context) per CA bundle, shared by the accounts using it.
+  http::ClientPool http_clients_{io_.get_executor()};
   std::map<std::string, std::shared_ptr<apsis_one::ApsisClient>> clients_;
   std::map<std::string, std::shared_ptr<ScheduleTask>> schedules_;
   std::map<std::int64_t, std::unique_ptr<RunningJob>> running_;

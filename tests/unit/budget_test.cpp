@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <thread>
 #include <vector>
 
 #include "budget/account_budget.hpp"
@@ -226,4 +227,67 @@ TEST_CASE("a cancelled waiter leaves no timer behind: the event loop can end at 
   io.run_for(30s);  // half the armed minute: the loop must have run out of work long before
   CHECK(cancelled);
   CHECK(io.stopped());
+}
+
+TEST_CASE("try_acquire grants at once when the window allows, else nothing; next_allowed says when") {
+  boost::asio::io_context io;
+  Limits limits;
+  limits.polls = {1, 100ms};
+  AccountBudget budget(io.get_executor(), limits);
+  const auto before = std::chrono::steady_clock::now();
+  const auto at_once = budget.next_allowed(CallKind::poll);
+  REQUIRE(at_once);
+  CHECK(*at_once <= std::chrono::steady_clock::now());
+  auto ticket = budget.try_acquire(CallKind::poll);
+  REQUIRE(ticket);
+  CHECK(budget.in_flight(CallKind::poll) == 1);
+  CHECK_FALSE(budget.try_acquire(CallKind::poll));
+  CHECK_FALSE(budget.next_allowed(CallKind::poll));  // the request in flight must be answered first
+  CHECK(budget.try_acquire(CallKind::token));        // other kinds have windows of their own
+  ticket.reset();                                    // answered
+  const auto next = budget.next_allowed(CallKind::poll);
+  REQUIRE(next);
+  CHECK(*next >= before + 100ms);
+  CHECK_FALSE(budget.try_acquire(CallKind::poll));
+  std::this_thread::sleep_until(*next);
+  CHECK(budget.try_acquire(CallKind::poll));
+}
+
+TEST_CASE("try_acquire never jumps the queue of callers waiting in acquire()") {
+  boost::asio::io_context io;
+  Limits limits;
+  limits.polls = {1, 50ms};
+  AccountBudget budget(io.get_executor(), limits);
+  auto first = budget.try_acquire(CallKind::poll);
+  REQUIRE(first);
+  bool waiter_served = false;
+  boost::asio::co_spawn(
+      io,
+      [&]() -> boost::asio::awaitable<void> {
+        auto ticket = co_await budget.acquire(CallKind::poll);
+        waiter_served = true;
+      },
+      boost::asio::detached);
+  io.poll();
+  REQUIRE(budget.waiting(CallKind::poll) == 1);
+  first.reset();
+  std::this_thread::sleep_for(60ms);  // the window allows one again, but it is the waiter's
+  CHECK_FALSE(budget.try_acquire(CallKind::poll));
+  io.run();
+  CHECK(waiter_served);
+}
+
+TEST_CASE("a ticket released unsent does not count in the window") {
+  boost::asio::io_context io;
+  Limits limits;
+  limits.polls = {1, 60'000ms};
+  AccountBudget budget(io.get_executor(), limits);
+  auto ticket = budget.try_acquire(CallKind::poll);
+  REQUIRE(ticket);
+  ticket->release_unsent();
+  CHECK_FALSE(*ticket);
+  CHECK(budget.in_flight(CallKind::poll) == 0);
+  auto again = budget.try_acquire(CallKind::poll);
+  CHECK(again);
+  CHECK(*again);
 }
