@@ -155,26 +155,10 @@ int hand_to_service(store::JobStore& store, const config::ExportDefinition& defi
   return kExitInterrupted;
 }
 
-}  // namespace
-
-int once_command(const std::vector<std::string>& args) {
-  const auto arguments = parse_arguments(args, {"config"}, {});
-  if (arguments.positional.size() != 1) throw UsageError("once needs exactly one EXPORT name");
-  const auto loaded = load_config_or_report(arguments.required("config"));
-  if (!loaded) return kExitBadConfig;
-  const auto configuration = std::make_shared<const config::Config>(*loaded);
-  const auto found = configuration->exports.find(arguments.positional[0]);
-  if (found == configuration->exports.end()) {
-    std::fprintf(stderr, "apsis-exportd once: no export named '%s' (defined: %s)\n", arguments.positional[0].c_str(),
-                 export_names(*configuration).c_str());
-    return kExitBadConfig;
-  }
-  const auto& definition = found->second;
-
-  auto store = store::JobStore::open(configuration->state_db);
-  if (const auto holder = store::service_owner(configuration->state_db))
-    return hand_to_service(store, definition, *holder, configuration->state_db);
-  // No service: this process runs the job. A service starting meanwhile leaves it alone (OnceLock).
+// No service owns the database: this process runs the job. A service starting meanwhile leaves it
+// alone (OnceLock).
+int run_here(store::JobStore& store, const std::shared_ptr<const config::Config>& configuration,
+             const config::ExportDefinition& definition) {
   asio::io_context io;
   jobs::Random random(std::random_device{}());
   const bool progress = wants_progress();
@@ -246,6 +230,28 @@ int once_command(const std::vector<std::string>& args) {
     return kExitInterrupted;
   }
   return report_final(*result);
+}
+
+}  // namespace
+
+int once_command(const std::vector<std::string>& args) {
+  const auto arguments = parse_arguments(args, {"config"}, {});
+  if (arguments.positional.size() != 1) throw UsageError("once needs exactly one EXPORT name");
+  const auto loaded = load_config_or_report(arguments.required("config"));
+  if (!loaded) return kExitBadConfig;
+  const auto configuration = std::make_shared<const config::Config>(*loaded);
+  const auto found = configuration->exports.find(arguments.positional[0]);
+  if (found == configuration->exports.end()) {
+    std::fprintf(stderr, "apsis-exportd once: no export named '%s' (defined: %s)\n", arguments.positional[0].c_str(),
+                 export_names(*configuration).c_str());
+    return kExitBadConfig;
+  }
+  const auto& definition = found->second;
+
+  auto store = store::JobStore::open(configuration->state_db);
+  if (const auto holder = store::service_owner(configuration->state_db))
+    return hand_to_service(store, definition, *holder, configuration->state_db);
+  return run_here(store, configuration, definition);
 }
 
 }  // namespace apsis::cli
