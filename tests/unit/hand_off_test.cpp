@@ -23,7 +23,7 @@ struct Script {
   std::deque<State> states;
   std::deque<bool> service{true};
   int waits_before_signal{-1};
-  std::vector<State> shown;
+  std::vector<State> shown{};
   int waits{0};
 
   FollowSeams seams() {
