@@ -160,9 +160,9 @@ int hand_to_service(store::JobStore& store, const config::ExportDefinition& defi
 int run_here(store::JobStore& store, const std::shared_ptr<const config::Config>& configuration,
              const config::ExportDefinition& definition) {
   asio::io_context io;
-  jobs::Random random(std::random_device{}());
+  Random random(std::random_device{}());
   const bool progress = wants_progress();
-  const service::Logger log(stderr, service::Logger::stderr_is_journal(), service::Level::info, progress);
+  const Logger log(stderr, Logger::stderr_is_journal(), Level::info, progress);
   // A job of this export whose `once` was killed resumes here, with the definition it started with
   // (no second export at APSIS One); otherwise a new job. Either way this process holds its lock.
   auto resumed = resume_abandoned(store, configuration->state_db, definition.name);

@@ -15,13 +15,13 @@ int run_command(const std::vector<std::string>& args) {
   const auto path = arguments.required("config");
   auto config = load_config_or_report(path);
   if (!config) return kExitBadConfig;
-  const service::Logger log;
+  const Logger log;
   // Before the daemon opens anything: a second service on one database would run every row twice.
   std::optional<store::ServiceOwnership> ownership;
   try {
     ownership.emplace(store::acquire_service_ownership(config->state_db, Clock::now()));
   } catch (const store::ServiceRunning& e) {
-    log.log(service::Level::error, std::string("not starting: ") + e.what());
+    log.log(Level::error, std::string("not starting: ") + e.what());
     return kExitServiceRunning;
   }
   service::Daemon daemon(path, std::move(*config), log);
