@@ -12,6 +12,7 @@ inline constexpr int kExitJobFailed = 1;
 inline constexpr int kExitBadConfig = 2;
 inline constexpr int kExitJobExpired = 3;
 inline constexpr int kExitUsage = 64;
+inline constexpr int kExitServiceRunning = 75;  // `run`: another service owns the state database
 inline constexpr int kExitInterrupted = 130;
 
 int check_command(const std::vector<std::string>& args);

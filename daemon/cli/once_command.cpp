@@ -11,18 +11,24 @@
 
 #include <unistd.h>
 
+#include <pthread.h>
+
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <random>
 
 #include "apsis/apsis_client.hpp"
 #include "cli/arguments.hpp"
 #include "cli/commands.hpp"
+#include "cli/hand_off.hpp"
 #include "cli/progress.hpp"
 #include "jobs/definition_json.hpp"
 #include "jobs/job_lifecycle.hpp"
 #include "service/once_lock.hpp"
+#include "store/ownership.hpp"
 
 namespace apsis::cli {
 namespace {
@@ -41,6 +47,18 @@ int exit_code_for(const store::Job& job) {
     case store::JobState::expired: return kExitJobExpired;
     default: return kExitJobFailed;
   }
+}
+
+// The published path on stdout, or why there is none on stderr; the exit code says which.
+int report_final(const store::Job& job) {
+  if (job.state == store::JobState::succeeded) {
+    std::printf("%s\n", job.output_path.value_or("").c_str());
+    if (job.hook_result) std::fprintf(stderr, "apsis-exportd once: on_success: %s\n", job.hook_result->c_str());
+  } else {
+    std::fprintf(stderr, "apsis-exportd once: job %lld %s: %s\n", static_cast<long long>(job.id),
+                 std::string(store::to_string(job.state)).c_str(), job.error.value_or("").c_str());
+  }
+  return exit_code_for(job);
 }
 
 // A person is watching: redraw one status line on stderr until the job ends.
@@ -75,23 +93,72 @@ std::pair<store::Job, std::optional<service::OnceLock>> resume_abandoned(store::
   return {store::Job{}, std::nullopt};
 }
 
-}  // namespace
-
-int once_command(const std::vector<std::string>& args) {
-  const auto arguments = parse_arguments(args, {"config"}, {});
-  if (arguments.positional.size() != 1) throw UsageError("once needs exactly one EXPORT name");
-  const auto loaded = load_config_or_report(arguments.required("config"));
-  if (!loaded) return kExitBadConfig;
-  const auto configuration = std::make_shared<const config::Config>(*loaded);
-  const auto found = configuration->exports.find(arguments.positional[0]);
-  if (found == configuration->exports.end()) {
-    std::fprintf(stderr, "apsis-exportd once: no export named '%s' (defined: %s)\n", arguments.positional[0].c_str(),
-                 export_names(*configuration).c_str());
-    return kExitBadConfig;
+// SIGINT and SIGTERM held back while this lives, and waited for by `wait`: following a row needs no
+// handler and no event loop.
+class SignalWait {
+ public:
+  SignalWait() {
+    sigemptyset(&signals_);
+    sigaddset(&signals_, SIGINT);
+    sigaddset(&signals_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals_, &previous_);
   }
-  const auto& definition = found->second;
+  ~SignalWait() { pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
+  SignalWait(const SignalWait&) = delete;
+  SignalWait& operator=(const SignalWait&) = delete;
 
-  auto store = store::JobStore::open(configuration->state_db);
+  // False when a signal came within `timeout`.
+  bool wait(Milliseconds timeout) const {
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(timeout);
+    const timespec span{static_cast<std::time_t>(seconds.count()),
+                        static_cast<long>(std::chrono::nanoseconds(timeout - seconds).count())};
+    return ::sigtimedwait(&signals_, nullptr, &span) < 0;  // EAGAIN: timed out; EINTR: another signal
+  }
+
+ private:
+  sigset_t signals_{};
+  sigset_t previous_{};
+};
+
+// A service owns the database: it runs the job (a `once` beside it would run the row twice), and this
+// process follows the row to its end, as `once` would have run it.
+int hand_to_service(store::JobStore& store, const config::ExportDefinition& definition,
+                    const store::ServiceHolder& holder, const std::filesystem::path& state_db) {
+  const auto job = queue_for_service(store, definition, Clock::now());
+  std::fprintf(stderr, "apsis-exportd once: job %lld handed to the running service (pid %ld); following it\n",
+               static_cast<long long>(job.id), holder.pid);
+  auto reader = store::JobStore::open_read_only(state_db);
+  const bool progress = wants_progress();
+  const TimePoint started = Clock::now();
+  const SignalWait signals;
+  const auto outcome = follow_row(
+      job.id, {[&] { return reader.find(job.id); }, [&] { return store::service_owner(state_db).has_value(); },
+               [&](Milliseconds timeout) { return signals.wait(timeout); },
+               [&](const store::Job& row) {
+                 if (!progress) return;
+                 const auto line = describe_progress({row, 0, std::nullopt, started, Clock::now()});
+                 std::fprintf(stderr, "\r\033[K%s", line.c_str());
+                 std::fflush(stderr);
+               }});
+  if (progress) std::fputs("\r\033[K", stderr);
+  const auto state = std::string(store::to_string(outcome.row.state));
+  switch (outcome.end) {
+    case FollowOutcome::End::final_state: return report_final(outcome.row);
+    case FollowOutcome::End::interrupted:
+      std::fprintf(stderr, "apsis-exportd once: interrupted; job %lld continues in the service (state '%s')\n",
+                   static_cast<long long>(job.id), state.c_str());
+      return kExitInterrupted;
+    case FollowOutcome::End::service_gone: break;
+  }
+  std::fprintf(stderr, "apsis-exportd once: the service stopped; job %lld stays '%s' until a service starts\n",
+               static_cast<long long>(job.id), state.c_str());
+  return kExitInterrupted;
+}
+
+// No service owns the database: this process runs the job. A service starting meanwhile leaves it
+// alone (OnceLock).
+int run_here(store::JobStore& store, const std::shared_ptr<const config::Config>& configuration,
+             const config::ExportDefinition& definition) {
   asio::io_context io;
   Random random(std::random_device{}());
   const bool progress = wants_progress();
@@ -107,9 +174,15 @@ int once_command(const std::vector<std::string>& args) {
                  static_cast<long long>(job.id), std::string(store::to_string(job.state)).c_str());
     job_definition = std::make_shared<const config::ExportDefinition>(jobs::definition_from_json(job.definition_json));
   } else {
+    // The lock is taken before the row is committed: a `run` starting now never sees the row unowned.
     const auto now = Clock::now();
-    job = store.create_asked_for(definition.name, now, jobs::definition_to_json(definition), now);
-    lock.emplace(service::OnceLock::create(configuration->state_db, job.id));
+    try {
+      job = store.create_asked_for(definition.name, now, jobs::definition_to_json(definition), now,
+                                   [&](std::int64_t id) { lock.emplace(service::OnceLock::create(configuration->state_db, id)); });
+    } catch (...) {
+      if (lock) lock->remove();  // the row was rolled back: its id may be given again
+      throw;
+    }
   }
   const auto account = configuration->accounts.find(job_definition->account);
   if (account == configuration->accounts.end())
@@ -163,14 +236,29 @@ int once_command(const std::vector<std::string>& args) {
     if (failure && !interrupted) std::rethrow_exception(failure);
     return kExitInterrupted;
   }
-  if (result->state == store::JobState::succeeded) {
-    std::printf("%s\n", result->output_path.value_or("").c_str());
-    if (result->hook_result) std::fprintf(stderr, "apsis-exportd once: on_success: %s\n", result->hook_result->c_str());
-  } else {
-    std::fprintf(stderr, "apsis-exportd once: job %lld %s: %s\n", static_cast<long long>(result->id),
-                 std::string(store::to_string(result->state)).c_str(), result->error.value_or("").c_str());
+  return report_final(*result);
+}
+
+}  // namespace
+
+int once_command(const std::vector<std::string>& args) {
+  const auto arguments = parse_arguments(args, {"config"}, {});
+  if (arguments.positional.size() != 1) throw UsageError("once needs exactly one EXPORT name");
+  const auto loaded = load_config_or_report(arguments.required("config"));
+  if (!loaded) return kExitBadConfig;
+  const auto configuration = std::make_shared<const config::Config>(*loaded);
+  const auto found = configuration->exports.find(arguments.positional[0]);
+  if (found == configuration->exports.end()) {
+    std::fprintf(stderr, "apsis-exportd once: no export named '%s' (defined: %s)\n", arguments.positional[0].c_str(),
+                 export_names(*configuration).c_str());
+    return kExitBadConfig;
   }
-  return exit_code_for(*result);
+  const auto& definition = found->second;
+
+  auto store = store::JobStore::open(configuration->state_db);
+  if (const auto holder = store::service_owner(configuration->state_db))
+    return hand_to_service(store, definition, *holder, configuration->state_db);
+  return run_here(store, configuration, definition);
 }
 
 }  // namespace apsis::cli

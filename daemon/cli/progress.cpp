@@ -23,7 +23,9 @@ std::string describe_progress(const ProgressSnapshot& s) {
         line += " · next in " + short_duration(s.now, *s.job.next_poll_at);
       break;
     case store::JobState::downloading: {
-      line += "downloading · " + format_size(static_cast<std::int64_t>(s.bytes_received));
+      line += "downloading";
+      if (!s.download_started) break;  // a job followed in the service: its bytes are not in the row
+      line += " · " + format_size(static_cast<std::int64_t>(s.bytes_received));
       const auto elapsed = std::chrono::duration_cast<Milliseconds>(s.now - s.download_started.value_or(s.now));
       if (elapsed.count() > 0)
         line += " · " + format_size(static_cast<std::int64_t>(s.bytes_received * 1000 / elapsed.count())) + "/s";

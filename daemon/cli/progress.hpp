@@ -13,7 +13,7 @@ namespace apsis::cli {
 struct ProgressSnapshot {
   store::Job job;                       // the row as the job holds it now
   std::uint64_t bytes_received{0};      // of the download under way
-  std::optional<TimePoint> download_started;
+  std::optional<TimePoint> download_started;  // nullopt: bytes_received unknown
   TimePoint started{};                  // when `once` began
   TimePoint now{};
 };

@@ -2,9 +2,10 @@
 
 #include "cli/arguments.hpp"
 #include "cli/commands.hpp"
-#include "jobs/definition_json.hpp"
+#include "cli/hand_off.hpp"
 #include "service/daemon.hpp"
 #include "store/job_store.hpp"
+#include "store/ownership.hpp"
 
 namespace apsis::cli {
 
@@ -15,6 +16,14 @@ int run_command(const std::vector<std::string>& args) {
   auto config = load_config_or_report(path);
   if (!config) return kExitBadConfig;
   const Logger log;
+  // Before the daemon opens anything: a second service on one database would run every row twice.
+  std::optional<store::ServiceOwnership> ownership;
+  try {
+    ownership.emplace(store::acquire_service_ownership(config->state_db, Clock::now()));
+  } catch (const store::ServiceRunning& e) {
+    log.log(Level::error, std::string("not starting: ") + e.what());
+    return kExitServiceRunning;
+  }
   service::Daemon daemon(path, std::move(*config), log);
   return daemon.run();
 }
@@ -32,8 +41,7 @@ int trigger_command(const std::vector<std::string>& args) {
     return kExitBadConfig;
   }
   auto store = store::JobStore::open(config->state_db);
-  const auto now = Clock::now();
-  const auto job = store.create_asked_for(found->first, now, jobs::definition_to_json(found->second), now);
+  const auto job = queue_for_service(store, found->second, Clock::now());
   std::printf("job %lld queued for export %s\n", static_cast<long long>(job.id), found->first.c_str());
   return kExitOk;
 }

@@ -230,6 +230,15 @@ Job JobStore::create_asked_for(const std::string& export_name, TimePoint asked_a
   });
 }
 
+Job JobStore::create_asked_for(const std::string& export_name, TimePoint asked_at, const std::string& definition_json,
+                               TimePoint now, const std::function<void(std::int64_t id)>& claim) {
+  Transaction tx(db_);
+  auto job = create_asked_for(export_name, asked_at, definition_json, now);
+  claim(job.id);
+  tx.commit();
+  return job;
+}
+
 void JobStore::save(const Job& job) {
   return call("save", [&]() -> void {
     auto& update = prepared(prepared_->save,

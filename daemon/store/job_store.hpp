@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -82,6 +83,10 @@ class JobStore {
   // millisecond when another such job of the export was asked for in the same one.
   Job create_asked_for(const std::string& export_name, TimePoint asked_at, const std::string& definition_json,
                        TimePoint now);
+  // The same, with `claim(id)` run before the row is committed: no other connection sees the row before
+  // `claim` has returned (`once` takes the job's lock there). A `claim` that throws leaves no row.
+  Job create_asked_for(const std::string& export_name, TimePoint asked_at, const std::string& definition_json,
+                       TimePoint now, const std::function<void(std::int64_t id)>& claim);
   // Writes every mutable column of `job` (state, counters, timings, result) in one statement.
   // Deprecated: a whole-row write from a stale copy undoes another writer's columns. Use the
   // record_* updates below; only the old job core still calls this.

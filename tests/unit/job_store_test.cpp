@@ -149,3 +149,26 @@ TEST_CASE("jobs asked for by hand in the same millisecond each get a slot of the
   // A scheduled slot is never moved: that stays a duplicate.
   CHECK_THROWS_AS(store.create("dupes", kSlot, "{}", kSlot), DuplicateSlot);
 }
+
+// `once` takes its job's lock inside `claim`: a `run` starting meanwhile must not see the row unowned.
+TEST_CASE("a claimed job is invisible to other connections until its claim returned") {
+  TempDir dir;
+  const auto file = dir.path() / "jobs.sqlite3";
+  auto store = JobStore::open(file);
+  auto service = JobStore::open(file);
+  std::int64_t claimed = 0;
+  const auto job = store.create_asked_for("dupes", kSlot, "{}", kSlot, [&](std::int64_t id) {
+    claimed = id;
+    CHECK(service.unfinished().empty());
+    CHECK(service.pending_after(0).empty());
+  });
+  CHECK(claimed == job.id);
+  REQUIRE(service.pending_after(0).size() == 1);
+  CHECK(service.pending_after(0).front().id == job.id);
+
+  // A claim that fails leaves no row.
+  CHECK_THROWS_WITH(store.create_asked_for("dupes", kSlot, "{}", kSlot,
+                                           [](std::int64_t) { throw std::runtime_error("cannot lock"); }),
+                    "cannot lock");
+  CHECK(service.list({}).size() == 1);
+}

@@ -26,4 +26,8 @@ TEST_CASE("progress says what the job is doing") {
   CHECK(describe_progress(s) == "job 12 · downloading · 45 MiB · 22 MiB/s · 1m 5s");
   s.download_started = s.now;  // the first byte just came: no rate yet
   CHECK(describe_progress(s) == "job 12 · downloading · 45 MiB · 1m 5s");
+  // Followed in the service (`once` handed it over): the row has no byte count.
+  s.download_started.reset();
+  s.bytes_received = 0;
+  CHECK(describe_progress(s) == "job 12 · downloading · 1m 5s");
 }
