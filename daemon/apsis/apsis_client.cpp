@@ -152,7 +152,7 @@ http::Request ApsisClient::submit_request(const config::ExportDefinition& defini
 }
 
 asio::awaitable<Submitted> ApsisClient::submit(const config::ExportDefinition& definition, const std::string& body,
-                                               const std::function<void()>& on_attempt, const SubmitLimits& limits,
+                                               const std::function<boost::asio::awaitable<void>()>& on_attempt, const SubmitLimits& limits,
                                                budget::AccountBudget::Ticket first) {
   const CallSpec call{apsis_one::Call::submit, definition.kind == config::ExportKind::events
                                                ? budget::CallKind::event_submit
@@ -162,7 +162,7 @@ asio::awaitable<Submitted> ApsisClient::submit(const config::ExportDefinition& d
   for (int attempt = 0; attempt < retry_.max_attempts; ++attempt) {
     std::optional<Milliseconds> retry_after;
     std::string asked;  // what the answer's Retry-After said, for the log
-    on_attempt();
+    co_await on_attempt();
     try {
       auto request = submit_request(definition, body);
       auto ticket = attempt == 0 ? std::move(first) : budget::AccountBudget::Ticket();

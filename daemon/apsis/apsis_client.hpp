@@ -31,7 +31,7 @@ class ApsisClient final : public ExportApi {
               NowFunction now, Random& random, metrics::Metrics* metrics = nullptr);
 
   boost::asio::awaitable<Submitted> submit(const config::ExportDefinition& definition, const std::string& body,
-                                           const std::function<void()>& on_attempt, const SubmitLimits& limits,
+                                           const std::function<boost::asio::awaitable<void>()>& on_attempt, const SubmitLimits& limits,
                                            budget::AccountBudget::Ticket first) override;
   // A 200's body stays unread in PollAnswer::body, holding one of the account's max_connections
   // request slots until it is drained or dropped.

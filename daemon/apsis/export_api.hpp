@@ -48,7 +48,7 @@ struct PollAnswer {
   bool body_cut{false};
   http::Response response;                // the head (status, headers); a collected body otherwise
   // On success, the file: unread, on the connection that carries it, for the download step to drain.
-  std::unique_ptr<http::BodyReader> body;
+  std::unique_ptr<http::BodySource> body;
 };
 
 class ExportApi {
@@ -63,7 +63,7 @@ class ExportApi {
   // budget ticket the caller already holds for the first attempt (empty = acquire it here); later
   // attempts and a resend after a token rejection acquire their own.
   virtual boost::asio::awaitable<Submitted> submit(const config::ExportDefinition& definition, const std::string& body,
-                                                   const std::function<void()>& on_attempt,
+                                                   const std::function<boost::asio::awaitable<void>()>& on_attempt,
                                                    const SubmitLimits& limits,
                                                    budget::AccountBudget::Ticket first) = 0;
 

@@ -26,7 +26,8 @@
 #include "cli/hand_off.hpp"
 #include "cli/progress.hpp"
 #include "jobs/definition_json.hpp"
-#include "jobs/job_lifecycle.hpp"
+#include "dispatch/dispatcher.hpp"
+#include "jobs/job_row.hpp"
 #include "service/once_lock.hpp"
 #include "store/ownership.hpp"
 
@@ -69,13 +70,26 @@ bool wants_progress() {
 
 constexpr Milliseconds kProgressInterval{250};
 
-asio::awaitable<void> show_progress(const jobs::JobLifecycle& lifecycle, asio::steady_timer& timer, const bool& done) {
+// The in-memory row as `status` would show it, for the progress line.
+store::Job progress_row(const jobs::ActiveJob& job) {
+  store::Job row;
+  row.id = job.row.id;
+  row.state = job.row.state;
+  row.polls = job.row.polls;
+  row.next_poll_at = job.row.next_poll_at;
+  return row;
+}
+
+asio::awaitable<void> show_progress(const dispatch::Dispatcher& dispatcher, std::int64_t id, asio::steady_timer& timer,
+                                    const bool& done) {
   const TimePoint started = Clock::now();
   while (!done) {
-    const auto line = describe_progress(
-        {lifecycle.job(), lifecycle.bytes_received(), lifecycle.download_started(), started, Clock::now()});
-    std::fprintf(stderr, "\r\033[K%s", line.c_str());
-    std::fflush(stderr);
+    if (const auto* job = dispatcher.find(id)) {
+      const auto line =
+          describe_progress({progress_row(*job), job->bytes_received, job->download_started, started, Clock::now()});
+      std::fprintf(stderr, "\r\033[K%s", line.c_str());
+      std::fflush(stderr);
+    }
     timer.expires_after(kProgressInterval);
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
   }
@@ -194,49 +208,51 @@ int run_here(store::JobStore& store, const std::shared_ptr<const config::Config>
   asio::thread_pool blocking(1);
   store::StoreWriter writer(io.get_executor(), store, std::chrono::seconds(1),
                             {.report = [&log](std::string_view problem) { log.log(Level::warning, problem); }});
-  jobs::JobLifecycle lifecycle(
-      {io.get_executor(), store, client, configuration, system_now(), random, log, nullptr, &blocking, nullptr, &writer},
-      job_definition, job);
+  dispatch::Dispatcher dispatcher(
+      {io.get_executor(), store, writer, configuration, system_now(), random, log, nullptr, &blocking, nullptr});
+  dispatcher.set_accounts({{account->first, client}});
 
-  // Ctrl-C or SIGTERM cancels the job's coroutine; its row stays resumable.
-  asio::cancellation_signal cancel;
+  // Ctrl-C or SIGTERM cancels the job's step; its row stays resumable.
   asio::signal_set signals(io, SIGINT, SIGTERM);
+  asio::steady_timer progress_timer(io);
   bool interrupted = false;
+  bool done = false;
+  const auto wind_down = [&] {
+    done = true;
+    signals.cancel();
+    progress_timer.cancel();
+    dispatcher.stop();
+    writer.stop();
+    asio::co_spawn(io, writer.flush(), [&log](std::exception_ptr error) {
+      if (error) log.log(Level::warning, "writing the last poll notes failed; the next run polls a little early");
+    });
+  };
   signals.async_wait([&](const boost::system::error_code& ec, int) {
     if (ec) return;
     interrupted = true;
-    cancel.emit(asio::cancellation_type::terminal);
+    wind_down();
   });
-  std::optional<store::Job> result;
-  std::exception_ptr failure;
-  bool done = false;
-  asio::steady_timer progress_timer(io);
-  if (progress) asio::co_spawn(io, show_progress(lifecycle, progress_timer, done), asio::detached);
-  asio::co_spawn(io, lifecycle.run(), asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr error) {
-                   signals.cancel();
-                   done = true;
-                   progress_timer.cancel();
-                   if (error)
-                     failure = error;
-                   else
-                     result = lifecycle.job();
-                 }));
+  bool finished = false;
+  dispatcher.on_finished = [&](const jobs::ActiveJob&, const jobs::Decision&) {
+    finished = true;
+    wind_down();
+  };
+  if (progress) asio::co_spawn(io, show_progress(dispatcher, job.id, progress_timer, done), asio::detached);
+  dispatcher.add(jobs::to_job_row(job), job_definition);
   io.run();
 
+  // The row as the job left it: the file's path, the hook's result and the error are in the table only.
+  const auto row = store.find(job.id);
+  const bool final_state = row && store::is_final(row->state);
   // A final row needs no owner; an unfinished one keeps its lock file for the next `once` or `run`.
-  if (result && store::is_final(result->state)) lock->remove();
-  // The hook writes its result into the row only (after_publish), not into the lifecycle's copy.
-  if (result && result->state == store::JobState::succeeded)
-    if (const auto row = store.find(job.id)) result->hook_result = row->hook_result;
-  if (!result) {
-    const auto row = store.find(job.id);
+  if (final_state) lock->remove();
+  if (!finished || !final_state) {
     std::fprintf(stderr, "apsis-exportd once: %s; job %lld left in state '%s'\n",
                  interrupted ? "interrupted" : "stopped", static_cast<long long>(job.id),
                  row ? std::string(store::to_string(row->state)).c_str() : "unknown");
-    if (failure && !interrupted) std::rethrow_exception(failure);
     return kExitInterrupted;
   }
-  return report_final(*result);
+  return report_final(*row);
 }
 
 }  // namespace

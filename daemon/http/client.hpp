@@ -59,22 +59,32 @@ enum class ReadBody {
 struct ConnectionPool;
 class Connection;
 
+// A response body read piece by piece: what a download drains (the seam a unit test scripts).
+class BodySource {
+ public:
+  virtual ~BodySource() = default;
+  // The next piece of the body, valid until the next call; an empty span at the end of the body.
+  virtual asio::awaitable<std::span<const char>> read_some() = 0;
+  // The body's end is framed (Content-Length, chunked): a cut cannot pass for the end.
+  virtual bool end_framed() const = 0;
+};
+
 // A 200 answer's body, read piece by piece, so a multi-gigabyte file never sits in memory. Owns the
 // connection: read to its end, the connection goes back to the idle pool (when the server keeps it
 // alive); destroyed before that, the connection is closed, never reused. Every read has the
 // request's per-step deadline.
-class BodyReader {
+class BodyReader final : public BodySource {
  public:
-  ~BodyReader();
+  ~BodyReader() override;
   BodyReader(const BodyReader&) = delete;
   BodyReader& operator=(const BodyReader&) = delete;
 
   // The next piece of the body, valid until the next call; an empty span at the end of the body.
   // Throws NetworkError naming the failed step ("reading response body: ..."): a cut body is
   // beast::http::error::partial_message (or a truncated TLS stream), cancellation operation_aborted.
-  asio::awaitable<std::span<const char>> read_some();
+  asio::awaitable<std::span<const char>> read_some() override;
 
-  bool end_framed() const { return end_framed_; }
+  bool end_framed() const override { return end_framed_; }
   bool done() const { return done_; }
   std::uint64_t bytes_read() const { return bytes_read_; }
 

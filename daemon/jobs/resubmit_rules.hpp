@@ -1,13 +1,15 @@
 // When a job gives up on its poll URL, and whether it asks APSIS One for a new export. Pure
-// functions of the row and the definition, table-tested in tests/unit/resubmit_rules_test.cpp.
+// functions of the row and the policy, table-tested in tests/unit/resubmit_rules_test.cpp.
 #pragma once
 
 #include <string>
 
 #include "config/config.hpp"
-#include "store/job.hpp"
+#include "jobs/job_row.hpp"
 
 namespace apsis::jobs {
+
+struct JobPolicy;
 
 // Why a job stops polling its URL without a file.
 enum class GiveUp {
@@ -17,14 +19,14 @@ enum class GiveUp {
 
 // A lone 503 may come from an overloaded gateway; several in a row mean the export failed.
 // `job.polls_503_in_a_row` already counts the answer just received.
-bool export_failed(const config::PollingPolicy& polling, const store::Job& job);
+bool export_failed(const config::PollingPolicy& polling, const JobRow& job);
 
 // Expired URLs and failed exports share one limit (max_resubmits) and the `resubmits` counter;
 // each has its own switch (on_expired, on_failed_export).
-bool should_resubmit(const config::ExportDefinition& definition, const store::Job& job, GiveUp reason);
+bool should_resubmit(const JobPolicy& policy, const JobRow& job, GiveUp reason);
 
-// The row of a job that requests a new export for the same slot: the URL given up on and the reason
-// stay readable; everything about the old URL is cleared.
-void prepare_resubmit(store::Job& job, const std::string& reason);
+// The row of a job that requests a new export for the same slot: everything about the old URL is
+// cleared (the table keeps the URL given up on and the reason: RowWrite::resubmit).
+void prepare_resubmit(JobRow& job);
 
 }  // namespace apsis::jobs

@@ -5,15 +5,15 @@
 #include <string>
 
 #include "config/config.hpp"
-#include "store/job.hpp"
+#include "jobs/job_row.hpp"
 
 namespace apsis::jobs {
 
 // Fixes an event export's window in the row at its first submit: [slot - window, slot). A job that
 // already has one (a resubmit, a restart) keeps it, so every submit of one job asks for the same
 // events. Returns whether the row changed.
-bool fix_event_window(const config::ExportDefinition& definition, store::Job& job);
+bool fix_event_window(const config::ExportDefinition& definition, JobRow& job);
 
-std::string submit_body(const config::ExportDefinition& definition, const store::Job& job);
+std::string submit_body(const config::ExportDefinition& definition, const JobRow& job);
 
 }  // namespace apsis::jobs

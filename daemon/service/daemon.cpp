@@ -13,7 +13,7 @@
 
 #include "config/config_loader.hpp"
 #include "jobs/definition_json.hpp"
-#include "jobs/job_lifecycle.hpp"
+#include "jobs/job_row.hpp"
 #include "service/daemon_internal.hpp"
 #include "service/once_lock.hpp"
 #include "sink/staged_file.hpp"
@@ -78,7 +78,11 @@ Daemon::Daemon(std::filesystem::path config_path, config::Config config, const L
       signals_(io_, SIGTERM, SIGINT, SIGHUP),
       trigger_timer_(io_),
       status_timer_(io_),
-      maintenance_timer_(io_) {}
+      maintenance_timer_(io_) {
+  dispatcher_ = std::make_unique<dispatch::Dispatcher>(jobs::JobContext{io_.get_executor(), store_, writer_, config_,
+                                                                        system_now(), random_, log_, &transfers_,
+                                                                        &blocking_, &metrics_});
+}
 
 Daemon::~Daemon() = default;
 
@@ -109,7 +113,7 @@ void Daemon::start() {
   asio::co_spawn(io_, maintenance_loop(), log_failure("job history pruning"));
   systemd_.ready();
   log_.log(Level::notice, "started: " + std::to_string(config_->exports.size()) + " exports, " +
-                              std::to_string(running_.size()) + " jobs resumed");
+                              std::to_string(dispatcher_->size()) + " jobs resumed");
 }
 
 Daemon::ClientSet Daemon::make_clients(const config::Config& config) {
@@ -131,7 +135,9 @@ Daemon::ClientSet Daemon::make_clients(const config::Config& config) {
 
 void Daemon::commit_clients(ClientSet next) {
   for (auto& [client, budget] : next.new_budgets) client->set_budget(budget);
-  clients_ = std::move(next.clients);  // jobs in flight keep their own reference to a removed client
+  clients_ = std::move(next.clients);
+  std::map<std::string, std::shared_ptr<apsis_one::ExportApi>> accounts(clients_.begin(), clients_.end());
+  dispatcher_->set_accounts(std::move(accounts));  // jobs in flight keep their own reference to a removed client
 }
 
 void Daemon::resume_unfinished() {
@@ -146,7 +152,7 @@ void Daemon::resume_unfinished() {
 
 void Daemon::adopt(store::Job job) {
   last_seen_job_id_ = std::max(last_seen_job_id_, job.id);
-  if (running_.contains(job.id)) return;
+  if (dispatcher_->contains(job.id)) return;
   // A job `once` started: left to it while it runs; taken over if it was killed.
   if (auto abandoned = OnceLock::take_abandoned(config_->state_db, job.id)) {
     abandoned->remove();
@@ -159,11 +165,7 @@ void Daemon::adopt(store::Job job) {
   try {
     definition = shared_definition(job.definition_json);
   } catch (const std::exception& e) {
-    job.state = store::JobState::failed;
-    job.finished_at = Clock::now();
-    job.error = std::string("cannot resume: ") + e.what();
-    store_.save(job);
-    log_.job(Level::error, job.export_name, job.id, *job.error);
+    fail_unrunnable(job, std::string("cannot resume: ") + e.what());
     return;
   }
   log_.job(Level::info, job.export_name, job.id, "picked up in state " + std::string(store::to_string(job.state)));
@@ -180,37 +182,17 @@ std::shared_ptr<const config::ExportDefinition> Daemon::shared_definition(const 
 }
 
 void Daemon::spawn(store::Job job, std::shared_ptr<const config::ExportDefinition> definition) {
-  const auto client = clients_.find(definition->account);
-  if (client == clients_.end()) {
-    job.state = store::JobState::failed;
-    job.finished_at = Clock::now();
-    job.error = "account '" + definition->account + "' is no longer in the configuration";
-    store_.save(job);
-    log_.job(Level::error, job.export_name, job.id, *job.error);
-    return;
+  try {
+    dispatcher_->add(jobs::to_job_row(job), std::move(definition));
+  } catch (const std::exception& e) {
+    fail_unrunnable(job, e.what());
   }
-  const auto id = job.id;
-  auto running = std::make_unique<RunningJob>();
-  running->export_name = job.export_name;
-  running->lifecycle = std::make_unique<jobs::JobLifecycle>(
-      jobs::JobEnvironment{io_.get_executor(), store_, client->second, config_, system_now(), random_, log_, &transfers_, &blocking_,
-                           &metrics_, &writer_},
-      std::move(definition), std::move(job));
-  auto& entry = *running;
-  running_[id] = std::move(running);
-  ++running_per_export_[entry.export_name];
-  asio::co_spawn(io_, entry.lifecycle->run(),
-                 asio::bind_cancellation_slot(entry.cancel.slot(), [this, id](std::exception_ptr error) {
-                   if (error && (!is_cancellation(error) || !stopping_))
-                     log_.log(Level::error, "job=" + std::to_string(id) + " ended unexpectedly: " + describe(error));
-                   // Erase after the handler returns: the job's cancellation signal must outlive it.
-                   asio::post(io_, [this, id] {
-                     const auto it = running_.find(id);
-                     if (it == running_.end()) return;
-                     --running_per_export_[it->second->export_name];
-                     running_.erase(it);
-                   });
-                 }));
+}
+
+// A row this process cannot run (its definition or account is gone) ends failed, saying why.
+void Daemon::fail_unrunnable(const store::Job& job, const std::string& why) {
+  store_.record_finished(job.id, {store::JobState::failed, Clock::now(), why, std::nullopt});
+  log_.job(Level::error, job.export_name, job.id, why);
 }
 
 // Each loop below outlives its errors: it logs them and goes on (a reload that fails keeps the running
@@ -291,7 +273,7 @@ void Daemon::prune_history() {
 
 std::map<store::JobState, int> Daemon::running_by_state() const {
   std::map<store::JobState, int> counts;
-  for (const auto& [id, running] : running_) ++counts[running->lifecycle->job().state];
+  dispatcher_->for_each([&](const jobs::ActiveJob& job) { ++counts[job.row.state]; });
   return counts;
 }
 
@@ -300,7 +282,7 @@ std::string Daemon::status_line() const {
   const int downloading = by_state[store::JobState::downloading];
   const int polling = by_state[store::JobState::pending] + by_state[store::JobState::submitted];
   // Final rows still running: published, with keep: or on_success under way.
-  const int finishing = static_cast<int>(running_.size()) - downloading - polling;
+  const int finishing = static_cast<int>(dispatcher_->size()) - downloading - polling;
   std::string line = std::to_string(polling) + " jobs polling, " + std::to_string(downloading) + " downloading";
   if (finishing > 0) line += ", " + std::to_string(finishing) + " finishing (keep:, on_success)";
   const ScheduleTask* soonest = nullptr;
@@ -335,6 +317,7 @@ void Daemon::reload() {
   config_ = std::move(config);
   transfers_.set_capacity(static_cast<std::size_t>(std::max(0, config_->max_concurrent_downloads)));
   commit_clients(std::move(clients));
+  dispatcher_->set_config(config_);
   stop_schedules();
   start_schedules(std::move(schedules));
   log_.log(Level::notice, "configuration reloaded: " + std::to_string(config_->exports.size()) +
@@ -345,13 +328,18 @@ void Daemon::reload() {
 void Daemon::stop() {
   stopping_ = true;
   systemd_.stopping();
-  log_.log(Level::notice, "stopping: " + std::to_string(running_.size()) + " job(s) left resumable");
+  log_.log(Level::notice, "stopping: " + std::to_string(dispatcher_->size()) + " job(s) left resumable");
   stop_schedules();
   trigger_timer_.cancel();
   status_timer_.cancel();
   maintenance_timer_.cancel();
   if (admin_) admin_->stop();
-  for (auto& [id, running] : running_) running->cancel.emit(asio::cancellation_type::terminal);
+  dispatcher_->stop();
+  // "Still in progress" notes not yet written go now; cancelled steps left their rows as last written.
+  writer_.stop();
+  asio::co_spawn(io_, writer_.flush(), [this](std::exception_ptr error) {
+    if (error) log_.log(Level::warning, "writing the last poll notes at shutdown: " + describe(error));
+  });
 }
 
 }  // namespace apsis::service

@@ -18,6 +18,7 @@
 #include "admin/admin_server.hpp"
 #include "apsis/apsis_client.hpp"
 #include "config/config.hpp"
+#include "dispatch/dispatcher.hpp"
 #include "http/client.hpp"
 #include "util/backoff.hpp"
 #include "metrics/metrics.hpp"
@@ -40,7 +41,6 @@ class Daemon {
 
  private:
   struct ScheduleTask;
-  struct RunningJob;
 
   void start();
   void resume_unfinished();
@@ -56,6 +56,7 @@ class Daemon {
   std::vector<std::string> stuck_schedules() const;
   void start_slot(const config::ExportDefinition& definition, TimePoint slot);
   void spawn(store::Job job, std::shared_ptr<const config::ExportDefinition> definition);
+  void fail_unrunnable(const store::Job& job, const std::string& why);
   std::shared_ptr<const config::ExportDefinition> shared_definition(const std::string& json);
   boost::asio::awaitable<void> signal_loop();
   boost::asio::awaitable<void> trigger_loop();
@@ -93,8 +94,8 @@ class Daemon {
   http::ClientPool http_clients_{io_.get_executor()};
   std::map<std::string, std::shared_ptr<apsis_one::ApsisClient>> clients_;
   std::map<std::string, std::shared_ptr<ScheduleTask>> schedules_;
-  std::map<std::int64_t, std::unique_ptr<RunningJob>> running_;
-  std::map<std::string, int> running_per_export_;
+  // Every job this process runs: waiting ones as rows in their account's queue, working ones with a step.
+  std::unique_ptr<dispatch::Dispatcher> dispatcher_;
   // Resumed rows of one export usually carry the same definition text: parse it once, share it.
   std::map<std::string, std::weak_ptr<const config::ExportDefinition>, std::less<>> definitions_;
   std::int64_t last_seen_job_id_{0};  // highest id read from the table; trigger rows come above it

@@ -3,7 +3,7 @@
 #include <boost/json.hpp>
 
 #include "admin/listen_address.hpp"
-#include "jobs/job_lifecycle.hpp"
+#include "jobs/job_steps.hpp"
 #include "metrics/prometheus.hpp"
 #include "service/daemon.hpp"
 #include "service/daemon_internal.hpp"
@@ -45,12 +45,25 @@ json::object job_json(const store::Job& job) {
           {"hook_result", job.hook_result ? json::value(*job.hook_result) : json::value(nullptr)}};
 }
 
-// What a running job is waiting for: its account's API budget, APSIS One to make the file, or
-// nothing (it is downloading or finishing).
-json::value waiting_for(const jobs::JobLifecycle& lifecycle) {
-  if (lifecycle.waiting_for_budget()) return "budget";
-  if (lifecycle.job().state == store::JobState::submitted) return "apsis";
-  return nullptr;
+// A job in flight as /jobs shows it: its row's protocol columns, and what it waits for — its
+// account's API budget, APSIS One to make the file, or nothing (a step runs: polling, downloading,
+// finishing).
+json::object running_json(const jobs::ActiveJob& job, bool waiting_for_budget) {
+  const auto& row = job.row;
+  json::value waiting_for = nullptr;
+  if (waiting_for_budget)
+    waiting_for = "budget";
+  else if (!job.working && row.state == store::JobState::submitted)
+    waiting_for = "apsis";
+  return {{"id", row.id},
+          {"export", job.definition->name},
+          {"scheduled_for", format_iso8601(row.scheduled_for)},
+          {"state", store::to_string(row.state)},
+          {"polls", row.polls},
+          {"last_http_status", row.last_http_status ? json::value(row.last_http_status) : json::value(nullptr)},
+          {"next_poll_at", optional_time(row.next_poll_at)},
+          {"bytes_received", job.bytes_received},
+          {"waiting_for", std::move(waiting_for)}};
 }
 
 admin::AdminResponse json_response(unsigned status, const json::value& body) {
@@ -163,19 +176,11 @@ admin::AdminResponse Daemon::metrics_page() {
 // Jobs held back by the account's budget apart from jobs waiting for APSIS to make the file, and
 // each account's budget: who waits, what is under way, how far a 429 slowed it.
 void Daemon::write_waiting(PrometheusText& out) const {
-  int for_budget = 0;
-  int for_apsis = 0;
-  for (const auto& [id, running] : running_) {
-    const auto& lifecycle = *running->lifecycle;
-    if (lifecycle.waiting_for_budget())
-      ++for_budget;
-    else if (lifecycle.job().state == store::JobState::submitted)
-      ++for_apsis;
-  }
+  const auto waiting = dispatcher_->waiting();
   out.family("apsis_jobs_waiting", "Running jobs waiting for the account's API budget or for APSIS One to make the file",
              MetricType::gauge);
-  out.sample({{"for", "budget"}}, for_budget);
-  out.sample({{"for", "apsis"}}, for_apsis);
+  out.sample({{"for", "budget"}}, static_cast<double>(waiting.for_budget));
+  out.sample({{"for", "apsis"}}, static_cast<double>(waiting.for_apsis));
   using budget::CallKind;
   constexpr std::array kinds{CallKind::submit, CallKind::event_submit, CallKind::poll, CallKind::token};
   const auto per_call = [&](const char* name, const char* help, MetricType type, auto value) {
@@ -200,7 +205,7 @@ admin::AdminResponse Daemon::health_page() {
   json::object body{{"status", "ok"},
                     {"started_at", format_iso8601(started_at_)},
                     {"uptime_seconds", std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started_at_).count()},
-                    {"jobs_running", running_.size()},
+                    {"jobs_running", dispatcher_->size()},
                     {"exports", config_->exports.size()},
                     {"stopping", stopping_}};
   unsigned status = 200;
@@ -236,17 +241,14 @@ admin::AdminResponse Daemon::health_page() {
 
 admin::AdminResponse Daemon::jobs_page() {
   json::array running;
-  for (const auto& [id, job] : running_) {
-    if (running.size() >= kMaxRunningListed) break;
-    auto entry = job_json(job->lifecycle->job());
-    entry["bytes_received"] = job->lifecycle->bytes_received();
-    entry["waiting_for"] = waiting_for(*job->lifecycle);
-    running.push_back(std::move(entry));
-  }
+  dispatcher_->for_each([&](const jobs::ActiveJob& job) {
+    if (running.size() < kMaxRunningListed)
+      running.push_back(running_json(job, dispatcher_->waiting_for_budget(job.row.id)));
+  });
   json::array recent;
   for (const auto& job : store_.list({.limit = kRecentJobs}))
     if (store::is_final(job.state)) recent.push_back(job_json(job));
-  return json_response(200, json::object{{"running_total", running_.size()},
+  return json_response(200, json::object{{"running_total", dispatcher_->size()},
                                          {"running", std::move(running)},
                                          {"recent", std::move(recent)}});
 }

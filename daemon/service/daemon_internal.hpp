@@ -12,7 +12,6 @@
 #include <optional>
 #include <string>
 
-#include "jobs/job_lifecycle.hpp"
 #include "service/daemon.hpp"
 
 namespace apsis::service {
@@ -43,10 +42,5 @@ struct Daemon::ScheduleTask {
   bool stopped{false};
 };
 
-struct Daemon::RunningJob {
-  boost::asio::cancellation_signal cancel;
-  std::string export_name;
-  std::unique_ptr<jobs::JobLifecycle> lifecycle;  // the coroutine runs on this object
-};
 
 }  // namespace apsis::service

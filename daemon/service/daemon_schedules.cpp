@@ -145,7 +145,7 @@ void Daemon::start_slot(const config::ExportDefinition& definition, TimePoint sl
   }
   // last_seen_job_id_ only advances over rows read back from the table: a `trigger` row inserted
   // just before this one has a lower id and must still be picked up.
-  if (definition.overlap == config::Overlap::skip && running_per_export_[definition.name] > 0) {
+  if (definition.overlap == config::Overlap::skip && dispatcher_->running_of_export(definition.name) > 0) {
     job.state = store::JobState::skipped;
     job.finished_at = now;
     job.error = "the export's previous job was still running (overlap: skip)";

@@ -127,6 +127,9 @@ class JobStore {
   std::vector<Job> published_files(const std::string& export_name);
   // The newest succeeded job of any export whose file (not removed by retention) is at `path`.
   std::optional<std::int64_t> newest_owner(const std::string& path);
+  // How long the export's recent runs took from submit to their file (the median of its last ten
+  // succeeded jobs), once it has at least five: a recurring export usually takes about as long.
+  std::optional<Milliseconds> typical_duration(const std::string& export_name);
   // history_days: deletes finished rows that finished before `cutoff`, except each export's newest
   // finished row, so `status` can still say how an export last ended. Returns the rows deleted.
   std::int64_t prune_finished_before(TimePoint cutoff);

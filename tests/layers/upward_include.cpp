@@ -5,4 +5,4 @@
 // not: store sits below jobs, so it must not see jobs' headers. With apsis_jobs' paths both are found,
 // which shows the header exists and the first check fails for the right reason.
 #include "util/time.hpp"
-#include "jobs/job_lifecycle.hpp"
+#include "jobs/job_steps.hpp"

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include "jobs/decide.hpp"
 #include "jobs/resubmit_rules.hpp"
 #include "jobs/submit_body.hpp"
 
@@ -9,7 +10,7 @@ using namespace std::chrono_literals;
 
 TEST_CASE("503s in a row: one is a gateway hiccup, failed_export_after_503s mean a failed export") {
   config::PollingPolicy polling;  // default: 3
-  store::Job job;
+  JobRow job;
   for (const auto& [in_a_row, failed] : {std::pair{0, false}, {1, false}, {2, false}, {3, true}, {4, true}}) {
     job.polls_503_in_a_row = in_a_row;
     CAPTURE(in_a_row);
@@ -44,34 +45,32 @@ TEST_CASE("expired URLs and failed exports share max_resubmits, each with its ow
       {E::resubmit, F::resubmit, 3, 2, GiveUp::export_failed, true},
   };
   for (const auto& row : table) {
-    config::ExportDefinition definition;
-    definition.on_expired = row.on_expired;
-    definition.on_failed_export = row.on_failed;
-    definition.max_resubmits = row.max_resubmits;
-    store::Job job;
+    JobPolicy policy;
+    policy.on_expired = row.on_expired;
+    policy.on_failed_export = row.on_failed;
+    policy.max_resubmits = row.max_resubmits;
+    JobRow job;
     job.resubmits = row.resubmits;
     CAPTURE(row.max_resubmits);
     CAPTURE(row.resubmits);
-    CHECK(should_resubmit(definition, job, row.reason) == row.resubmit);
+    CHECK(should_resubmit(policy, job, row.reason) == row.resubmit);
   }
 }
 
-TEST_CASE("a resubmit keeps the URL given up on and the reason, and clears the old URL's state") {
-  store::Job job;
+TEST_CASE("a resubmit clears the old URL's state") {
+  JobRow job;
   job.state = store::JobState::submitted;
   job.poll_url = "https://api.apsis.one/exports/1";
-  job.poll_url_field = "file_download_url";
+  job.poll_url_field = config::PollUrlField::file_download_url_v2;
   job.poll_expires_at = TimePoint(1000s);
   job.next_poll_at = TimePoint(900s);
   job.polls_503_in_a_row = 3;
   job.polls = 12;
-  prepare_resubmit(job, "the export failed at APSIS One");
+  prepare_resubmit(job);
   CHECK(job.state == store::JobState::pending);
   CHECK(job.resubmits == 1);
-  CHECK(job.previous_poll_url == "https://api.apsis.one/exports/1");
-  CHECK(job.resubmit_reason == "the export failed at APSIS One");
-  CHECK_FALSE(job.poll_url);
-  CHECK_FALSE(job.poll_url_field);
+  CHECK(job.poll_url.empty());
+  CHECK(job.poll_url_field == config::PollUrlField::file_download_url);
   CHECK_FALSE(job.poll_expires_at);
   CHECK_FALSE(job.next_poll_at);
   CHECK(job.polls_503_in_a_row == 0);
@@ -83,7 +82,7 @@ TEST_CASE("an event export's window is fixed once per job and fills start_at/end
   events.kind = config::ExportKind::events;
   events.window = 24h;
   events.request_json = R"({"attributes":["email"],"events":["opened"]})";
-  store::Job job;
+  JobRow job;
   job.scheduled_for = *parse_iso8601("2026-11-30T06:00:00.000Z");
   CHECK(fix_event_window(events, job));
   CHECK(job.window_start == parse_iso8601("2026-11-29T06:00:00.000Z"));
@@ -104,7 +103,7 @@ TEST_CASE("an event export's window is fixed once per job and fills start_at/end
   // Other kinds and event exports without a window send the request unchanged.
   config::ExportDefinition duplicates;
   duplicates.request_json = R"({"a":1})";
-  store::Job other;
+  JobRow other;
   CHECK_FALSE(fix_event_window(duplicates, other));
   CHECK(submit_body(duplicates, other) == R"({"a":1})");
 }

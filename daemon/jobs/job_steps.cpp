@@ -1,0 +1,340 @@
+#include "jobs/job_steps.hpp"
+
+#include <boost/asio/this_coro.hpp>
+#include <boost/system/system_error.hpp>
+
+#include "after_publish/after_publish.hpp"
+#include "apsis/errors.hpp"
+#include "config/output_template.hpp"
+#include "http/client.hpp"
+#include "jobs/submit_body.hpp"
+#include "schedule/schedule.hpp"
+#include "sink/download.hpp"
+#include "sink/staged_file.hpp"
+
+namespace apsis::jobs {
+namespace {
+
+namespace asio = boost::asio;
+using store::JobState;
+
+bool is_cancellation(const std::exception& e) {
+  const auto* error = dynamic_cast<const boost::system::system_error*>(&e);
+  return error && http::is_cancellation(error->code());
+}
+
+std::string header(const http::Response& response, boost::beast::http::field field) {
+  return std::string(response.headers[field]);
+}
+
+std::optional<std::string> unless_empty(std::string text) {
+  return text.empty() ? std::nullopt : std::optional<std::string>(std::move(text));
+}
+
+// The export's next scheduled slot after `now`: a submit must not still be retrying then.
+std::optional<TimePoint> next_slot(const config::ExportDefinition& definition, TimePoint now) {
+  if (!definition.schedule) return std::nullopt;
+  const auto schedule = schedule::Schedule::parse(*definition.schedule, definition.timezone);
+  if (!schedule) return std::nullopt;
+  return schedule->next_after(now);
+}
+
+// Where the file goes when another job's file holds its name: "-job<ID>" before the extension, then
+// numbered (one job may find its own earlier name taken by another process sharing the directory).
+std::vector<std::filesystem::path> collision_names(const config::ExportDefinition& definition, std::int64_t job_id,
+                                                   const std::filesystem::path& preferred) {
+  const auto ext = config::file_extension(definition.format, definition.compression);
+  const auto job = "-job" + std::to_string(job_id);
+  std::vector<std::filesystem::path> names;
+  for (int n = 1; n <= 9; ++n)
+    names.push_back(preferred.parent_path() /
+                    config::insert_before_extension(preferred.filename().string(), ext,
+                                                    n == 1 ? job : job + "-" + std::to_string(n)));
+  return names;
+}
+
+// One job's step, with everything it touches at hand.
+class Step {
+ public:
+  Step(const JobContext& context, ActiveJob& job, apsis_one::ExportApi& api)
+      : context_(context), job_(job), api_(api), policy_(job_policy(*job.definition, context.config->retry)) {}
+
+  asio::awaitable<Decision> run(budget::AccountBudget::Ticket ticket) {
+    auto decision = co_await guarded([&]() -> asio::awaitable<Decision> {
+      if (job_.row.state == JobState::pending) co_return co_await submit(std::move(ticket));
+      co_return co_await poll(std::move(ticket));
+    });
+    if (decision.action == Action::finish && decision.row.state == JobState::succeeded) co_await after_success();
+    co_return decision;
+  }
+
+ private:
+  // ---- submit -------------------------------------------------------------------------------------
+  asio::awaitable<Decision> submit(budget::AccountBudget::Ticket ticket) {
+    const auto& definition = *job_.definition;
+    log(Level::info, "submitting " + std::string(config::to_string(definition.kind)) + " export");
+    fix_event_window(definition, job_.row);
+    const auto on_attempt = [this]() -> asio::awaitable<void> {
+      ++job_.row.submit_attempts;
+      // Before the POST: a crash after it leaves a row that says an export may exist.
+      co_await context_.writer.write([id = job_.row.id, attempt = store::SubmitAttempt{
+                                                             job_.row.submit_attempts, job_.row.window_start,
+                                                             job_.row.window_end}](store::JobStore& store) {
+        store.record_submit_attempt(id, attempt);
+      });
+    };
+    const apsis_one::SubmitLimits limits{[this](const std::string& message) { log(Level::warning, message); },
+                                         next_slot(definition, now())};
+    Event outcome;
+    try {
+      const auto submitted =
+          co_await api_.submit(definition, submit_body(definition, job_.row), on_attempt, limits, std::move(ticket));
+      if (!submitted.poll_url.note.empty()) log(Level::warning, submitted.poll_url.note);
+      outcome = event::SubmitAccepted{submitted.poll_url.url, submitted.poll_url.field, submitted.status};
+    } catch (const apsis_one::ApsisError& e) {
+      outcome = event::SubmitRefused{e.what(), e.status()};
+    }
+    auto decision = co_await apply(outcome);
+    if (decision.row.state == JobState::submitted)
+      log(Level::info, "submitted; polling until " + format_iso8601(*decision.row.poll_expires_at));
+    co_return decision;
+  }
+
+  // ---- poll ---------------------------------------------------------------------------------------
+  asio::awaitable<Decision> poll(budget::AccountBudget::Ticket ticket) {
+    auto turn = decide(job_.row, event::PollTurn{}, policy_, now(), context_.random);
+    if (turn.action != Action::poll) co_return co_await record(std::move(turn));
+    record_timer_lateness();
+    job_.last_polled_at = now();
+    auto answer = co_await api_.poll(job_.row.poll_url, job_.row.poll_url_field, *job_.definition, std::move(ticket));
+    auto body = std::move(answer.body);
+    auto decision = co_await apply(event::PollAnswered{answer.verdict, answer.status, answer.detail,
+                                                       answer.retry_after, answer.body_cut});
+    if (decision.action != Action::download) co_return decision;
+    co_return co_await download_and_publish(answer.response, std::move(body));
+  }
+
+  // ---- download and publish -----------------------------------------------------------------------
+  // The 200's head is in and its row says "downloading" (written before the first body byte: a crash
+  // now leaves a row that says "download again"); the body is drained into a staged file that is
+  // published complete or not at all.
+  asio::awaitable<Decision> download_and_publish(const http::Response& head, std::unique_ptr<http::BodySource> body) {
+    const auto& definition = *job_.definition;
+    const auto encoding = header(head, boost::beast::http::field::content_encoding);
+    const bool gzip = encoding.find("gzip") != std::string::npos;
+    const bool want_gzip = definition.compression == config::Compression::gzip;
+    if (gzip != want_gzip)
+      co_return co_await apply(event::Failed{std::string("asked for ") + (want_gzip ? "gzip" : "uncompressed") +
+                                             " content but APSIS One sent Content-Encoding '" + encoding + "'"});
+    const auto content_type = header(head, boost::beast::http::field::content_type);
+    co_await context_.writer.write([id = job_.row.id, started = store::DownloadStarted{
+                                                         job_.row.download_attempts, job_.row.last_http_status,
+                                                         unless_empty(content_type), unless_empty(encoding)}](
+                                       store::JobStore& store) { store.record_download_started(id, started); });
+    // Any 200 turns into an open file: their number stays bounded however fast downloads finish.
+    AsyncSemaphore::Permit transfer;
+    if (context_.transfers) transfer = co_await context_.transfers->acquire();
+    const auto path = output_path(*context_.config, definition, job_.row);
+    std::optional<sink::Download> download;
+    std::optional<Event> failure;
+    try {
+      sink::check_inside(context_.config->output_dir, path.parent_path());  // a symbolic link must not lead out
+      // A CSV always has its header row, an Excel file its zip structure: empty, the body is not the file.
+      download.emplace(context_.executor, path, gzip, context_.blocking, collision_names(definition, job_.row.id, path),
+                       definition.format == config::FileFormat::json);
+    } catch (const std::exception& e) {
+      failure = event::Failed{e.what()};
+    }
+    if (failure) co_return co_await apply(*failure);
+    job_.download_started = now();
+    job_.bytes_received = 0;
+    try {
+      for (auto bytes = co_await body->read_some(); !bytes.empty(); bytes = co_await body->read_some()) {
+        job_.bytes_received += bytes.size();
+        if (context_.metrics) context_.metrics->bytes_downloaded += bytes.size();
+        co_await download->write(bytes);
+      }
+    } catch (const http::NetworkError& e) {
+      if (http::is_cancellation(e.code())) throw;
+      failure = event::DownloadFailed{std::string("download cut short: ") + e.what(), true};
+    }
+    if (failure) co_return co_await apply(*failure);
+    // A body that cannot be trusted to be the whole file is fetched again, like a cut one.
+    if (const auto refusal = apsis_one::unpublishable_body(content_type, definition.format, body->end_framed(), gzip);
+        !refusal.empty())
+      co_return co_await apply(event::DownloadFailed{refusal, true});
+    body.reset();  // the connection goes back to the pool
+    sink::Published published;
+    try {
+      published = co_await download->publish();
+    } catch (const std::system_error& e) {
+      failure = event::DownloadFailed{e.what(), false};
+    } catch (const boost::system::system_error& e) {
+      if (http::is_cancellation(e.code())) throw;
+      failure = event::DownloadFailed{e.what(), false};
+    } catch (const std::exception& e) {
+      // Whole by HTTP framing but failing its own integrity check: fetch again.
+      failure = event::DownloadFailed{e.what(), true};
+    }
+    if (failure) co_return co_await apply(*failure);
+    co_return co_await deliver(published, content_type, encoding);
+  }
+
+  // The file is in place. Its manifest comes next (loaders wait for it), then the row says succeeded.
+  asio::awaitable<Decision> deliver(const sink::Published& published, const std::string& content_type,
+                                    const std::string& encoding) {
+    const auto preferred = output_path(*context_.config, *job_.definition, job_.row);
+    if (published.path != preferred)
+      log(Level::warning, "published as " + published.path.filename().string() + ": " + preferred.string() +
+                              " already exists (another job's file, never replaced)");
+    if (context_.metrics) {
+      ++context_.metrics->downloads;
+      context_.metrics->download_seconds += std::chrono::duration<double>(now() - *job_.download_started).count();
+    }
+    published_ = after_publish::PublishedJob{job_.row.id,
+                                             job_.definition->name,
+                                             job_.row.scheduled_for,
+                                             job_.row.created_at,
+                                             job_.row.submitted_at,
+                                             published.path.string(),
+                                             published.bytes,
+                                             published.sha256,
+                                             content_type,
+                                             unless_empty(encoding),
+                                             job_.row.polls,
+                                             job_.row.download_attempts,
+                                             std::chrono::duration_cast<Milliseconds>(now() - *job_.download_started)};
+    if (job_.definition->manifest) {
+      std::string failure;
+      try {
+        manifest_ = co_await after_publish::write_manifest(after_publish_context(), *published_);
+      } catch (const std::system_error& e) {
+        failure = std::string("the file was published but its manifest was not: ") + e.what();
+      }
+      if (!failure.empty()) co_return co_await apply(event::Failed{failure});
+    }
+    auto decision = decide(job_.row, event::Published{}, policy_, now(), context_.random);
+    co_await context_.writer.write([id = job_.row.id,
+                                    columns = store::PublishedColumns{
+                                        published.path.string(), static_cast<std::int64_t>(published.bytes),
+                                        published.sha256,
+                                        manifest_ ? std::optional<std::string>(manifest_->string()) : std::nullopt,
+                                        now(), decision.row.last_http_status}](store::JobStore& store) {
+      store.record_published(id, columns);
+    });
+    job_.row = decision.row;
+    log(Level::info, "published " + published.path.string() + " (" + std::to_string(published.bytes) +
+                         " bytes, sha256 " + published.sha256 + ")");
+    co_return decision;
+  }
+
+  // ---- after publish: retention, then the hook; neither can undo the publish ---------------------
+  asio::awaitable<void> after_success() {
+    if (!published_) co_return;
+    co_await after_publish::after_success(after_publish_context(), *published_, manifest_);
+  }
+
+  after_publish::Context after_publish_context() const {
+    return {context_.executor, context_.writer, context_.store, *context_.config, *job_.definition,
+            context_.log,      context_.blocking, context_.metrics, context_.now};
+  }
+
+  // ---- decisions ----------------------------------------------------------------------------------
+  // Anything a step throws but cancellation ends the job as failed, written like any decision.
+  asio::awaitable<Decision> guarded(const std::function<asio::awaitable<Decision>()>& step) {
+    std::string failure;
+    try {
+      co_return co_await step();
+    } catch (const apsis_one::ApsisError& e) {
+      if (e.status()) job_.row.last_http_status = static_cast<std::int32_t>(*e.status());
+      failure = e.what();
+    } catch (const std::exception& e) {
+      if (is_cancellation(e)) throw;
+      failure = e.what();
+    }
+    co_return co_await apply(event::Failed{failure});
+  }
+
+  asio::awaitable<Decision> apply(const Event& event) {
+    co_return co_await record(decide(job_.row, event, policy_, now(), context_.random));
+  }
+
+  // Writes the decision's part of the row, then makes the decision the job's state.
+  asio::awaitable<Decision> record(Decision decision) {
+    const auto& row = decision.row;
+    const auto id = row.id;
+    const auto status = row.last_http_status == 0 ? std::optional<int>() : std::optional<int>(row.last_http_status);
+    const store::PollProgress progress{id, row.state, row.polls, row.next_poll_at, status, row.polls_503_in_a_row,
+                                       row.download_attempts};
+    switch (decision.write) {
+      case RowWrite::none:
+      case RowWrite::download_started:  // written with the response's headers, in download_and_publish
+      case RowWrite::published:         // written with the file's details, in deliver
+        break;
+      case RowWrite::progress_batched:
+        context_.writer.queue_progress(progress);
+        break;
+      case RowWrite::progress:
+        co_await context_.writer.write([progress](store::JobStore& store) { store.record_progress({&progress, 1}); });
+        break;
+      case RowWrite::submitted:
+        co_await context_.writer.write(
+            [id, columns = store::SubmittedColumns{*row.submitted_at, row.poll_url,
+                                                   std::string(config::to_string(row.poll_url_field)),
+                                                   *row.poll_expires_at, row.last_http_status, *row.next_poll_at}](
+                store::JobStore& store) { store.record_submitted(id, columns); });
+        break;
+      case RowWrite::resubmit:
+        co_await context_.writer.write(
+            [id, columns = store::Resubmitting{row.resubmits, decision.previous_poll_url, decision.resubmit_reason,
+                                               decision.error}](store::JobStore& store) {
+              store.record_resubmit(id, columns);
+            });
+        break;
+      case RowWrite::finished:
+        co_await context_.writer.write(
+            [id, columns = store::FinishedColumns{row.state, now(), unless_empty(decision.error), status}](
+                store::JobStore& store) { store.record_finished(id, columns); });
+        break;
+    }
+    if (!decision.warning.empty()) log(Level::warning, decision.warning);
+    if (decision.action == Action::finish && row.state != JobState::succeeded)
+      log(Level::error, std::string(store::to_string(row.state)) + ": " + decision.error);
+    job_.row = decision.row;
+    co_return decision;
+  }
+
+  void record_timer_lateness() {
+    if (context_.metrics && job_.row.next_poll_at)
+      context_.metrics->poll_timer_lateness.record(std::chrono::duration_cast<Milliseconds>(now() - *job_.row.next_poll_at));
+  }
+
+  void log(Level level, const std::string& message) const {
+    context_.log.job(level, job_.definition->name, job_.row.id, message);
+  }
+  TimePoint now() const { return context_.now(); }
+
+  JobContext context_;  // a copy: a reload must not change a step's configuration under it
+  ActiveJob& job_;
+  apsis_one::ExportApi& api_;
+  JobPolicy policy_;
+  std::optional<after_publish::PublishedJob> published_;
+  std::optional<std::filesystem::path> manifest_;
+};
+
+}  // namespace
+
+asio::awaitable<Decision> run_step(const JobContext& context, ActiveJob& job, apsis_one::ExportApi& api,
+                                   budget::AccountBudget::Ticket ticket) {
+  Step step(context, job, api);
+  co_return co_await step.run(std::move(ticket));
+}
+
+std::filesystem::path output_path(const config::Config& config, const config::ExportDefinition& definition,
+                                  const JobRow& row) {
+  const config::TemplateValues values{definition.name, row.id, row.scheduled_for,
+                                      config::file_extension(definition.format, definition.compression)};
+  return config.output_dir / config::expand_output_template(definition.output_template, values);
+}
+
+}  // namespace apsis::jobs
