@@ -121,7 +121,7 @@ struct JobRig {
   TempDir dir;
   asio::io_context io;
   store::JobStore store{store::JobStore::open(dir.path() / "jobs.sqlite3")};
-  store::StoreWriter writer{io.get_executor(), store, 10ms, {.first_retry = 5ms, .max_retry = 20ms, .seed = 1}};
+  store::StoreWriter writer{io.get_executor(), store, 10ms, {.first_retry = 5ms, .max_retry = 20ms, .seed = 1, .report = {}}};
   TimePoint now{t0};
   Random random{42};
   std::string log_text;
