@@ -182,16 +182,24 @@ void Dispatcher::start(AccountQueue& queue, jobs::ActiveJob& job, budget::Accoun
   const auto id = job.row.id;
   job.working = true;
   ++queue.working;
-  auto& signal = working_[id];
-  signal = std::make_unique<asio::cancellation_signal>();
-  asio::co_spawn(context_.executor, jobs::run_step(context_, job, *queue.api, std::move(ticket)),
+  auto& working = working_[id];
+  working = std::make_unique<Working>();
+  asio::co_spawn(context_.executor, step(id, job, *queue.api, std::move(ticket)),
                  asio::bind_cancellation_slot(
-                     signal->slot(), [this, id, api = queue.api](std::exception_ptr error, jobs::Decision decision) {
+                     working->signal.slot(),
+                     [this, id, api = queue.api](std::exception_ptr error, jobs::Decision decision) {
                        // The step's cancellation signal must outlive this handler: clean up afterwards.
                        asio::post(context_.executor, [this, id, error, decision = std::move(decision)]() mutable {
                          step_done(id, error, std::move(decision));
                        });
                      }));
+}
+
+asio::awaitable<jobs::Decision> Dispatcher::step(std::int64_t id, jobs::ActiveJob& job, apsis_one::ExportApi& api,
+                                                 budget::AccountBudget::Ticket ticket) {
+  if (stopping_) throw boost::system::system_error(asio::error::operation_aborted);
+  working_.at(id)->started = true;
+  co_return co_await jobs::run_step(context_, job, api, std::move(ticket));
 }
 
 void Dispatcher::step_done(std::int64_t id, std::exception_ptr error, jobs::Decision decision) {
@@ -266,7 +274,8 @@ void Dispatcher::stop() {
   if (stopping_) return;
   stopping_ = true;
   for (auto& [name, queue] : queues_) queue->timer.cancel();
-  for (auto& [id, signal] : working_) signal->emit(asio::cancellation_type::terminal);
+  for (auto& [id, working] : working_)
+    if (working->started) working->signal.emit(asio::cancellation_type::terminal);
 }
 
 }  // namespace apsis::dispatch

@@ -76,7 +76,16 @@ class Dispatcher {
   jobs::JobContext context_;
   std::unordered_map<std::int64_t, jobs::ActiveJob> jobs_;  // node-based: a step holds a reference
   std::map<std::string, std::unique_ptr<AccountQueue>, std::less<>> queues_;
-  std::unordered_map<std::int64_t, std::unique_ptr<boost::asio::cancellation_signal>> working_;
+  // Steps under way. Asio 1.26 throws out of the event loop when a coroutine is cancelled before its
+  // first resumption, so a step is only cancelled once it has started (and one that starts after
+  // stop() ends at once).
+  struct Working {
+    boost::asio::cancellation_signal signal;
+    bool started{false};
+  };
+  std::unordered_map<std::int64_t, std::unique_ptr<Working>> working_;
+  boost::asio::awaitable<jobs::Decision> step(std::int64_t id, jobs::ActiveJob& job, apsis_one::ExportApi& api,
+                                              budget::AccountBudget::Ticket ticket);
   std::unordered_map<std::string, int> per_export_;
   std::unordered_map<std::string, std::pair<TimePoint, std::optional<Milliseconds>>> typical_;  // cached, with when
   bool stopping_{false};

@@ -60,10 +60,11 @@ class Step {
       : context_(context), job_(job), api_(api), policy_(job_policy(*job.definition, context.config->retry)) {}
 
   asio::awaitable<Decision> run(budget::AccountBudget::Ticket ticket) {
-    auto decision = co_await guarded([&]() -> asio::awaitable<Decision> {
+    const std::function<asio::awaitable<Decision>()> step = [&]() -> asio::awaitable<Decision> {
       if (job_.row.state == JobState::pending) co_return co_await submit(std::move(ticket));
       co_return co_await poll(std::move(ticket));
-    });
+    };
+    auto decision = co_await guarded(step);
     if (decision.action == Action::finish && decision.row.state == JobState::succeeded) co_await after_success();
     co_return decision;
   }
@@ -77,18 +78,19 @@ class Step {
     const auto on_attempt = [this]() -> asio::awaitable<void> {
       ++job_.row.submit_attempts;
       // Before the POST: a crash after it leaves a row that says an export may exist.
-      co_await context_.writer.write([id = job_.row.id, attempt = store::SubmitAttempt{
-                                                             job_.row.submit_attempts, job_.row.window_start,
-                                                             job_.row.window_end}](store::JobStore& store) {
-        store.record_submit_attempt(id, attempt);
-      });
+      std::function<void(store::JobStore&)> write =
+          [id = job_.row.id, attempt = store::SubmitAttempt{job_.row.submit_attempts, job_.row.window_start,
+                                                            job_.row.window_end}](store::JobStore& store) {
+            store.record_submit_attempt(id, attempt);
+          };
+      co_await context_.writer.write(std::move(write));
     };
     const apsis_one::SubmitLimits limits{[this](const std::string& message) { log(Level::warning, message); },
                                          next_slot(definition, now())};
     Event outcome;
     try {
-      const auto submitted =
-          co_await api_.submit(definition, submit_body(definition, job_.row), on_attempt, limits, std::move(ticket));
+      const auto body = submit_body(definition, job_.row);
+      const auto submitted = co_await api_.submit(definition, body, on_attempt, limits, std::move(ticket));
       if (!submitted.poll_url.note.empty()) log(Level::warning, submitted.poll_url.note);
       outcome = event::SubmitAccepted{submitted.poll_url.url, submitted.poll_url.field, submitted.status};
     } catch (const apsis_one::ApsisError& e) {
@@ -108,8 +110,9 @@ class Step {
     job_.last_polled_at = now();
     auto answer = co_await api_.poll(job_.row.poll_url, job_.row.poll_url_field, *job_.definition, std::move(ticket));
     auto body = std::move(answer.body);
-    auto decision = co_await apply(event::PollAnswered{answer.verdict, answer.status, answer.detail,
-                                                       answer.retry_after, answer.body_cut});
+    const Event answered =
+        event::PollAnswered{answer.verdict, answer.status, answer.detail, answer.retry_after, answer.body_cut};
+    auto decision = co_await apply(answered);
     if (decision.action != Action::download) co_return decision;
     co_return co_await download_and_publish(answer.response, std::move(body));
   }
@@ -123,14 +126,18 @@ class Step {
     const auto encoding = header(head, boost::beast::http::field::content_encoding);
     const bool gzip = encoding.find("gzip") != std::string::npos;
     const bool want_gzip = definition.compression == config::Compression::gzip;
-    if (gzip != want_gzip)
-      co_return co_await apply(event::Failed{std::string("asked for ") + (want_gzip ? "gzip" : "uncompressed") +
-                                             " content but APSIS One sent Content-Encoding '" + encoding + "'"});
+    if (gzip != want_gzip) {
+      const Event mismatch = event::Failed{std::string("asked for ") + (want_gzip ? "gzip" : "uncompressed") +
+                                           " content but APSIS One sent Content-Encoding '" + encoding + "'"};
+      co_return co_await apply(mismatch);
+    }
     const auto content_type = header(head, boost::beast::http::field::content_type);
-    co_await context_.writer.write([id = job_.row.id, started = store::DownloadStarted{
-                                                         job_.row.download_attempts, job_.row.last_http_status,
-                                                         unless_empty(content_type), unless_empty(encoding)}](
-                                       store::JobStore& store) { store.record_download_started(id, started); });
+    std::function<void(store::JobStore&)> write_started =
+        [id = job_.row.id, started = store::DownloadStarted{job_.row.download_attempts, job_.row.last_http_status,
+                                                            unless_empty(content_type), unless_empty(encoding),
+                                                            job_.row.polls}](
+            store::JobStore& store) { store.record_download_started(id, started); };
+    co_await context_.writer.write(std::move(write_started));
     // Any 200 turns into an open file: their number stays bounded however fast downloads finish.
     AsyncSemaphore::Permit transfer;
     if (context_.transfers) transfer = co_await context_.transfers->acquire();
@@ -161,8 +168,10 @@ class Step {
     if (failure) co_return co_await apply(*failure);
     // A body that cannot be trusted to be the whole file is fetched again, like a cut one.
     if (const auto refusal = apsis_one::unpublishable_body(content_type, definition.format, body->end_framed(), gzip);
-        !refusal.empty())
-      co_return co_await apply(event::DownloadFailed{refusal, true});
+        !refusal.empty()) {
+      const Event unverifiable = event::DownloadFailed{refusal, true};
+      co_return co_await apply(unverifiable);
+    }
     body.reset();  // the connection goes back to the pool
     sink::Published published;
     try {
@@ -207,21 +216,24 @@ class Step {
     if (job_.definition->manifest) {
       std::string failure;
       try {
-        manifest_ = co_await after_publish::write_manifest(after_publish_context(), *published_);
+        const auto context = after_publish_context();
+        manifest_ = co_await after_publish::write_manifest(context, *published_);
       } catch (const std::system_error& e) {
         failure = std::string("the file was published but its manifest was not: ") + e.what();
       }
-      if (!failure.empty()) co_return co_await apply(event::Failed{failure});
+      const Event no_manifest = event::Failed{failure};
+      if (!failure.empty()) co_return co_await apply(no_manifest);
     }
     auto decision = decide(job_.row, event::Published{}, policy_, now(), context_.random);
-    co_await context_.writer.write([id = job_.row.id,
-                                    columns = store::PublishedColumns{
-                                        published.path.string(), static_cast<std::int64_t>(published.bytes),
-                                        published.sha256,
-                                        manifest_ ? std::optional<std::string>(manifest_->string()) : std::nullopt,
-                                        now(), decision.row.last_http_status}](store::JobStore& store) {
-      store.record_published(id, columns);
-    });
+    std::function<void(store::JobStore&)> write_published =
+        [id = job_.row.id,
+         columns = store::PublishedColumns{published.path.string(), static_cast<std::int64_t>(published.bytes),
+                                           published.sha256,
+                                           manifest_ ? std::optional<std::string>(manifest_->string()) : std::nullopt,
+                                           now(), decision.row.last_http_status}](store::JobStore& store) {
+          store.record_published(id, columns);
+        };
+    co_await context_.writer.write(std::move(write_published));
     job_.row = decision.row;
     log(Level::info, "published " + published.path.string() + " (" + std::to_string(published.bytes) +
                          " bytes, sha256 " + published.sha256 + ")");
@@ -231,7 +243,8 @@ class Step {
   // ---- after publish: retention, then the hook; neither can undo the publish ---------------------
   asio::awaitable<void> after_success() {
     if (!published_) co_return;
-    co_await after_publish::after_success(after_publish_context(), *published_, manifest_);
+    const auto context = after_publish_context();
+    co_await after_publish::after_success(context, *published_, manifest_);
   }
 
   after_publish::Context after_publish_context() const {
@@ -252,11 +265,15 @@ class Step {
       if (is_cancellation(e)) throw;
       failure = e.what();
     }
-    co_return co_await apply(event::Failed{failure});
+    const Event failed = event::Failed{failure};
+    co_return co_await apply(failed);
   }
 
+  // (Every co_await here takes named values, never temporaries that own memory: GCC 12 can destroy
+  // such a temporary twice when the coroutine resumes.)
   asio::awaitable<Decision> apply(const Event& event) {
-    co_return co_await record(decide(job_.row, event, policy_, now(), context_.random));
+    auto decision = decide(job_.row, event, policy_, now(), context_.random);
+    co_return co_await record(std::move(decision));
   }
 
   // Writes the decision's part of the row, then makes the decision the job's state.
@@ -266,6 +283,8 @@ class Step {
     const auto status = row.last_http_status == 0 ? std::optional<int>() : std::optional<int>(row.last_http_status);
     const store::PollProgress progress{id, row.state, row.polls, row.next_poll_at, status, row.polls_503_in_a_row,
                                        row.download_attempts};
+    // Built first and awaited after: GCC 12 destroys a temporary inside a co_await in a switch twice.
+    std::function<void(store::JobStore&)> write;
     switch (decision.write) {
       case RowWrite::none:
       case RowWrite::download_started:  // written with the response's headers, in download_and_publish
@@ -275,28 +294,26 @@ class Step {
         context_.writer.queue_progress(progress);
         break;
       case RowWrite::progress:
-        co_await context_.writer.write([progress](store::JobStore& store) { store.record_progress({&progress, 1}); });
+        write = [progress](store::JobStore& store) { store.record_progress({&progress, 1}); };
         break;
       case RowWrite::submitted:
-        co_await context_.writer.write(
-            [id, columns = store::SubmittedColumns{*row.submitted_at, row.poll_url,
-                                                   std::string(config::to_string(row.poll_url_field)),
-                                                   *row.poll_expires_at, row.last_http_status, *row.next_poll_at}](
-                store::JobStore& store) { store.record_submitted(id, columns); });
+        write = [id, columns = store::SubmittedColumns{*row.submitted_at, row.poll_url,
+                                                       std::string(config::to_string(row.poll_url_field)),
+                                                       *row.poll_expires_at, row.last_http_status, *row.next_poll_at}](
+                    store::JobStore& store) { store.record_submitted(id, columns); };
         break;
       case RowWrite::resubmit:
-        co_await context_.writer.write(
-            [id, columns = store::Resubmitting{row.resubmits, decision.previous_poll_url, decision.resubmit_reason,
-                                               decision.error}](store::JobStore& store) {
-              store.record_resubmit(id, columns);
-            });
+        write = [id, columns = store::Resubmitting{row.resubmits, decision.previous_poll_url, decision.resubmit_reason,
+                                                   decision.error}](store::JobStore& store) {
+          store.record_resubmit(id, columns);
+        };
         break;
       case RowWrite::finished:
-        co_await context_.writer.write(
-            [id, columns = store::FinishedColumns{row.state, now(), unless_empty(decision.error), status}](
-                store::JobStore& store) { store.record_finished(id, columns); });
+        write = [id, columns = store::FinishedColumns{row.state, now(), unless_empty(decision.error), status}](
+                    store::JobStore& store) { store.record_finished(id, columns); };
         break;
     }
+    if (write) co_await context_.writer.write(std::move(write));
     if (!decision.warning.empty()) log(Level::warning, decision.warning);
     if (decision.action == Action::finish && row.state != JobState::succeeded)
       log(Level::error, std::string(store::to_string(row.state)) + ": " + decision.error);

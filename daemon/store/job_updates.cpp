@@ -61,9 +61,9 @@ void JobStore::record_download_started(std::int64_t id, const DownloadStarted& s
   call("record_download_started", [&] {
     auto& update = prepared(prepared_->download_started,
                             "UPDATE jobs SET state = 'downloading', download_attempts = ?, last_http_status = ?, "
-                            "content_type = ?, content_encoding = ? WHERE id = ?");
+                            "content_type = ?, content_encoding = ?, polls = ?, polls_503_in_a_row = 0 WHERE id = ?");
     update.bind(1, started.download_attempts).bind(2, started.last_http_status).bind(3, started.content_type);
-    update.bind(4, started.content_encoding).bind(5, id).run();
+    update.bind(4, started.content_encoding).bind(5, started.polls).bind(6, id).run();
     expect_one_row(id, "record_download_started");
   });
 }

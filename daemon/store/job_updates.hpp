@@ -44,6 +44,7 @@ struct DownloadStarted {
   int download_attempts{0};
   int last_http_status{0};
   std::optional<std::string> content_type, content_encoding;
+  int polls{0};  // the 200 counts as a poll, and ends any run of 503s
 };
 
 // The poll URL is given up on and a new export requested for the same slot: state → pending; the

@@ -168,7 +168,12 @@ struct JobRig {
                                                   if (!e) decision = std::move(d);
                                                 }));
     io.restart();
-    io.run();
+    try {
+      io.run();
+    } catch (const std::exception& e) {
+      const std::string what = e.what();
+      FAIL(what);
+    }
     ++steps;
     if (error) {
       try {
@@ -354,7 +359,9 @@ TEST_CASE("job: cancelled at each step, the row stays resumable where it stood")
     rig.create();
     rig.api.submits = {Hang{}};
     asio::cancellation_signal cancel;
-    asio::post(rig.io, [&] { cancel.emit(asio::cancellation_type::terminal); });
+    // Once the step waits for APSIS (a coroutine cancelled before it first runs is another matter).
+    asio::steady_timer later(rig.io, 50ms);
+    later.async_wait([&](const boost::system::error_code&) { cancel.emit(asio::cancellation_type::terminal); });
     CHECK_FALSE(rig.step(&cancel));
     const auto row = rig.row();
     CHECK(row.state == JobState::pending);
@@ -368,7 +375,9 @@ TEST_CASE("job: cancelled at each step, the row stays resumable where it stood")
     auto decision = rig.step();
     rig.job.row = decision->row;
     asio::cancellation_signal cancel;
-    asio::post(rig.io, [&] { cancel.emit(asio::cancellation_type::terminal); });
+    // Once the step waits for APSIS (a coroutine cancelled before it first runs is another matter).
+    asio::steady_timer later(rig.io, 50ms);
+    later.async_wait([&](const boost::system::error_code&) { cancel.emit(asio::cancellation_type::terminal); });
     CHECK_FALSE(rig.step(&cancel));
     const auto row = rig.row();
     CHECK(row.state == JobState::submitted);

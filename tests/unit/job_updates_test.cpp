@@ -148,8 +148,10 @@ TEST_CASE("record_progress writes the poll counters and keeps a status it was no
 
 TEST_CASE("record_download_started writes the download columns and state downloading") {
   check_update(
-      [](JobStore& s, std::int64_t id) { s.record_download_started(id, {2, 200, "application/json", std::nullopt}); },
+      [](JobStore& s, std::int64_t id) { s.record_download_started(id, {2, 200, "application/json", std::nullopt, 7}); },
       {{"state", "downloading"},
+       {"polls", "7"},
+       {"polls_503_in_a_row", "0"},
        {"download_attempts", "2"},
        {"last_http_status", "200"},
        {"content_type", "'application/json'"},
