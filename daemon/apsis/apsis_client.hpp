@@ -18,7 +18,7 @@
 #include "budget/account_budget.hpp"
 #include "config/config.hpp"
 #include "http/client.hpp"
-#include "jobs/backoff.hpp"
+#include "util/backoff.hpp"
 #include "metrics/metrics.hpp"
 #include "util/async_semaphore.hpp"
 
@@ -28,7 +28,7 @@ class ApsisClient final : public ExportApi {
  public:
   // Throws ApsisError if the account's base_url is unusable.
   ApsisClient(std::shared_ptr<http::Client> http, const config::Account& account, const config::RetryPolicy& retry,
-              NowFunction now, jobs::Random& random, metrics::Metrics* metrics = nullptr);
+              NowFunction now, Random& random, metrics::Metrics* metrics = nullptr);
 
   boost::asio::awaitable<Submitted> submit(const config::ExportDefinition& definition, const std::string& body,
                                            const std::function<void()>& on_attempt, const SubmitLimits& limits,
@@ -65,7 +65,7 @@ class ApsisClient final : public ExportApi {
   config::Account account_;  // a copy: the client may outlive the configuration it came from
   config::RetryPolicy retry_;
   NowFunction now_;
-  jobs::Random& random_;
+  Random& random_;
   metrics::Metrics* metrics_;  // null = not counted
   http::Url base_;
   std::shared_ptr<http::Client> http_;

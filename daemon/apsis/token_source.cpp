@@ -35,7 +35,7 @@ struct TokenSource::Fetch {
 };
 
 TokenSource::TokenSource(http::Client& http, budget::AccountBudget& budget, const config::Account& account,
-                         const config::RetryPolicy& retry, NowFunction now, jobs::Random& random,
+                         const config::RetryPolicy& retry, NowFunction now, Random& random,
                          metrics::Metrics* metrics)
     : http_(http),
       budget_(budget),
@@ -109,8 +109,8 @@ asio::awaitable<void> TokenSource::fetch(Fetch& outcome) {
 // max_delay), else the back-off with equal jitter — at least half of it, so a failure is always held
 // for a while instead of letting the next caller ask again at once.
 void TokenSource::hold_failure(std::optional<Milliseconds> asked) {
-  const auto ceiling = jobs::backoff_ceiling(retry_.backoff, failures_in_a_row_++);
-  const auto delay = ceiling / 2 + jobs::full_jitter(ceiling / 2, random_);
+  const auto ceiling = backoff_ceiling(retry_.backoff, failures_in_a_row_++);
+  const auto delay = ceiling / 2 + full_jitter(ceiling / 2, random_);
   retry_at_ = now_() + bounded_retry_after(asked, retry_.backoff.max_delay).value_or(delay);
 }
 

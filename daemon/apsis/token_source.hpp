@@ -15,7 +15,7 @@
 #include "budget/account_budget.hpp"
 #include "config/config.hpp"
 #include "http/client.hpp"
-#include "jobs/backoff.hpp"
+#include "util/backoff.hpp"
 #include "metrics/metrics.hpp"
 #include "util/time.hpp"
 
@@ -25,7 +25,7 @@ class TokenSource {
  public:
   // `account` and `budget` must outlive the source.
   TokenSource(http::Client& http, budget::AccountBudget& budget, const config::Account& account,
-              const config::RetryPolicy& retry, NowFunction now, jobs::Random& random,
+              const config::RetryPolicy& retry, NowFunction now, Random& random,
               metrics::Metrics* metrics = nullptr);
   ~TokenSource();
 
@@ -50,7 +50,7 @@ class TokenSource {
   const config::Account& account_;
   config::RetryPolicy retry_;
   NowFunction now_;
-  jobs::Random& random_;
+  Random& random_;
   metrics::Metrics* metrics_;  // null = not counted
   std::optional<std::string> token_;
   TimePoint renew_at_{};

@@ -74,7 +74,7 @@ TEST_CASE("a failing token endpoint is asked once by 50 waiting callers, who all
   const auto account = account_on(server, "a");
   budget::AccountBudget budget(io.get_executor(), apsis_one::budget_limits(account.budget));
   VirtualClock clock;
-  jobs::Random random(7);
+  Random random(7);
   apsis_one::TokenSource tokens(client, budget, account, config::RetryPolicy{}, clock.function(), random);
   std::vector<std::string> errors;
   test::run_with(io, server, [&]() -> asio::awaitable<void> {
@@ -127,7 +127,7 @@ TEST_CASE("refused credentials fail every caller until the retry time, as an Aps
   const auto account = account_on(server, "a");
   budget::AccountBudget budget(io.get_executor(), apsis_one::budget_limits(account.budget));
   VirtualClock clock;
-  jobs::Random random(7);
+  Random random(7);
   apsis_one::TokenSource tokens(client, budget, account, config::RetryPolicy{}, clock.function(), random);
   int refused = 0;
   test::run_with(io, server, [&]() -> asio::awaitable<void> {
@@ -154,7 +154,7 @@ TEST_CASE("two accounts on one origin share one connection pool, each with its o
   });
   http::ClientPool pool(io.get_executor());
   VirtualClock clock;
-  jobs::Random random(7);
+  Random random(7);
   apsis_one::ApsisClient a(pool.client_for(std::nullopt), account_on(server, "a"), {}, clock.function(), random);
   apsis_one::ApsisClient b(pool.client_for(std::nullopt), account_on(server, "b"), {}, clock.function(), random);
   CHECK(&a.http() == &b.http());
@@ -189,7 +189,7 @@ TEST_CASE("a poll answered 200 leaves the file unread and releases the caller's 
   });
   http::ClientPool pool(io.get_executor());
   VirtualClock clock;
-  jobs::Random random(7);
+  Random random(7);
   auto account = account_on(server, "a");
   account.budget.polls = {1, 60'000ms};
   apsis_one::ApsisClient client(pool.client_for(std::nullopt), account, {}, clock.function(), random);
@@ -224,7 +224,7 @@ TEST_CASE("a rejected token is renewed once and the poll sent again with a secon
   });
   http::ClientPool pool(io.get_executor());
   VirtualClock clock;
-  jobs::Random random(7);
+  Random random(7);
   apsis_one::ApsisClient client(pool.client_for(std::nullopt), account_on(server, "a"), {}, clock.function(), random);
   test::run_with(io, server, [&]() -> asio::awaitable<void> {
     const auto answer = co_await client.poll(server.base_url() + "/exports/1/file",
@@ -240,7 +240,7 @@ TEST_CASE("a poll without a token for now is a transient answer that spends no b
   LoopbackServer server(io, [](const LoopbackServer::Request&) { return answer(503, "{}", "Retry-After: 30\r\n"); });
   http::ClientPool pool(io.get_executor());
   VirtualClock clock;
-  jobs::Random random(7);
+  Random random(7);
   auto account = account_on(server, "a");
   account.budget.polls = {1, 60'000ms};
   apsis_one::ApsisClient client(pool.client_for(std::nullopt), account, {}, clock.function(), random);
@@ -265,7 +265,7 @@ TEST_CASE("the token is never sent to a poll URL on another origin") {
   LoopbackServer server(io, [](const LoopbackServer::Request& request) { return token_for(request); });
   http::ClientPool pool(io.get_executor());
   VirtualClock clock;
-  jobs::Random random(7);
+  Random random(7);
   apsis_one::ApsisClient client(pool.client_for(std::nullopt), account_on(server, "a"), {}, clock.function(), random);
   bool refused = false;
   test::run_with(io, server, [&]() -> asio::awaitable<void> {
