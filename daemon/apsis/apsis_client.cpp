@@ -55,8 +55,9 @@ struct HeldSlot {
   AsyncSemaphore::Permit permit;
 };
 
+// Rounded up: a caller that wakes a fraction early would find the token's failure still held.
 Milliseconds until(TimePoint when, TimePoint now) {
-  return std::max(Milliseconds(0), std::chrono::duration_cast<Milliseconds>(when - now));
+  return std::max(Milliseconds(0), std::chrono::ceil<Milliseconds>(when - now));
 }
 
 void set_bearer(http::Request& request, const std::string& token) {
