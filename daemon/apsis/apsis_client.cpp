@@ -55,8 +55,9 @@ struct HeldSlot {
   AsyncSemaphore::Permit permit;
 };
 
+// Rounded up: a caller that wakes a fraction early would find the token's failure still held.
 Milliseconds until(TimePoint when, TimePoint now) {
-  return std::max(Milliseconds(0), std::chrono::duration_cast<Milliseconds>(when - now));
+  return std::max(Milliseconds(0), std::chrono::ceil<Milliseconds>(when - now));
 }
 
 void set_bearer(http::Request& request, const std::string& token) {
@@ -101,7 +102,8 @@ void ApsisClient::set_budget(const config::AccountBudget& budget) {
 }
 
 asio::awaitable<http::Response> ApsisClient::send_authorized(CallSpec call, http::Request request,
-                                                             budget::AccountBudget::Ticket ticket, BudgetWait* wait) {
+                                                             budget::AccountBudget::Ticket ticket, BudgetWait* wait,
+                                                             const std::function<boost::asio::awaitable<void>()>* before_sending) {
   std::string token;
   try {
     token = co_await tokens_.get();
@@ -109,6 +111,7 @@ asio::awaitable<http::Response> ApsisClient::send_authorized(CallSpec call, http
     ticket.release_unsent();  // nothing went to APSIS: the budget is not spent
     throw;
   }
+  if (before_sending) co_await (*before_sending)();
   set_bearer(request, token);
   auto response = co_await send_counted(call, request, std::move(ticket), wait);
   if (classify(call.call, response.status, response.body, call.field) != Verdict::token_rejected) co_return response;
@@ -162,11 +165,11 @@ asio::awaitable<Submitted> ApsisClient::submit(const config::ExportDefinition& d
   for (int attempt = 0; attempt < retry_.max_attempts; ++attempt) {
     std::optional<Milliseconds> retry_after;
     std::string asked;  // what the answer's Retry-After said, for the log
-    co_await on_attempt();
     try {
       auto request = submit_request(definition, body);
       auto ticket = attempt == 0 ? std::move(first) : budget::AccountBudget::Ticket();
-      const auto response = co_await send_authorized(call, std::move(request), std::move(ticket), limits.budget_wait);
+      const auto response = co_await send_authorized(call, std::move(request), std::move(ticket), limits.budget_wait,
+                                                     &on_attempt);
       const auto verdict = classify(call.call, response.status, response.body);
       if (verdict == Verdict::success) {
         // The export exists at APSIS now: a second POST would create another, so no retry.
@@ -243,7 +246,7 @@ asio::awaitable<PollAnswer> ApsisClient::poll(const std::string& poll_url, confi
 
   PollAnswer answer;
   try {
-    answer.response = co_await send_authorized(call, std::move(request), std::move(ticket), nullptr);
+    answer.response = co_await send_authorized(call, std::move(request), std::move(ticket), nullptr, nullptr);
   } catch (const TokenUnavailable& e) {
     answer.detail = std::string("poll: ") + e.what();
     answer.retry_after = until(e.retry_at(), now_());

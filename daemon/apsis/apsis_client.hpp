@@ -54,9 +54,11 @@ class ApsisClient final : public ExportApi {
     config::PollUrlField field{config::PollUrlField::file_download_url};
   };
   // Sends with the current token; on a token rejection renews once and sends again. A ticket that
-  // goes unused (no token) leaves the budget uncounted.
+  // goes unused (no token) leaves the budget uncounted. `before_sending` (may be null) runs once the
+  // token is in hand, before the first send.
   boost::asio::awaitable<http::Response> send_authorized(CallSpec call, http::Request request,
-                                                         budget::AccountBudget::Ticket ticket, BudgetWait* wait);
+                                                         budget::AccountBudget::Ticket ticket, BudgetWait* wait,
+                                                         const std::function<boost::asio::awaitable<void>()>* before_sending);
   // Sends with `ticket` (or one acquired here) and counts the answer; a 429 slows the account.
   boost::asio::awaitable<http::Response> send_counted(CallSpec call, const http::Request& request,
                                                       budget::AccountBudget::Ticket ticket, BudgetWait* wait);

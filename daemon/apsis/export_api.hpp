@@ -59,7 +59,8 @@ class ExportApi {
   // went out and a token endpoint that cannot give a token for now. Throws ApsisError when refused,
   // when retries run out, when a retry's wait would end past `limits.retry_deadline`, and at once
   // (never POSTing again) when an accepted answer has no usable poll URL or the POST may have
-  // reached APSIS without an answer coming back. `on_attempt` runs before each attempt. `first` is a
+  // reached APSIS without an answer coming back. `on_attempt` runs before each POST (once the
+  // token is in hand: an attempt that found no token sent nothing and is not counted). `first` is a
   // budget ticket the caller already holds for the first attempt (empty = acquire it here); later
   // attempts and a resend after a token rejection acquire their own.
   virtual boost::asio::awaitable<Submitted> submit(const config::ExportDefinition& definition, const std::string& body,

@@ -115,8 +115,8 @@ error_code Connection::why_socket_cannot_open(const tcp& protocol) {
   return asio::error::no_descriptors;
 }
 
-ConnectionPool::ConnectionPool(asio::any_io_executor executor_, const Client::Options& options)
-    : executor(std::move(executor_)),
+ConnectionPool::ConnectionPool(asio::any_io_executor loop, const Client::Options& options)
+    : executor(std::move(loop)),
       tls(tls_context(options.ca_file)),
       per_origin(static_cast<std::size_t>(std::max(0, options.max_connections_per_origin))) {}
 

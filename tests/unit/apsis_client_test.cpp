@@ -279,3 +279,37 @@ TEST_CASE("the token is never sent to a poll URL on another origin") {
   CHECK(refused);
   CHECK(server.seen().empty());
 }
+
+TEST_CASE("a submit waits out the token endpoint's retry time as a failed attempt, then POSTs once") {
+  asio::io_context io;
+  int token_requests = 0;
+  LoopbackServer server(io, [&](const LoopbackServer::Request& request) {
+    if (request.target() == "/oauth/token") return ++token_requests <= 2 ? answer(503, "{}") : token_for(request);
+    return answer(201, R"({"file_download_url":"/exports/1/file"})");
+  });
+  http::ClientPool pool(io.get_executor());
+  Random random(7);
+  config::RetryPolicy retry;
+  retry.backoff = {10ms, 2.0, 40ms};
+  // The real clock: the submit sleeps until the token's retry time.
+  apsis_one::ApsisClient client(pool.client_for(std::nullopt), account_on(server, "a"), retry, system_now(), random);
+  int attempts = 0;
+  std::vector<std::string> retries;
+  apsis_one::SubmitLimits limits;
+  limits.on_retry = [&](const std::string& message) { retries.push_back(message); };
+  const std::string body = "{}";
+  const std::function<boost::asio::awaitable<void>()> on_attempt = [&]() -> boost::asio::awaitable<void> {
+    ++attempts;
+    co_return;
+  };
+  test::run_with(io, server, [&]() -> asio::awaitable<void> {
+    budget::AccountBudget::Ticket none;
+    const auto submitted = co_await client.submit(kDefinition, body, on_attempt, limits, std::move(none));
+    CHECK(submitted.poll_url.url == "/exports/1/file");
+  });
+  CHECK(attempts == 1);  // POSTs: the attempts without a token sent nothing
+  REQUIRE(retries.size() == 2);
+  CHECK(retries.front().find("cannot get an API token") != std::string::npos);
+  CHECK(token_requests == 3);
+  CHECK(count(server, "/audience/profiles/reports/duplicates") == 1);
+}
