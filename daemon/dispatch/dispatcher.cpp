@@ -4,6 +4,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
+
 namespace apsis::dispatch {
 namespace {
 
@@ -261,6 +263,18 @@ Dispatcher::Waiting Dispatcher::waiting() const {
       ++counts.for_apsis;
   }
   return counts;
+}
+
+std::size_t Dispatcher::queued(const std::string& account, CallKind kind) const {
+  const auto found = queues_.find(account);
+  if (found == queues_.end()) return 0;
+  const auto& queue = *found->second;
+  if (kind == CallKind::poll) return queue.planner.due();
+  if (kind == CallKind::token) return 0;
+  return static_cast<std::size_t>(std::count_if(queue.submits.begin(), queue.submits.end(), [&](std::int64_t id) {
+    const auto* job = find(id);
+    return job && submit_kind(*job->definition) == kind;
+  }));
 }
 
 bool Dispatcher::waiting_for_budget(std::int64_t id) const {

@@ -54,6 +54,9 @@ class Dispatcher {
     std::size_t working{0};     // a step runs now
   };
   Waiting waiting() const;
+  // Requests of `kind` waiting in `account`'s queue for its budget: jobs to submit (plain or event
+  // exports), or jobs due for a poll.
+  std::size_t queued(const std::string& account, budget::CallKind kind) const;
   // Whether this job waits for its account's budget right now (rather than for APSIS or a step).
   bool waiting_for_budget(std::int64_t id) const;
 

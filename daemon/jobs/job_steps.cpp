@@ -304,12 +304,13 @@ class Step {
         break;
       case RowWrite::resubmit:
         write = [id, columns = store::Resubmitting{row.resubmits, decision.previous_poll_url, decision.resubmit_reason,
-                                                   decision.error}](store::JobStore& store) {
+                                                   decision.error, row.polls}](store::JobStore& store) {
           store.record_resubmit(id, columns);
         };
         break;
       case RowWrite::finished:
-        write = [id, columns = store::FinishedColumns{row.state, now(), unless_empty(decision.error), status}](
+        write = [id, columns = store::FinishedColumns{row.state, now(), unless_empty(decision.error), status,
+                                                      row.polls, row.polls_503_in_a_row}](
                     store::JobStore& store) { store.record_finished(id, columns); };
         break;
     }

@@ -190,8 +190,11 @@ void Daemon::write_waiting(PrometheusText& out) const {
         out.sample({{"account", account}, {"call", std::string(budget::to_string(kind))}},
                    static_cast<double>(value(client->budget(), kind)));
   };
-  per_call("apsis_budget_waiting", "Requests waiting for their turn in the account's budget", MetricType::gauge,
-           [](const budget::AccountBudget& b, CallKind k) { return b.waiting(k); });
+  out.family("apsis_budget_waiting", "Requests waiting for their turn in the account's budget", MetricType::gauge);
+  for (const auto& [account, client] : clients_)
+    for (const auto kind : kinds)
+      out.sample({{"account", account}, {"call", std::string(budget::to_string(kind))}},
+                 static_cast<double>(client->budget().waiting(kind) + dispatcher_->queued(account, kind)));
   per_call("apsis_budget_in_flight", "Requests sent and not yet answered", MetricType::gauge,
            [](const budget::AccountBudget& b, CallKind k) { return b.in_flight(k); });
   per_call("apsis_budget_pace_ratio", "Share of the configured budget in use after 429 slowdowns (1 = all of it)",

@@ -73,9 +73,10 @@ void JobStore::record_resubmit(std::int64_t id, const Resubmitting& resubmitting
     auto& update = prepared(prepared_->resubmit,
                             "UPDATE jobs SET state = 'pending', resubmits = ?, previous_poll_url = ?, "
                             "resubmit_reason = ?, error = ?, poll_url = NULL, poll_url_field = NULL, "
-                            "poll_expires_at = NULL, next_poll_at = NULL, polls_503_in_a_row = 0 WHERE id = ?");
+                            "poll_expires_at = NULL, next_poll_at = NULL, polls_503_in_a_row = 0, polls = ? WHERE id = ?");
     update.bind(1, resubmitting.resubmits).bind(2, resubmitting.previous_poll_url);
-    update.bind(3, resubmitting.resubmit_reason).bind(4, resubmitting.error).bind(5, id).run();
+    update.bind(3, resubmitting.resubmit_reason).bind(4, resubmitting.error).bind(5, resubmitting.polls);
+    update.bind(6, id).run();
     expect_one_row(id, "record_resubmit");
   });
 }
@@ -99,9 +100,11 @@ void JobStore::record_finished(std::int64_t id, const FinishedColumns& finished)
   call("record_finished", [&] {
     auto& update = prepared(prepared_->finished,
                             "UPDATE jobs SET state = ?, finished_at = ?, error = ?, "
-                            "last_http_status = coalesce(?, last_http_status), next_poll_at = NULL WHERE id = ?");
+                            "last_http_status = coalesce(?, last_http_status), polls = coalesce(?, polls), "
+                            "polls_503_in_a_row = coalesce(?, polls_503_in_a_row), next_poll_at = NULL WHERE id = ?");
     update.bind(1, to_string(finished.state)).bind(2, format_iso8601(finished.finished_at)).bind(3, finished.error);
-    update.bind(4, finished.last_http_status).bind(5, id).run();
+    update.bind(4, finished.last_http_status).bind(5, finished.polls).bind(6, finished.polls_503_in_a_row);
+    update.bind(7, id).run();
     expect_one_row(id, "record_finished");
   });
 }

@@ -55,6 +55,7 @@ struct Resubmitting {
   std::string previous_poll_url;
   std::string resubmit_reason;
   std::string error;
+  int polls{0};  // the answer that gave up on the URL counts
 };
 
 // The file is in place under its final name: state → succeeded, error and next_poll_at NULL.
@@ -74,6 +75,9 @@ struct FinishedColumns {
   TimePoint finished_at{};
   std::optional<std::string> error;
   std::optional<int> last_http_status;
+  // The job's counters as it ended (the answer that ended it counts); empty: left as they are.
+  std::optional<int> polls;
+  std::optional<int> polls_503_in_a_row;
 };
 
 }  // namespace apsis::store

@@ -161,7 +161,7 @@ TEST_CASE("record_download_started writes the download columns and state downloa
 TEST_CASE("record_resubmit clears the old URL's columns like prepare_resubmit and keeps the rest") {
   check_update(
       [](JobStore& s, std::int64_t id) {
-        s.record_resubmit(id, {2, "https://api.example/exports/1", "410 Gone", "410 Gone; requesting a new export"});
+        s.record_resubmit(id, {2, "https://api.example/exports/1", "410 Gone", "410 Gone; requesting a new export", 12});
       },
       {{"state", "pending"},
        {"resubmits", "2"},
@@ -172,6 +172,7 @@ TEST_CASE("record_resubmit clears the old URL's columns like prepare_resubmit an
        {"poll_url_field", "NULL"},
        {"poll_expires_at", "NULL"},
        {"next_poll_at", "NULL"},
+       {"polls", "12"},
        {"polls_503_in_a_row", "0"}});
 }
 
@@ -194,9 +195,11 @@ TEST_CASE("record_published writes the file's columns, state succeeded, and clea
 TEST_CASE("record_finished writes the final state and keeps a status it was not given") {
   check_update(
       [](JobStore& s, std::int64_t id) {
-        s.record_finished(id, {JobState::expired, kSlot + 8min, "the URL's validity ended", std::nullopt});
+        s.record_finished(id, {JobState::expired, kSlot + 8min, "the URL's validity ended", std::nullopt, 12, 0});
       },
       {{"state", "expired"},
+       {"polls", "12"},
+       {"polls_503_in_a_row", "0"},
        {"finished_at", format_iso8601(kSlot + 8min)},
        {"error", "'the URL's validity ended'"},
        {"next_poll_at", "NULL"}});
