@@ -32,19 +32,31 @@ def export_name(index):
     return f"e-{index:05d}"
 
 
-def write_config(work, port, account_list, budget, polling, max_connections, extra_top=""):
-    """One export per account, all on the one fake; `budget` and `polling` are YAML flow mappings."""
+def write_config(work, port, account_list, budget, polling, max_connections, extra_top="", ca_file=None):
+    """One export per account, all on the one fake; `budget` and `polling` are YAML flow mappings;
+    `ca_file` goes to every account (none: the system's CA store)."""
+    ca = f", ca_file: '{ca_file}'" if ca_file else ""
     path = os.path.join(work, "exportd.yaml")
     lines = ["state_db: ./state/jobs.sqlite3", "output_dir: ./exports", f"polling: {polling}", extra_top, "accounts:"]
     for client_id, secret in account_list:
         lines += [f"  {client_id}: {{base_url: 'http://127.0.0.1:{port}', client_id: {client_id}, "
-                  f"client_secret: {secret}, budget: {budget}, max_connections: {max_connections}}}"]
+                  f"client_secret: {secret}, budget: {budget}, max_connections: {max_connections}{ca}}}"]
     lines.append("exports:")
     for index, (client_id, _) in enumerate(account_list):
         lines.append(f"  {export_name(index)}: {{account: {client_id}, kind: duplicates, "
                      f"output: '{{export}}/{{job}}.{{ext}}'}}")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
+    return path
+
+
+def one_certificate_ca(work):
+    """A CA file holding one self-signed certificate: an account's TLS context then loads one
+    certificate instead of the system's ~150 (the fake is plain HTTP, so it is never used)."""
+    path = os.path.join(work, "one-cert-ca.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", os.path.join(work, "one-cert-ca.key"), "-out", path, "-days", "30",
+                    "-subj", "/CN=apsis-bench"], check=True, capture_output=True)
     return path
 
 
