@@ -5,7 +5,7 @@
 // (the daemon's own budget::CallWindow) and the same back-off. Prints a Markdown table and the
 // targets, pass or fail; exits 1 if a target is missed.
 //
-//   build-bench/bench/bench_poll_planning [--seed N] [--round-trip-ms 100] [--jobs 2000]
+//   build-bench/bench/bench_poll_planning [--seed N] [--round-trip-ms 100] [--jobs 2000] [--starvation-share X]
 
 #include <algorithm>
 #include <bit>
@@ -15,6 +15,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -31,6 +32,7 @@ struct Options {
   std::uint64_t seed{20261201};
   Ms round_trip{100};
   int jobs{2000};
+  std::optional<double> starvation_share;  // the planner's, to explore; its default otherwise
 };
 
 Options parse(int argc, char** argv) {
@@ -47,8 +49,9 @@ Options parse(int argc, char** argv) {
     if (arg == "--seed") options.seed = std::strtoull(value(), nullptr, 10);
     else if (arg == "--round-trip-ms") options.round_trip = std::strtoll(value(), nullptr, 10);
     else if (arg == "--jobs") options.jobs = std::atoi(value());
+    else if (arg == "--starvation-share") options.starvation_share = std::strtod(value(), nullptr);
     else {
-      std::cerr << "usage: bench_poll_planning [--seed N] [--round-trip-ms 100] [--jobs 2000]\n";
+      std::cerr << "usage: bench_poll_planning [--seed N] [--round-trip-ms 100] [--jobs 2000] [--starvation-share X]\n";
       std::exit(2);
     }
   }
@@ -152,12 +155,17 @@ void print_table(const std::vector<Row>& rows) {
   }
 }
 
-std::vector<std::unique_ptr<Policy>> policies() {
+std::vector<std::unique_ptr<Policy>> policies(const SimSettings& settings, const Options& options) {
   std::vector<std::unique_ptr<Policy>> all;
   all.push_back(std::make_unique<OraclePolicy>());
   all.push_back(std::make_unique<TodayPolicy>());
 #if APSIS_BENCH_HAS_PLANNER
-  all.push_back(std::make_unique<PlannerPolicy>());
+  // As the dispatcher tells it: the budget's window ÷ its count.
+  apsis::dispatch::PlannerPolicy planner;
+  if (options.starvation_share) planner.starvation_share = *options.starvation_share;
+  all.push_back(std::make_unique<PlannerDriver>(settings.budget.window / settings.budget.count, planner));
+#else
+  (void)options;
 #endif
   return all;
 }
@@ -210,7 +218,7 @@ int run(const Options& options) {
 
   std::vector<Row> rows;
   for (const auto& scenario : scenarios)
-    for (auto& policy : policies()) {
+    for (auto& policy : policies(settings, options)) {
       settings.seed = options.seed + 1;  // the same back-off draws for every policy
       rows.push_back(summarize(Simulation(scenario, *policy, settings).run()));
     }
@@ -218,7 +226,9 @@ int run(const Options& options) {
             << " jobs submitted over 2 h (≥ 1 s apart), poll URLs valid 24 h, round trip " << options.round_trip
             << " ms, default polling back-off (initial " << settings.backoff.initial_delay.count() / 1000 << " s, ×"
             << settings.backoff.multiplier << ", max " << settings.backoff.max_delay.count() / 1000
-            << " s, full jitter), seed " << options.seed << ". Delay = ready → the poll that finds the file."
+            << " s, full jitter), seed " << options.seed
+            << (options.starvation_share ? ", planner starvation_share " + std::to_string(*options.starvation_share) : "")
+            << ". Delay = ready → the poll that finds the file."
             << " Round-robin bound of a gap = its back-off + the most jobs waiting meanwhile × (1 s + round trip).\n\n";
   print_table(rows);
   std::cout << "\n";

@@ -32,8 +32,8 @@ class Policy {
   virtual void add(const SimJob& job, Ms earliest, Ms last_polled, int polls) = 0;
   // The job to poll at `now`, no longer waiting; nullopt: none now.
   virtual std::optional<std::int64_t> take(Ms now) = 0;
-  // When take() may next have one; nullopt: nothing waits.
-  virtual std::optional<Ms> next_due() const = 0;
+  // When take() may next have one, if none is due at `now`; nullopt: nothing waits.
+  virtual std::optional<Ms> next_due(Ms now) = 0;
 };
 
 // Knows every ready time and polls each job once, when it is ready; the earliest-ready job first
@@ -43,7 +43,7 @@ class OraclePolicy final : public Policy {
   std::string_view name() const override { return "ORACLE"; }
   void add(const SimJob& job, Ms, Ms, int) override { by_ready_.push({job.ready, job.id}); }
   std::optional<std::int64_t> take(Ms now) override { return pop_due(by_ready_, now); }
-  std::optional<Ms> next_due() const override {
+  std::optional<Ms> next_due(Ms) override {
     return by_ready_.empty() ? std::nullopt : std::optional<Ms>(by_ready_.top().first);
   }
 
@@ -75,7 +75,7 @@ class TodayPolicy final : public Policy {
     queue_.pop();
     return id;
   }
-  std::optional<Ms> next_due() const override {
+  std::optional<Ms> next_due(Ms) override {
     return queue_.empty() ? std::nullopt : std::optional<Ms>(std::get<0>(queue_.top()));
   }
 
@@ -95,12 +95,17 @@ inline Ms virtual_ms(std::chrono::system_clock::time_point t) {
 }
 
 #if APSIS_BENCH_HAS_PLANNER
-// The daemon's own per-account planner, driven as the dispatcher drives it.
-class PlannerPolicy final : public Policy {
+// The daemon's own per-account planner, driven as the dispatcher drives it: told the budget's
+// interval per poll, asked for one job whenever the budget allows one poll.
+class PlannerDriver final : public Policy {
  public:
+  PlannerDriver(std::chrono::milliseconds poll_interval, const apsis::dispatch::PlannerPolicy& policy)
+      : planner_(policy) {
+    planner_.set_poll_interval(poll_interval);
+  }
   std::string_view name() const override { return "PLANNER"; }
   void add(const SimJob& job, Ms earliest, Ms last_polled, int polls) override {
-    apsis::dispatch::PollCandidate candidate{};
+    apsis::dispatch::PollCandidate candidate;
     candidate.job_id = job.id;
     candidate.submitted_at = wall(job.submitted);
     candidate.earliest = wall(earliest);
@@ -111,11 +116,11 @@ class PlannerPolicy final : public Policy {
     planner_.add(candidate);
   }
   std::optional<std::int64_t> take(Ms now) override {
-    auto next = planner_.take_next(wall(now));
+    auto next = planner_.take_next(wall(now), 1);
     return next ? std::optional<std::int64_t>(next->job_id) : std::nullopt;
   }
-  std::optional<Ms> next_due() const override {
-    const auto due = planner_.next_due();
+  std::optional<Ms> next_due(Ms now) override {
+    const auto due = planner_.next_due(wall(now));
     return due ? std::optional<Ms>(virtual_ms(*due)) : std::nullopt;
   }
 

@@ -135,7 +135,7 @@ class Simulation {
       poll(*id);
       return;
     }
-    const Ms next = std::min(policy_.next_due().value_or(kNever), next_submit_time());
+    const Ms next = std::min(policy_.next_due(now_).value_or(kNever), next_submit_time());
     now_ = next == kNever ? horizon_ + 1 : std::max(next, now_ + 1);
   }
 
