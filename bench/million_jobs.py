@@ -89,6 +89,21 @@ def run_once(build, jobs, account_count, settle_s, spread_s, small_ca=False, log
     return result
 
 
+def account_cost(build, account_count, log):
+    """Start-up time and RSS per account with no jobs, each account's TLS context on the system CA
+    store and on a one-certificate ca_file."""
+    rows = []
+    for small_ca in (False, True):
+        log(f"million jobs: {account_count} accounts, no jobs, {'one-cert' if small_ca else 'system'} CA store")
+        rows.append(run_once(build, 0, account_count, 0, 1, small_ca, log))
+    header = ("| accounts, no jobs | CA store per account | loaded s | RSS MiB | per account: ms, KiB |\n"
+              "|---|---|---|---|---|\n")
+    body = "".join(f"| {r['accounts']} | {r['ca']} | {r['loaded_s']} | {r['rss_mib']} | "
+                   f"{r['loaded_s'] * 1000 / r['accounts']:.1f} ms, {r['rss_mib'] * 1024 / r['accounts']:.0f} KiB |\n"
+                   for r in rows)
+    return header + body
+
+
 def verdicts(rows):
     lines = []
     slope = memory_slope(rows)
@@ -107,8 +122,9 @@ def verdicts(rows):
     return slope, lines
 
 
-def section(build, sizes, account_count, settle_s, spread_s, log, small_ca=False):
+def section(build, sizes, account_count, settle_s, spread_s, log, small_ca=False, cost_accounts=0):
     rows = []
+    cost = account_cost(build, cost_accounts, log) + "\n" if cost_accounts else ""
     for jobs in sizes:
         log(f"million jobs: {jobs} jobs over {account_count} accounts")
         rows.append(run_once(build, jobs, account_count, settle_s, spread_s, small_ca, log))
@@ -120,7 +136,7 @@ def section(build, sizes, account_count, settle_s, spread_s, log, small_ca=False
                    f"{r['peak_mib']} | {r['polls_in_settle']} in {r['settle_s']} s | {r['polls_429']} | {r['load']} |\n"
                    for r in rows)
     notes = "".join(f"- {verdict}: {what}\n" for verdict, what in lines)
-    return rows, header + body + "\n" + notes
+    return rows, cost + header + body + "\n" + notes
 
 
 def main():
@@ -132,11 +148,14 @@ def main():
     parser.add_argument("--small-ca", action="store_true",
                         help="give each account a one-certificate ca_file: today each account's TLS context loads "
                              "the system CA store (~0.85 MB, ~0.1 s), which alone makes 10 000 accounts ~8.5 GB")
+    parser.add_argument("--account-cost", type=int, default=0, metavar="ACCOUNTS",
+                        help="first measure start-up and RSS per account with this many accounts and no jobs, "
+                             "on the system CA store and on a one-certificate ca_file")
     parser.add_argument("--build", default=os.path.join(ROOT, "build-bench"))
     args = parser.parse_args()
     log = lambda what: print(f"bench: {what}", file=sys.stderr, flush=True)  # noqa: E731
-    rows, text = section(args.build, [int(n) for n in args.jobs.split(",")], args.accounts, args.settle,
-                         args.spread, log, args.small_ca)
+    rows, text = section(args.build, [int(n) for n in args.jobs.split(",") if n], args.accounts, args.settle,
+                         args.spread, log, args.small_ca, args.account_cost)
     print(text)
     return 0 if "FAIL" not in text else 1
 
