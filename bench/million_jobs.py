@@ -96,6 +96,7 @@ def account_cost(build, account_count, log):
     for small_ca in (False, True):
         log(f"million jobs: {account_count} accounts, no jobs, {'one-cert' if small_ca else 'system'} CA store")
         rows.append(run_once(build, 0, account_count, 0, 1, small_ca, log))
+        log(f"million jobs: {json.dumps(rows[-1])}")
     header = ("| accounts, no jobs | CA store per account | loaded s | RSS MiB | per account: ms, KiB |\n"
               "|---|---|---|---|---|\n")
     body = "".join(f"| {r['accounts']} | {r['ca']} | {r['loaded_s']} | {r['rss_mib']} | "
@@ -129,6 +130,8 @@ def section(build, sizes, account_count, settle_s, spread_s, log, small_ca=False
         log(f"million jobs: {jobs} jobs over {account_count} accounts")
         rows.append(run_once(build, jobs, account_count, settle_s, spread_s, small_ca, log))
         log(f"million jobs: {json.dumps(rows[-1])}")
+    if not rows:
+        return rows, cost
     _, lines = verdicts(rows)
     header = ("| jobs | accounts | CA store per account | loaded & queued s | RSS at load MiB | RSS after settle MiB | peak MiB | "
               "polls in settle window | 429s | load avg (before → after) |\n|---|---|---|---|---|---|---|---|---|---|\n")
