@@ -16,7 +16,6 @@ import subprocess
 import time
 from datetime import datetime, timedelta, timezone
 
-from common import peak_rss
 
 
 def accounts(count):
@@ -148,6 +147,3 @@ def memory_slope(rows, key="rss_mib", jobs_key="jobs"):
         return None
     return (big[key] - small[key]) * 1024 * 1024 / (big[jobs_key] - small[jobs_key])
 
-
-__all__ = ["accounts", "fake_client_args", "write_config", "populate", "vm_rss_kib", "cpu_seconds", "loadavg",
-           "LogWatch", "memory_slope", "peak_rss"]
