@@ -3,7 +3,7 @@
 #include <boost/json.hpp>
 
 #include "apsis/errors.hpp"
-#include "config/duration.hpp"
+#include "util/duration.hpp"
 #include "util/sleep.hpp"
 
 namespace apsis::apsis_one {
@@ -74,7 +74,7 @@ budget::Limits budget_limits(const config::AccountBudget& budget) {
 }
 
 ApsisClient::ApsisClient(asio::any_io_executor executor, const config::Account& account,
-                         const config::RetryPolicy& retry, NowFunction now, jobs::Random& random,
+                         const config::RetryPolicy& retry, NowFunction now, Random& random,
                          metrics::Metrics* metrics)
     : account_(account),
       retry_(retry),
@@ -196,15 +196,15 @@ asio::awaitable<Submitted> ApsisClient::submit(const config::ExportDefinition& d
       last_status.reset();
     }
     if (attempt + 1 >= retry_.max_attempts) break;
-    const auto delay = retry_after.value_or(jobs::backoff_delay(retry_.backoff, attempt, random_));
+    const auto delay = retry_after.value_or(backoff_delay(retry_.backoff, attempt, random_));
     const std::string attempt_text = "submit attempt " + std::to_string(attempt + 1) + " of " +
                                      std::to_string(retry_.max_attempts) + ": " + last_problem + asked;
     if (limits.retry_deadline && now_() + delay > *limits.retry_deadline)
-      throw ApsisError(attempt_text + "; waiting " + config::format_duration(delay) +
+      throw ApsisError(attempt_text + "; waiting " + format_duration(delay) +
                            " to retry would pass the export's next scheduled slot (" +
                            format_iso8601(*limits.retry_deadline) + "), so this slot gives up",
                        last_status);
-    if (limits.on_retry) limits.on_retry(attempt_text + "; retrying in " + config::format_duration(delay));
+    if (limits.on_retry) limits.on_retry(attempt_text + "; retrying in " + format_duration(delay));
     co_await sleep_for(delay);
   }
   throw ApsisError("gave up after " + std::to_string(retry_.max_attempts) + " submit attempts; last: " + last_problem,

@@ -16,7 +16,7 @@
 #include "budget/account_budget.hpp"
 #include "config/config.hpp"
 #include "http/client.hpp"
-#include "jobs/backoff.hpp"
+#include "util/backoff.hpp"
 #include "metrics/metrics.hpp"
 #include "util/async_semaphore.hpp"
 
@@ -53,7 +53,7 @@ struct PollAnswer {
 class ApsisClient {
  public:
   ApsisClient(boost::asio::any_io_executor executor, const config::Account& account, const config::RetryPolicy& retry,
-              NowFunction now, jobs::Random& random, metrics::Metrics* metrics = nullptr);
+              NowFunction now, Random& random, metrics::Metrics* metrics = nullptr);
 
   // POSTs `body` as the export's request; throws ApsisError when it is refused or retries run out,
   // when a retry's wait (Retry-After, capped at the retry policy's max_delay, or the back-off) would
@@ -95,7 +95,7 @@ class ApsisClient {
   config::Account account_;  // a copy: the client may outlive the configuration it came from
   config::RetryPolicy retry_;
   NowFunction now_;
-  jobs::Random& random_;
+  Random& random_;
   metrics::Metrics* metrics_;  // null = not counted
   http::Url base_;
   http::Client http_;

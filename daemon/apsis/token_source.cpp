@@ -28,7 +28,7 @@ struct RetryableTokenError : std::runtime_error {
 }  // namespace
 
 TokenSource::TokenSource(http::Client& http, budget::AccountBudget& budget, const config::Account& account, const config::RetryPolicy& retry,
-                         NowFunction now, jobs::Random& random, metrics::Metrics* metrics)
+                         NowFunction now, Random& random, metrics::Metrics* metrics)
     : http_(http),
       budget_(budget),
       account_(account),
@@ -74,7 +74,7 @@ asio::awaitable<void> TokenSource::fetch_with_retries() {
         throw ApsisError("cannot get an API token (" + std::to_string(attempt + 1) + " attempt" +
                          (attempt == 0 ? "" : "s") + "): " + e.what());
       delay = bounded_retry_after(e.retry_after, retry_.backoff.max_delay)
-                  .value_or(jobs::backoff_delay(retry_.backoff, attempt, random_));
+                  .value_or(backoff_delay(retry_.backoff, attempt, random_));
     }
     co_await sleep_for(delay);
   }

@@ -12,7 +12,7 @@
 #include "budget/account_budget.hpp"
 #include "config/config.hpp"
 #include "http/client.hpp"
-#include "jobs/backoff.hpp"
+#include "util/backoff.hpp"
 #include "metrics/metrics.hpp"
 #include "util/time.hpp"
 
@@ -21,7 +21,7 @@ namespace apsis::apsis_one {
 class TokenSource {
  public:
   TokenSource(http::Client& http, budget::AccountBudget& budget, const config::Account& account, const config::RetryPolicy& retry, NowFunction now,
-              jobs::Random& random, metrics::Metrics* metrics = nullptr);
+              Random& random, metrics::Metrics* metrics = nullptr);
 
   // A token valid for a while yet.
   boost::asio::awaitable<std::string> get();
@@ -39,7 +39,7 @@ class TokenSource {
   const config::Account& account_;
   config::RetryPolicy retry_;
   NowFunction now_;
-  jobs::Random& random_;
+  Random& random_;
   metrics::Metrics* metrics_;  // null = not counted
   std::optional<std::string> token_;
   TimePoint renew_at_{};

@@ -93,9 +93,9 @@ int once_command(const std::vector<std::string>& args) {
 
   auto store = store::JobStore::open(configuration->state_db);
   asio::io_context io;
-  jobs::Random random(std::random_device{}());
+  Random random(std::random_device{}());
   const bool progress = wants_progress();
-  const service::Logger log(stderr, service::Logger::stderr_is_journal(), service::Level::info, progress);
+  const Logger log(stderr, Logger::stderr_is_journal(), Level::info, progress);
   // A job of this export whose `once` was killed resumes here, with the definition it started with
   // (no second export at APSIS One); otherwise a new job. Either way this process holds its lock.
   auto resumed = resume_abandoned(store, configuration->state_db, definition.name);

@@ -14,7 +14,7 @@ int run_command(const std::vector<std::string>& args) {
   const auto path = arguments.required("config");
   auto config = load_config_or_report(path);
   if (!config) return kExitBadConfig;
-  const service::Logger log;
+  const Logger log;
   service::Daemon daemon(path, std::move(*config), log);
   return daemon.run();
 }

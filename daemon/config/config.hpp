@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "util/backoff.hpp"
+
 namespace apsis::config {
 
 using Duration = std::chrono::milliseconds;
@@ -40,12 +42,8 @@ std::string_view to_string(OnFailedExport);
 std::string_view to_string(PollUrlField);
 std::optional<PollUrlField> parse_poll_url_field(std::string_view);
 
-// Exponential back-off with full jitter: delay n is uniform in [0, min(max_delay, initial * multiplier^n)].
-struct BackoffPolicy {
-  Duration initial_delay{std::chrono::seconds(10)};
-  double multiplier{2.0};
-  Duration max_delay{std::chrono::minutes(5)};
-};
+// Exponential back-off with full jitter, defined beside its arithmetic in util/backoff.hpp.
+using BackoffPolicy = apsis::BackoffPolicy;
 
 struct PollingPolicy {
   BackoffPolicy backoff{};

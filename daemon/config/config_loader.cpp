@@ -8,7 +8,7 @@
 #include <system_error>
 
 #include "admin/listen_address.hpp"
-#include "config/duration.hpp"
+#include "util/duration.hpp"
 #include "config/loader_sections.hpp"
 
 namespace apsis::config {

@@ -13,7 +13,7 @@
 #include <map>
 #include <system_error>
 
-#include "config/duration.hpp"
+#include "util/duration.hpp"
 #include "config/spelling.hpp"
 
 namespace apsis::config::detail {

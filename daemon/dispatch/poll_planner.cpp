@@ -53,8 +53,13 @@ double chance_ready_since(const PollCandidate& job, TimePoint now, const Planner
   return std::clamp((after - before) / still_waiting, 0.0, 1.0);
 }
 
-void PollPlanner::add(const PollCandidate& job) {
-  remove(job.job_id);
+void PollPlanner::add(const PollCandidate& candidate) {
+  remove(candidate.job_id);
+  auto job = candidate;
+  if (job.typical_duration) {
+    const auto usual = job.submitted_at + std::chrono::duration_cast<Milliseconds>(*job.typical_duration * policy_.history_floor);
+    job.earliest = std::max(job.earliest, std::min(usual, job.expires_at - policy_.expiry_guard));
+  }
   jobs_.emplace(job.job_id, Entry{job, -1});
   not_yet_due_.push_back({job.earliest, job.job_id});
   std::push_heap(not_yet_due_.begin(), not_yet_due_.end(), std::greater<>{});

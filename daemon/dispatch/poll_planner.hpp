@@ -7,7 +7,9 @@
 //      whole new export;
 //   2. a job that has waited longer since its last poll than its fair share of the budget allows
 //      (waiting jobs × the budget's interval per poll), longest first: no job starves;
-//   3. otherwise the job most likely to have become ready since its last poll. That probability
+//   3. otherwise the job most likely to have become ready since its last poll.
+// A job with history is not due before most of its typical duration has passed: the back-off says
+// when a job may be polled at the earliest, the history may only make that later. That probability
 //      comes from a model of how long the export takes: its earlier runs when the job table knows
 //      at least a few (a recurring export usually takes about as long as its last runs did), else a
 //      wide prior (log-uniform over the URL's validity).
@@ -46,7 +48,11 @@ struct PlannerPolicy {
   double history_spread{0.12};
   double prior_weight{0.1};
   // A waiting job is served before the likelier ones once it has waited this share of its fair gap.
-  double starvation_share{0.75};
+  // Below 1 the guard takes the whole budget and the planner degenerates to round robin.
+  double starvation_share{1.0};
+  // A recurring export is not polled before this share of its typical duration: until then its job
+  // does not compete for the budget (bounded by the URL's expiry guard).
+  double history_floor{0.75};
 };
 
 // The probability that a job not ready at `last` is ready at `now` (pure; table-tested).

@@ -28,7 +28,7 @@ extern "C" {
 #include <system_error>
 #include <utility>
 
-#include "config/duration.hpp"
+#include "util/duration.hpp"
 #include "util/time.hpp"
 
 namespace apsis::hook {
@@ -398,9 +398,9 @@ std::string CommandResult::describe() const {
   const std::string exit = "exit " + std::to_string(exit_code.value_or(-1));
   std::string text;
   if (timed_out && signal)
-    text = "killed after the " + config::format_duration(timeout) + " timeout" + (signal == SIGKILL ? " (SIGKILL)" : "");
+    text = "killed after the " + format_duration(timeout) + " timeout" + (signal == SIGKILL ? " (SIGKILL)" : "");
   else if (timed_out)  // it exited on SIGTERM with a code of its own, or a descendant held its output open
-    text = "stopped after the " + config::format_duration(timeout) + " timeout (" + exit + ")";
+    text = "stopped after the " + format_duration(timeout) + " timeout (" + exit + ")";
   else if (signal)
     text = "killed by " + signal_name(*signal) + " after " + seconds(duration);
   else

@@ -92,10 +92,10 @@ boost::asio::awaitable<void> JobLifecycle::run() {
 }
 
 boost::asio::awaitable<void> JobLifecycle::submit() {
-  env_.log.job(service::Level::info, job_.export_name, job_.id, "submitting " + std::string(config::to_string(definition_->kind)) + " export");
+  env_.log.job(Level::info, job_.export_name, job_.id, "submitting " + std::string(config::to_string(definition_->kind)) + " export");
   if (fix_event_window(*definition_, job_)) save();
   const apsis_one::SubmitLimits limits{
-      [this](const std::string& message) { env_.log.job(service::Level::warning, job_.export_name, job_.id, message); },
+      [this](const std::string& message) { env_.log.job(Level::warning, job_.export_name, job_.id, message); },
       next_slot(*definition_, env_.now())};
   const auto submitted = co_await env_.client->submit(
       *definition_, submit_body(*definition_, job_),
@@ -105,7 +105,7 @@ boost::asio::awaitable<void> JobLifecycle::submit() {
       },
       &budget_wait_, limits);
   if (!submitted.poll_url.note.empty())
-    env_.log.job(service::Level::warning, job_.export_name, job_.id, submitted.poll_url.note);
+    env_.log.job(Level::warning, job_.export_name, job_.id, submitted.poll_url.note);
   const TimePoint now = env_.now();
   job_.state = JobState::submitted;
   job_.submitted_at = now;
@@ -117,7 +117,7 @@ boost::asio::awaitable<void> JobLifecycle::submit() {
   job_.next_poll_at = next_poll_time(now, backoff_delay(definition_->polling.backoff, 0, env_.random),
                                      *job_.poll_expires_at);
   save();
-  env_.log.job(service::Level::info, job_.export_name, job_.id, "submitted; polling until " + format_iso8601(*job_.poll_expires_at));
+  env_.log.job(Level::info, job_.export_name, job_.id, "submitted; polling until " + format_iso8601(*job_.poll_expires_at));
 }
 
 Milliseconds JobLifecycle::until_next_poll() const {
@@ -220,7 +220,7 @@ void JobLifecycle::on_answer(const apsis_one::PollAnswer& answer) {
       return finish(JobState::failed, answer.detail);
   }
   download_.reset();  // a cut body: the temporary file goes, nothing partial remains
-  env_.log.job(service::Level::warning, job_.export_name, job_.id, answer.detail);
+  env_.log.job(Level::warning, job_.export_name, job_.id, answer.detail);
   if (answer.body_cut) {
     if (job_.download_attempts >= env_.config->retry.max_download_attempts)
       return finish(JobState::failed, "gave up after " + std::to_string(job_.download_attempts) +
@@ -254,7 +254,7 @@ boost::asio::awaitable<void> JobLifecycle::publish() {
     if (job_.download_attempts >= env_.config->retry.max_download_attempts)
       co_return finish(JobState::failed, "gave up after " + std::to_string(job_.download_attempts) +
                                              " download attempts; last: " + e.what());
-    env_.log.job(service::Level::warning, job_.export_name, job_.id, std::string(e.what()) + "; downloading again");
+    env_.log.job(Level::warning, job_.export_name, job_.id, std::string(e.what()) + "; downloading again");
     poll_again_after(backoff_delay(env_.config->retry.backoff, job_.download_attempts - 1, env_.random),
                      JobState::downloading);
   }
@@ -264,7 +264,7 @@ boost::asio::awaitable<void> JobLifecycle::publish() {
 // retention and the hook follow, and nothing they do can undo the publish or change the job's state.
 boost::asio::awaitable<void> JobLifecycle::deliver(const sink::Published& published) {
   if (const auto preferred = output_path(); published.path != preferred)
-    env_.log.job(service::Level::warning, job_.export_name, job_.id,
+    env_.log.job(Level::warning, job_.export_name, job_.id,
                  "published as " + published.path.filename().string() + ": " + preferred.string() +
                      " already exists (another job's file, never replaced)");
   job_.output_path = published.path.string();
@@ -290,7 +290,7 @@ boost::asio::awaitable<void> JobLifecycle::deliver(const sink::Published& publis
     if (definition_->keep.any()) co_await apply_retention();
   } catch (const std::exception& e) {
     if (is_shutdown(e)) throw;
-    env_.log.job(service::Level::warning, job_.export_name, job_.id, std::string("keep: ") + e.what());
+    env_.log.job(Level::warning, job_.export_name, job_.id, std::string("keep: ") + e.what());
   }
   if (definition_->on_success) co_await run_hook();
 }
@@ -339,12 +339,12 @@ boost::asio::awaitable<void> JobLifecycle::apply_retention() {
   };
   for (std::size_t i = 0; i < plan.remove.size(); ++i) {
     if (!problems[i].empty()) {
-      env_.log.job(service::Level::warning, job_.export_name, job_.id, "keep: " + problems[i]);
+      env_.log.job(Level::warning, job_.export_name, job_.id, "keep: " + problems[i]);
       continue;
     }
     mark_removed(plan.remove[i].job_id);
     if (env_.metrics) ++env_.metrics->files_removed;
-    env_.log.job(service::Level::info, job_.export_name, job_.id, "keep: deleted " + plan.remove[i].path.string());
+    env_.log.job(Level::info, job_.export_name, job_.id, "keep: deleted " + plan.remove[i].path.string());
   }
   for (const auto id : plan.superseded) mark_removed(id);
 }
@@ -372,7 +372,7 @@ boost::asio::awaitable<void> JobLifecycle::run_hook() {
   }
   save();
   if (env_.metrics) ++env_.metrics->hook_runs[outcome];
-  env_.log.job(outcome == "ok" ? service::Level::info : service::Level::warning, job_.export_name, job_.id,
+  env_.log.job(outcome == "ok" ? Level::info : Level::warning, job_.export_name, job_.id,
                "on_success: " + *job_.hook_result);
 }
 
@@ -397,7 +397,7 @@ void JobLifecycle::on_503(const apsis_one::PollAnswer& answer) {
     return give_up(GiveUp::export_failed, "the export failed at APSIS One: its poll URL answered 503 " +
                                               std::to_string(job_.polls_503_in_a_row) + " times in a row (" +
                                               answer.detail + ")");
-  env_.log.job(service::Level::warning, job_.export_name, job_.id,
+  env_.log.job(Level::warning, job_.export_name, job_.id,
                answer.detail + " (" + std::to_string(job_.polls_503_in_a_row) + " in a row; " +
                    std::to_string(definition_->polling.failed_export_after_503s) + " mean the export failed)");
   poll_again_after(backoff_delay(env_.config->retry.backoff, job_.polls_503_in_a_row - 1, env_.random),
@@ -413,7 +413,7 @@ void JobLifecycle::give_up(GiveUp reason, std::string why) {
     job_.error = why + "; requesting a new export (" + rule + ": resubmit, " + std::to_string(job_.resubmits) +
                  " of max_resubmits " + std::to_string(definition_->max_resubmits) + ")";
     save();
-    env_.log.job(service::Level::warning, job_.export_name, job_.id, *job_.error);
+    env_.log.job(Level::warning, job_.export_name, job_.id, *job_.error);
     return;
   }
   finish(reason == GiveUp::expired ? JobState::expired : JobState::failed, std::move(why));
@@ -443,11 +443,11 @@ void JobLifecycle::finish(JobState state, std::string error) {
   job_.error = error.empty() ? std::optional<std::string>() : std::move(error);
   save();
   if (state == JobState::succeeded)
-    env_.log.job(service::Level::info, job_.export_name, job_.id,
+    env_.log.job(Level::info, job_.export_name, job_.id,
                  "published " + job_.output_path.value_or("") + " (" + std::to_string(job_.bytes.value_or(0)) +
                      " bytes, sha256 " + job_.sha256.value_or("") + ")");
   else
-    env_.log.job(service::Level::error, job_.export_name, job_.id,
+    env_.log.job(Level::error, job_.export_name, job_.id,
                  std::string(store::to_string(state)) + ": " + job_.error.value_or(""));
 }
 

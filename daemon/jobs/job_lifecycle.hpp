@@ -14,10 +14,10 @@
 
 #include "apsis/apsis_client.hpp"
 #include "config/config.hpp"
-#include "jobs/backoff.hpp"
+#include "util/backoff.hpp"
 #include "jobs/resubmit_rules.hpp"
 #include "metrics/metrics.hpp"
-#include "service/log.hpp"
+#include "util/log.hpp"
 #include "sink/download.hpp"
 #include "store/job_store.hpp"
 #include "util/async_semaphore.hpp"
@@ -32,7 +32,7 @@ struct JobEnvironment {
   std::shared_ptr<const config::Config> config;    // the configuration the job started under
   NowFunction now;
   Random& random;
-  const service::Logger& log;
+  const Logger& log;
   AsyncSemaphore* transfers{nullptr};  // max_concurrent_downloads; null = unlimited
   boost::asio::thread_pool* blocking{nullptr};  // writes, hashes and fsyncs downloads; null = on the loop
   metrics::Metrics* metrics{nullptr};           // null = not measured

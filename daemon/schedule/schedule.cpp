@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "config/duration.hpp"
+#include "util/duration.hpp"
 #include "schedule/cron_zone.hpp"
 
 namespace apsis::schedule {
@@ -50,7 +50,7 @@ std::optional<Milliseconds> parse_every(std::string_view text, std::string* erro
   if (duration_text.empty())
     return fail<Milliseconds>(error, "'every' needs a duration, e.g. every 15m or every 1h30m");
   std::string problem;
-  const auto period = config::parse_duration(duration_text, &problem);
+  const auto period = parse_duration(duration_text, &problem);
   if (!period) return fail<Milliseconds>(error, "every: " + problem);
   const std::string shown = "every " + std::string(duration_text);
   if (*period < kMinPeriod) return fail<Milliseconds>(error, shown + " is shorter than the minimum of 1s");

@@ -18,11 +18,11 @@
 #include "admin/admin_server.hpp"
 #include "apsis/apsis_client.hpp"
 #include "config/config.hpp"
-#include "jobs/backoff.hpp"
+#include "util/backoff.hpp"
 #include "metrics/metrics.hpp"
 #include "metrics/prometheus.hpp"
 #include "schedule/schedule.hpp"
-#include "service/log.hpp"
+#include "util/log.hpp"
 #include "service/systemd_notifier.hpp"
 #include "store/job_store.hpp"
 #include "util/async_semaphore.hpp"
@@ -81,7 +81,7 @@ class Daemon {
   std::shared_ptr<const config::Config> config_;
   const Logger& log_;
   store::JobStore store_;
-  jobs::Random random_;
+  Random random_;
   SystemdNotifier systemd_;
   AsyncSemaphore transfers_;
   metrics::Metrics metrics_;

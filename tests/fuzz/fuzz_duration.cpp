@@ -1,4 +1,4 @@
-// libFuzzer target: configuration durations (config/duration.hpp).
+// libFuzzer target: configuration durations (util/duration.hpp).
 //
 // format_duration promises text that parse_duration reads back to the same value, so any accepted
 // input must survive parse -> format -> parse, and the formatted text must be a fixed point.
@@ -7,13 +7,13 @@
 #include <string>
 #include <string_view>
 
-#include "config/duration.hpp"
+#include "util/duration.hpp"
 
 namespace {
 
-using apsis::config::Duration;
-using apsis::config::format_duration;
-using apsis::config::parse_duration;
+using Duration = apsis::Milliseconds;
+using apsis::format_duration;
+using apsis::parse_duration;
 
 void require(bool ok) {
   if (!ok) __builtin_trap();

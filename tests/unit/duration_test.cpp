@@ -1,12 +1,12 @@
-#include "config/duration.hpp"
+#include "util/duration.hpp"
 
 #include <doctest/doctest.h>
 
 #include <limits>
 
-using apsis::config::Duration;
-using apsis::config::format_duration;
-using apsis::config::parse_duration;
+using Duration = apsis::Milliseconds;
+using apsis::format_duration;
+using apsis::parse_duration;
 using namespace std::chrono_literals;
 
 namespace {

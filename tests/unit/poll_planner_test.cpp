@@ -115,8 +115,8 @@ TEST_CASE("PollPlanner: a URL about to expire goes before likelier jobs") {
 
 TEST_CASE("PollPlanner: a job that waited past its fair share goes first") {
   PollPlanner planner;
-  planner.set_poll_interval(30s);
-  // Two due jobs at one poll per 30 s: a fair gap of 60 s. Job 1, last polled 50 s ago, has waited
+  planner.set_poll_interval(20s);
+  // Two due jobs at one poll per 20 s: a fair gap of 40 s. Job 1, last polled 50 s ago, has waited
   // past its share, though job 2 (a recurring export at its usual time) is far likelier ready.
   planner.add(waiting(1, 20h, 50s));
   auto usual = waiting(2, 61min, 20s);
@@ -158,6 +158,26 @@ TEST_CASE("PollPlanner: when the budget covers every due job, they go out withou
   int taken = 0;
   while (planner.take_next(t0, 3)) ++taken;
   CHECK(taken == 3);
+}
+
+}  // namespace apsis::dispatch
+
+namespace apsis::dispatch {
+
+TEST_CASE("PollPlanner: a recurring export's job is not due before most of its usual duration") {
+  PollPlanner planner;
+  auto job = waiting(1, 10min);  // due now by its back-off
+  job.typical_duration = 1h;
+  job.expires_at = t0 + 48h;
+  planner.add(job);
+  CHECK_FALSE(planner.take_next(t0));
+  CHECK(planner.next_due(t0) == job.submitted_at + 45min);
+  // ...but never later than the expiry guard allows.
+  auto expiring = waiting(2, 10min);
+  expiring.typical_duration = 30h;
+  planner.add(expiring);
+  CHECK(planner.next_due(t0) == job.submitted_at + 45min);
+  CHECK(planner.take_next(expiring.expires_at - 10min)->job_id == 2);
 }
 
 }  // namespace apsis::dispatch

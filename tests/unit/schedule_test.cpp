@@ -339,7 +339,7 @@ TEST_CASE("schedule: parse errors say what is wrong and where") {
     CAPTURE(row.zone);
     CHECK(parse_error(row.expression, row.zone) == row.message);
   }
-  // Duration syntax errors come from the shared configuration grammar (config/duration.hpp), prefixed.
+  // Duration syntax errors come from the shared configuration grammar (util/duration.hpp), prefixed.
   for (const std::string_view text : {"every 15x", "every 30m1h", "every -5m", "every 1.5h", "every 1h 30m"}) {
     CAPTURE(text);
     CHECK(parse_error(text).starts_with("every: "));

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace apsis::service {
+namespace apsis {
 
 enum class Level { error = 3, warning = 4, notice = 5, info = 6, debug = 7 };
 
@@ -31,4 +31,4 @@ class Logger {
   bool erase_line_;
 };
 
-}  // namespace apsis::service
+}  // namespace apsis

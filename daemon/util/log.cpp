@@ -1,8 +1,8 @@
-#include "service/log.hpp"
+#include "util/log.hpp"
 
 #include <cstdlib>
 
-namespace apsis::service {
+namespace apsis {
 namespace {
 
 std::string_view level_name(Level level) {
@@ -40,4 +40,4 @@ void Logger::job(Level level, std::string_view export_name, std::int64_t job_id,
   log(level, "export=" + std::string(export_name) + " job=" + std::to_string(job_id) + " " + std::string(message));
 }
 
-}  // namespace apsis::service
+}  // namespace apsis

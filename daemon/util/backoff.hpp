@@ -1,23 +1,32 @@
 // Exponential back-off with full jitter. Pure: the random source is passed in, so tests can pin it.
 #pragma once
 
+#include <chrono>
 #include <random>
 
-#include "config/config.hpp"
 #include "util/time.hpp"
 
-namespace apsis::jobs {
+namespace apsis {
 
 using Random = std::mt19937_64;
 
+// Exponential back-off with full jitter: delay n is uniform in [0, min(max_delay, initial * multiplier^n)].
+// Part of the configuration (BackoffPolicy names it there), but defined here so the back-off
+// arithmetic sits below the config module.
+struct BackoffPolicy {
+  Milliseconds initial_delay{std::chrono::seconds(10)};
+  double multiplier{2.0};
+  Milliseconds max_delay{std::chrono::minutes(5)};
+};
+
 // min(max_delay, initial_delay * multiplier^attempt); attempt counts from 0.
-Milliseconds backoff_ceiling(const config::BackoffPolicy& policy, int attempt);
+Milliseconds backoff_ceiling(const BackoffPolicy& policy, int attempt);
 
 // Uniform in [0, ceiling]: "full jitter", so thousands of jobs submitted together spread their polls
 // instead of hitting the API in waves.
 Milliseconds full_jitter(Milliseconds ceiling, Random& random);
 
-inline Milliseconds backoff_delay(const config::BackoffPolicy& policy, int attempt, Random& random) {
+inline Milliseconds backoff_delay(const BackoffPolicy& policy, int attempt, Random& random) {
   return full_jitter(backoff_ceiling(policy, attempt), random);
 }
 
@@ -25,4 +34,4 @@ inline Milliseconds backoff_delay(const config::BackoffPolicy& policy, int attem
 // happens while the URL is still valid.
 TimePoint next_poll_time(TimePoint now, Milliseconds delay, TimePoint poll_expires_at);
 
-}  // namespace apsis::jobs
+}  // namespace apsis

@@ -1,11 +1,11 @@
-#include "jobs/backoff.hpp"
+#include "util/backoff.hpp"
 
 #include <algorithm>
 #include <cmath>
 
-namespace apsis::jobs {
+namespace apsis {
 
-Milliseconds backoff_ceiling(const config::BackoffPolicy& policy, int attempt) {
+Milliseconds backoff_ceiling(const BackoffPolicy& policy, int attempt) {
   const double initial = static_cast<double>(policy.initial_delay.count());
   const double cap = static_cast<double>(policy.max_delay.count());
   // pow may overflow to inf for large attempts; min() then caps it.
@@ -23,4 +23,4 @@ TimePoint next_poll_time(TimePoint now, Milliseconds delay, TimePoint poll_expir
   return std::min(now + delay, poll_expires_at);
 }
 
-}  // namespace apsis::jobs
+}  // namespace apsis

@@ -1,11 +1,11 @@
-#include "config/duration.hpp"
+#include "util/duration.hpp"
 
 #include <array>
 #include <cctype>
 #include <cstdint>
 #include <limits>
 
-namespace apsis::config {
+namespace apsis {
 namespace {
 
 struct Unit {
@@ -24,7 +24,7 @@ constexpr std::array<Unit, 5> kUnits{{
 
 constexpr std::string_view kUnitHint = "use ms, s, m, h or d";
 
-std::optional<Duration> fail(std::string* error, std::string message) {
+std::optional<Milliseconds> fail(std::string* error, std::string message) {
   if (error) *error = std::move(message);
   return std::nullopt;
 }
@@ -40,7 +40,7 @@ std::optional<std::size_t> unit_index(std::string_view name) {
 
 }  // namespace
 
-std::optional<Duration> parse_duration(std::string_view text, std::string* error) {
+std::optional<Milliseconds> parse_duration(std::string_view text, std::string* error) {
   const std::string quoted = "'" + std::string(text) + "'";
   if (text.empty()) return fail(error, "empty duration: expected e.g. 10s, 5m or 1h30m");
   if (text.find_first_of(" \t\r\n\v\f") != std::string_view::npos)
@@ -83,10 +83,10 @@ std::optional<Duration> parse_duration(std::string_view text, std::string* error
       return fail(error, "duration " + quoted + " is too large");
     total += amount * scale;
   }
-  return Duration{total};
+  return Milliseconds{total};
 }
 
-std::string format_duration(Duration duration) {
+std::string format_duration(Milliseconds duration) {
   const std::int64_t ms = duration.count();
   if (ms == 0) return "0s";
   std::string out;
@@ -106,4 +106,4 @@ std::string format_duration(Duration duration) {
   return out;
 }
 
-}  // namespace apsis::config
+}  // namespace apsis
