@@ -1,7 +1,7 @@
 // Poll planning under a budget (issue 13, item 7): one account held to 1 poll/s, 2 000 jobs
 // submitted over two hours, on a virtual clock. ORACLE (knows every ready time: a lower bound),
 // TODAY (per-job back-off, due polls served first come first served) and PLANNER (the daemon's
-// apsis::dispatch::PollPlanner, once it is on the branch) see the same jobs, the same budget
+// apsis::dispatch::PollPlanner) see the same jobs, the same budget
 // (the daemon's own budget::CallWindow) and the same back-off. Prints a Markdown table and the
 // targets, pass or fail; exits 1 if a target is missed.
 //
@@ -158,18 +158,14 @@ std::vector<std::unique_ptr<Policy>> policies(const SimSettings& settings, const
   std::vector<std::unique_ptr<Policy>> all;
   all.push_back(std::make_unique<OraclePolicy>());
   all.push_back(std::make_unique<TodayPolicy>());
-#if APSIS_BENCH_HAS_PLANNER
   // As the dispatcher tells it: the budget's window ÷ its count.
   apsis::dispatch::PlannerPolicy planner;
   if (options.starvation_share) planner.starvation_share = *options.starvation_share;
   all.push_back(std::make_unique<PlannerDriver>(settings.budget.window / settings.budget.count, planner));
-#else
-  (void)options;
-#endif
   return all;
 }
 
-// The issue's targets; returns whether all held. Without the planner only the budget is checked.
+// The issue's targets; returns whether all held.
 bool print_targets(const std::vector<Row>& rows) {
   bool all_met = true;
   const auto verdict = [&](bool met, const std::string& what) {
@@ -187,10 +183,6 @@ bool print_targets(const std::vector<Row>& rows) {
   for (const auto& row : rows) {
     if (row.result.policy == "TODAY") today[row.result.scenario] = &row;
     if (row.result.policy == "PLANNER") planner[row.result.scenario] = &row;
-  }
-  if (planner.empty()) {
-    std::cout << "- PLANNER: not measured, daemon/dispatch/poll_planner.hpp is not on this branch yet\n";
-    return all_met;
   }
   for (const auto& [scenario, mine] : planner) {
     const Row& theirs = *today.at(scenario);

@@ -12,14 +12,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "scenario.hpp"
-
-#if __has_include("dispatch/poll_planner.hpp")
 #include "dispatch/poll_planner.hpp"
-#define APSIS_BENCH_HAS_PLANNER 1
-#else
-#define APSIS_BENCH_HAS_PLANNER 0
-#endif
+#include "scenario.hpp"
 
 namespace bench {
 
@@ -94,7 +88,6 @@ inline Ms virtual_ms(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t - wall(0)).count();
 }
 
-#if APSIS_BENCH_HAS_PLANNER
 // The daemon's own per-account planner, driven as the dispatcher drives it: told the budget's
 // interval per poll, asked for one job whenever the budget allows one poll.
 class PlannerDriver final : public Policy {
@@ -127,6 +120,5 @@ class PlannerDriver final : public Policy {
  private:
   apsis::dispatch::PollPlanner planner_;
 };
-#endif
 
 }  // namespace bench

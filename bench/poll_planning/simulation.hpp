@@ -15,25 +15,9 @@
 #include "config/config.hpp"
 #include "policies.hpp"
 #include "scenario.hpp"
-
-// The back-off lives in jobs/ today and may move down to util/ (issue 13, item 6).
-#if __has_include("util/backoff.hpp")
 #include "util/backoff.hpp"
-#else
-#include "jobs/backoff.hpp"
-#endif
-
-namespace apsis::jobs {}
-namespace apsis::util {}
 
 namespace bench {
-
-namespace backoff {
-// Whichever of the two declares backoff_delay and next_poll_time (a forwarding using-declaration
-// in the other names the same functions, so no ambiguity).
-using namespace apsis::jobs;
-using namespace apsis::util;
-}  // namespace backoff
 
 using BackoffPolicy = decltype(apsis::config::PollingPolicy{}.backoff);
 
@@ -154,8 +138,8 @@ class Simulation {
   // The job's back-off from `answered` gives its earliest next poll, never past the URL's expiry.
   void wait_again(const SimJob& waiting, Ms answered, Ms last_poll) {
     auto& run = runs_[static_cast<std::size_t>(waiting.id)];
-    const auto delay = backoff::backoff_delay(settings_.backoff, run.polls, random_);
-    run.earliest = virtual_ms(backoff::next_poll_time(wall(answered), delay, wall(waiting.expires)));
+    const auto delay = apsis::backoff_delay(settings_.backoff, run.polls, random_);
+    run.earliest = virtual_ms(apsis::next_poll_time(wall(answered), delay, wall(waiting.expires)));
     policy_.add(waiting, run.earliest, last_poll, run.polls);
   }
 
