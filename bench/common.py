@@ -26,9 +26,12 @@ def workdir(prefix):
 class Fake:
     """apsis-fake on 127.0.0.1, on a free port."""
 
-    def __init__(self, build, work, *args):
+    def __init__(self, build, work, *args, limits=False):
+        """limits=False turns the per-account limits off (the benchmarks measure the daemon, not the
+        budget); True keeps APSIS One's documented ones, or whatever --limit in args says."""
         port_file = os.path.join(work, "fake.port")
-        self.proc = subprocess.Popen([binaries(build)[1], "--port", "0", "--port-file", port_file, "--quiet", "--no-limits", *args],
+        self.proc = subprocess.Popen([binaries(build)[1], "--port", "0", "--port-file", port_file, "--quiet",
+                                      *([] if limits else ["--no-limits"]), *args],
                                      stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while not os.path.exists(port_file) or not open(port_file).read().strip():
