@@ -6,6 +6,8 @@
 
 #include <algorithm>
 
+#include "util/errors.hpp"
+
 namespace apsis::dispatch {
 namespace {
 
@@ -21,26 +23,6 @@ constexpr std::chrono::minutes kHistoryRefresh{60};
 
 CallKind submit_kind(const config::ExportDefinition& definition) {
   return definition.kind == config::ExportKind::events ? CallKind::event_submit : CallKind::submit;
-}
-
-std::string describe(std::exception_ptr error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "unknown error";
-  }
-}
-
-bool is_cancellation(std::exception_ptr error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const boost::system::system_error& e) {
-    return e.code() == asio::error::operation_aborted;
-  } catch (...) {
-    return false;
-  }
 }
 
 }  // namespace

@@ -37,26 +37,6 @@ std::string timer_lateness_line(const metrics::MillisecondHistogram& lateness) {
 
 }  // namespace
 
-std::string describe(std::exception_ptr error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "unknown error";
-  }
-}
-
-bool is_cancellation(std::exception_ptr error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const boost::system::system_error& e) {
-    return e.code() == asio::error::operation_aborted;
-  } catch (...) {
-    return false;
-  }
-}
-
 std::string seconds_text(Milliseconds delay) {
   return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(delay).count()) + " s";
 }
