@@ -16,8 +16,10 @@ using budget::CallKind;
 using SteadyClock = std::chrono::steady_clock;
 
 // While the budget waits for an answer before it can say when the next request may go, the
-// queue looks again this soon.
-constexpr Milliseconds kRecheck{50};
+// queue looks again this soon. Each step's end looks at once; this only bounds the wait when an
+// answer's head came long before its step ended (a download). Short, it would wake thousands of
+// idle accounts many times a second.
+constexpr Milliseconds kRecheck{1000};
 // The history of an export is read again after this (and whenever one of its jobs succeeds).
 constexpr std::chrono::minutes kHistoryRefresh{60};
 
