@@ -287,7 +287,9 @@ class Step {
       case RowWrite::published:         // written with the file's details, in deliver
         break;
       case RowWrite::progress_batched:
+        if (job_.row_written_at && now() - *job_.row_written_at < kProgressNoteInterval) break;
         context_.writer.queue_progress(progress);
+        job_.row_written_at = now();
         break;
       case RowWrite::progress:
         write = [progress](store::JobStore& store) { store.record_progress({&progress, 1}); };
@@ -310,7 +312,10 @@ class Step {
                     store::JobStore& store) { store.record_finished(id, columns); };
         break;
     }
-    if (write) co_await context_.writer.write(std::move(write));
+    if (write) {
+      co_await context_.writer.write(std::move(write));
+      job_.row_written_at = now();
+    }
     if (!decision.warning.empty()) log(Level::warning, decision.warning);
     if (decision.action == Action::finish && row.state != JobState::succeeded)
       log(Level::error, std::string(store::to_string(row.state)) + ": " + decision.error);

@@ -27,6 +27,10 @@
 namespace apsis::jobs {
 
 // What the steps need from around them; all owned elsewhere and outliving every step.
+// How stale a polling job's row may get (poll count, next poll time) between "still in progress"
+// answers: losing them in a crash costs one early poll; writing each one would cost a row write per poll.
+inline constexpr Milliseconds kProgressNoteInterval{60'000};
+
 struct JobContext {
   boost::asio::any_io_executor executor;
   store::JobStore& store;
@@ -48,6 +52,7 @@ struct ActiveJob {
   std::uint64_t bytes_received{0};
   std::optional<TimePoint> download_started;
   std::optional<TimePoint> last_polled_at;  // since this process runs it
+  std::optional<TimePoint> row_written_at;  // the last write of its row (a 404 is noted at most once a minute)
   bool working{false};  // a step runs now
 };
 

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <csignal>
 #include <random>
+#include <unordered_set>
 
 #include "config/config_loader.hpp"
 #include "jobs/definition_json.hpp"
@@ -124,24 +125,34 @@ void Daemon::commit_clients(ClientSet next) {
 
 void Daemon::resume_unfinished() {
   constexpr int kPage = 1000;  // bounds the rows held in memory at once, beside the jobs they become
+  // A `once` creates its lock file before its row is committed: rows up to `listed_through` have
+  // theirs in this listing; a row committed later is checked on its own.
+  const auto listed_through = store_.max_id();
+  const auto locks = OnceLock::jobs_with_lock_files(config_->state_db);
+  const std::unordered_set<std::int64_t> locked(locks.begin(), locks.end());
   for (std::int64_t after = 0;;) {
     auto page = store_.unfinished(after, kPage);
     if (page.empty()) return;
     after = page.back().id;
-    for (auto& job : page) adopt(std::move(job));
+    for (auto& job : page) {
+      const bool may_have_lock = job.id > listed_through || locked.contains(job.id);
+      adopt(std::move(job), may_have_lock);
+    }
   }
 }
 
-void Daemon::adopt(store::Job job) {
+void Daemon::adopt(store::Job job, bool may_have_once_lock) {
   last_seen_job_id_ = std::max(last_seen_job_id_, job.id);
   if (dispatcher_->contains(job.id)) return;
   // A job `once` started: left to it while it runs; taken over if it was killed.
-  if (auto abandoned = OnceLock::take_abandoned(config_->state_db, job.id)) {
-    abandoned->remove();
-    log_.job(Level::notice, job.export_name, job.id, "taken over from a `once` that did not finish");
-  } else if (OnceLock::owner(config_->state_db, job.id) == OnceLock::Owner::alive) {
-    log_.job(Level::info, job.export_name, job.id, "left to the `once` running it");
-    return;
+  if (may_have_once_lock) {
+    if (auto abandoned = OnceLock::take_abandoned(config_->state_db, job.id)) {
+      abandoned->remove();
+      log_.job(Level::notice, job.export_name, job.id, "taken over from a `once` that did not finish");
+    } else if (OnceLock::owner(config_->state_db, job.id) == OnceLock::Owner::alive) {
+      log_.job(Level::info, job.export_name, job.id, "left to the `once` running it");
+      return;
+    }
   }
   std::shared_ptr<const config::ExportDefinition> definition;
   try {

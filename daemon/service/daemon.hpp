@@ -44,7 +44,9 @@ class Daemon {
 
   void start();
   void resume_unfinished();
-  void adopt(store::Job job);
+  // `may_have_once_lock` false: the caller knows no `once` lock file exists for the row (start-up
+  // reads the lock files once instead of opening one per row: a million rows, a million opens).
+  void adopt(store::Job job, bool may_have_once_lock = true);
   // Jobs of a `once` that died while this service ran: taken over from their rows.
   void adopt_abandoned_onces();
   // Every export's schedule task, built from `config` without touching the running ones; throws if

@@ -27,4 +27,10 @@ std::optional<Milliseconds> JobStore::typical_duration(const std::string& export
   return *middle;
 }
 
+std::int64_t JobStore::max_id() {
+  auto query = db_.prepare("SELECT coalesce(max(id), 0) FROM jobs");
+  query.step();
+  return query.column_int(0);
+}
+
 }  // namespace apsis::store

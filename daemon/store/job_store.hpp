@@ -130,6 +130,8 @@ class JobStore {
   // How long the export's recent runs took from submit to their file (the median of its last ten
   // succeeded jobs), once it has at least five: a recurring export usually takes about as long.
   std::optional<Milliseconds> typical_duration(const std::string& export_name);
+  // The highest job id in the table (0 when empty): rows created later have higher ids.
+  std::int64_t max_id();
   // history_days: deletes finished rows that finished before `cutoff`, except each export's newest
   // finished row, so `status` can still say how an export last ended. Returns the rows deleted.
   std::int64_t prune_finished_before(TimePoint cutoff);

@@ -21,9 +21,12 @@ LOCK_SECONDS = 15
 class DatabaseBusyTest(unittest.TestCase):
     def setUp(self):
         self._tmp = tempfile.TemporaryDirectory()
-        # Files become ready 8 s after submit: after every job is submitted (one submit a second), inside the 15 s lock.
-        self.fake = FakeServer(self._tmp.name, "--ready-after", "8s", "--size", "2000")
+        # Files become ready 12 s after submit: after every job is submitted (one submit per 2 s), inside the 15 s lock.
+        self.fake = FakeServer(self._tmp.name, "--ready-after", "12s", "--size", "2000")
+        # A poll budget that lasts the test: at the default 30/min four jobs polling each second
+        # spend it in 8 s, and no file would be fetched during the lock.
         self.ws = Workspace(self.fake, polling="initial_delay: 500ms\n  multiplier: 2\n  max_delay: 1s",
+                            account_extra="budget: {polls: 600/1m}",
                             exports={"dupes": 'kind: duplicates\n    output: "{export}/{job}.{ext}"'},
                             top_extra="admin_listen: 127.0.0.1:0\n")
         self.daemon = RunningDaemon(self.ws)
@@ -72,7 +75,7 @@ class DatabaseBusyTest(unittest.TestCase):
         # The files became ready during the lock, so jobs had rows to write and waited for the
         # database (the write-ahead rule) while the loop went on answering.
         busy = [body for status, body, _ in answers if status == 503]
-        self.assertTrue(busy, "no job waited for the database: the test did not exercise the lock")
+        self.assertTrue(busy, "no job waited for the database: the test did not exercise the lock\n" + self.daemon.log()[-3000:])
         self.assertIn("database busy since", busy[-1]["database"], busy[-1])
         self.assertLess(max(seconds for _, _, seconds in answers), 2.0, "the loop stalled on SQLite")
 
