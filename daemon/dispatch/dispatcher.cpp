@@ -6,6 +6,8 @@
 
 #include <algorithm>
 
+#include "util/errors.hpp"
+
 namespace apsis::dispatch {
 namespace {
 
@@ -14,33 +16,15 @@ using budget::CallKind;
 using SteadyClock = std::chrono::steady_clock;
 
 // While the budget waits for an answer before it can say when the next request may go, the
-// queue looks again this soon.
-constexpr Milliseconds kRecheck{50};
+// queue looks again this soon. Each step's end looks at once; this only bounds the wait when an
+// answer's head came long before its step ended (a download). Short, it would wake thousands of
+// idle accounts many times a second.
+constexpr Milliseconds kRecheck{1000};
 // The history of an export is read again after this (and whenever one of its jobs succeeds).
 constexpr std::chrono::minutes kHistoryRefresh{60};
 
 CallKind submit_kind(const config::ExportDefinition& definition) {
   return definition.kind == config::ExportKind::events ? CallKind::event_submit : CallKind::submit;
-}
-
-std::string describe(std::exception_ptr error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "unknown error";
-  }
-}
-
-bool is_cancellation(std::exception_ptr error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const boost::system::system_error& e) {
-    return e.code() == asio::error::operation_aborted;
-  } catch (...) {
-    return false;
-  }
 }
 
 }  // namespace
@@ -63,8 +47,16 @@ Dispatcher::~Dispatcher() { stop(); }
 
 void Dispatcher::set_accounts(std::map<std::string, std::shared_ptr<apsis_one::ExportApi>> accounts) {
   for (auto& [name, api] : accounts) queue_of(name).api = std::move(api);
-  for (auto& [name, queue] : queues_)
-    if (!accounts.contains(name)) queue->api.reset();  // its waiting jobs fail at their next turn
+  std::vector<std::int64_t> orphans;
+  for (auto& [name, queue] : queues_) {
+    if (accounts.contains(name) || !queue->api) continue;
+    queue->api.reset();  // steps under way keep their own reference until they end
+    queue->timer.cancel();
+    queue->submits.clear();
+    for (const auto& [id, job] : jobs_)
+      if (job.definition->account == name && !job.working) orphans.push_back(id);
+  }
+  for (const auto id : orphans) fail_orphan(id);
   for (auto& [name, queue] : queues_) pump(*queue);
 }
 
@@ -220,20 +212,55 @@ void Dispatcher::step_done(std::int64_t id, std::exception_ptr error, jobs::Deci
     return;
   }
   job.row = decision.row;
-  switch (decision.action) {
-    case jobs::Action::submit:
-    case jobs::Action::poll:
-    case jobs::Action::download:  // a step never ends waiting to download; poll again if it did
-      enqueue(queue, job);
-      break;
-    case jobs::Action::finish:
-      if (job.row.state == store::JobState::succeeded) typical_.erase(job.definition->name);
-      if (on_finished) on_finished(job, decision);
-      if (--per_export_[job.definition->name] <= 0) per_export_.erase(job.definition->name);
-      jobs_.erase(found);
-      break;
+  if (decision.action == jobs::Action::finish) {
+    if (job.row.state == store::JobState::succeeded) typical_.erase(job.definition->name);
+    forget(found, decision);
+  } else if (!queue.api) {
+    fail_orphan(id);
+  } else {
+    enqueue(queue, job);  // (a step never ends waiting to download; it would poll again)
   }
   pump(queue);
+}
+
+void Dispatcher::forget(std::unordered_map<std::int64_t, jobs::ActiveJob>::iterator job, const jobs::Decision& decision) {
+  if (on_finished) on_finished(job->second, decision);
+  const auto& name = job->second.definition->name;
+  if (--per_export_[name] <= 0) per_export_.erase(name);
+  jobs_.erase(job);
+}
+
+void Dispatcher::fail_orphan(std::int64_t id) {
+  auto& job = jobs_.at(id);
+  job.working = true;  // leaves every queue's reach while its row is written
+  queue_of(job.definition->account).planner.remove(id);
+  asio::co_spawn(context_.executor, record_orphan(id, job.definition->account), [this, id](std::exception_ptr error) {
+    const auto found = jobs_.find(id);
+    if (found == jobs_.end()) return;
+    if (error) {
+      // Shutdown, most likely: the row stays as it was and the next start says what is wrong.
+      if (!stopping_)
+        context_.log.job(Level::error, found->second.definition->name, id, "could not record: " + describe(error));
+      found->second.working = false;
+      return;
+    }
+    jobs::Decision decision;
+    decision.row = found->second.row;
+    decision.row.state = store::JobState::failed;
+    decision.action = jobs::Action::finish;
+    forget(found, decision);
+  });
+}
+
+asio::awaitable<void> Dispatcher::record_orphan(std::int64_t id, std::string account) {
+  const std::string why = "account '" + account + "' is no longer in the configuration";
+  std::function<void(store::JobStore&)> write = [id, columns = store::FinishedColumns{
+                                                         store::JobState::failed, context_.now(), why, std::nullopt,
+                                                         std::nullopt, std::nullopt}](store::JobStore& store) {
+    store.record_finished(id, columns);
+  };
+  co_await context_.writer.write(std::move(write));
+  context_.log.job(Level::error, jobs_.at(id).definition->name, id, why);
 }
 
 std::optional<Milliseconds> Dispatcher::typical_duration(const std::string& export_name) {

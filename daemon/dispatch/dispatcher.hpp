@@ -74,6 +74,11 @@ class Dispatcher {
   void start(AccountQueue& queue, jobs::ActiveJob& job, budget::AccountBudget::Ticket ticket);
   void step_done(std::int64_t id, std::exception_ptr error, jobs::Decision decision);
   void enqueue(AccountQueue& queue, jobs::ActiveJob& job);
+  // A job whose account left the configuration (a reload) ends failed, saying so, instead of
+  // waiting for a budget that no longer exists.
+  void fail_orphan(std::int64_t id);
+  boost::asio::awaitable<void> record_orphan(std::int64_t id, std::string account);
+  void forget(std::unordered_map<std::int64_t, jobs::ActiveJob>::iterator job, const jobs::Decision& decision);
   std::optional<Milliseconds> typical_duration(const std::string& export_name);
 
   jobs::JobContext context_;

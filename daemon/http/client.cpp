@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "http/connection.hpp"
+#include "util/errors.hpp"
 
 namespace apsis::http {
 namespace {
@@ -219,7 +220,7 @@ std::shared_ptr<Client> ClientPool::client_for(const std::optional<std::filesyst
   return client;
 }
 
-bool is_cancellation(const error_code& ec) { return ec == asio::error::operation_aborted; }
+bool is_cancellation(const error_code& ec) { return apsis::is_cancellation(ec); }
 
 bool is_transient_network_error(const error_code& ec) {
   // Certificate and protocol failures will not heal by retrying; a TLS stream cut short

@@ -11,17 +11,13 @@
 #include "schedule/schedule.hpp"
 #include "sink/download.hpp"
 #include "sink/staged_file.hpp"
+#include "util/errors.hpp"
 
 namespace apsis::jobs {
 namespace {
 
 namespace asio = boost::asio;
 using store::JobState;
-
-bool is_cancellation(const std::exception& e) {
-  const auto* error = dynamic_cast<const boost::system::system_error*>(&e);
-  return error && http::is_cancellation(error->code());
-}
 
 std::string header(const http::Response& response, boost::beast::http::field field) {
   return std::string(response.headers[field]);
@@ -162,7 +158,7 @@ class Step {
         co_await download->write(bytes);
       }
     } catch (const http::NetworkError& e) {
-      if (http::is_cancellation(e.code())) throw;
+      if (is_cancellation(e.code())) throw;
       failure = event::DownloadFailed{std::string("download cut short: ") + e.what(), true};
     }
     if (failure) co_return co_await apply(*failure);
@@ -179,7 +175,7 @@ class Step {
     } catch (const std::system_error& e) {
       failure = event::DownloadFailed{e.what(), false};
     } catch (const boost::system::system_error& e) {
-      if (http::is_cancellation(e.code())) throw;
+      if (is_cancellation(e.code())) throw;
       failure = event::DownloadFailed{e.what(), false};
     } catch (const std::exception& e) {
       // Whole by HTTP framing but failing its own integrity check: fetch again.

@@ -25,6 +25,8 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
 constexpr Milliseconds kTriggerCheckInterval = 1s;
+// Every this many trigger checks, lock files of `once` jobs are looked at for one whose `once` died.
+constexpr std::uint64_t kAbandonedCheckTurns = 5;
 constexpr Milliseconds kStatusInterval = 5s;
 // history_days is counted in days: pruning once an hour keeps the table within an hour of the limit.
 constexpr Milliseconds kMaintenanceInterval = 1h;
@@ -36,26 +38,6 @@ std::string timer_lateness_line(const metrics::MillisecondHistogram& lateness) {
 }
 
 }  // namespace
-
-std::string describe(std::exception_ptr error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "unknown error";
-  }
-}
-
-bool is_cancellation(std::exception_ptr error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const boost::system::system_error& e) {
-    return e.code() == asio::error::operation_aborted;
-  } catch (...) {
-    return false;
-  }
-}
 
 std::string seconds_text(Milliseconds delay) {
   return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(delay).count()) + " s";
@@ -172,6 +154,16 @@ void Daemon::adopt(store::Job job) {
   spawn(std::move(job), std::move(definition));
 }
 
+void Daemon::adopt_abandoned_onces() {
+  for (const auto id : OnceLock::jobs_with_lock_files(config_->state_db)) {
+    if (dispatcher_->contains(id) || OnceLock::named_holder_may_live(config_->state_db, id)) continue;
+    if (OnceLock::owner(config_->state_db, id) != OnceLock::Owner::gone) continue;
+    auto job = store_.find(id);
+    if (!job || store::is_final(job->state)) continue;  // a `once` that died after its job ended
+    adopt(std::move(*job));
+  }
+}
+
 std::shared_ptr<const config::ExportDefinition> Daemon::shared_definition(const std::string& json) {
   if (const auto known = definitions_.find(json); known != definitions_.end())
     if (auto definition = known->second.lock()) return definition;
@@ -217,6 +209,7 @@ asio::awaitable<void> Daemon::signal_loop() {
 
 asio::awaitable<void> Daemon::trigger_loop() {
   Milliseconds interval = kTriggerCheckInterval;
+  std::uint64_t turns = 0;
   while (!stopping_) {
     trigger_timer_.expires_after(interval);
     co_await trigger_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -224,6 +217,7 @@ asio::awaitable<void> Daemon::trigger_loop() {
     try {
       // Rows that `apsis-exportd trigger` inserted: an indexed look at ids we have not seen yet.
       for (auto& job : store_.pending_after(last_seen_job_id_)) adopt(std::move(job));
+      if (++turns % kAbandonedCheckTurns == 0) adopt_abandoned_onces();
       interval = kTriggerCheckInterval;
     } catch (const std::exception& e) {
       interval = std::min(std::max(interval * 2, kRetryFirst), kRetryMax);

@@ -45,6 +45,8 @@ class Daemon {
   void start();
   void resume_unfinished();
   void adopt(store::Job job);
+  // Jobs of a `once` that died while this service ran: taken over from their rows.
+  void adopt_abandoned_onces();
   // Every export's schedule task, built from `config` without touching the running ones; throws if
   // the job table cannot say where a schedule stands.
   std::map<std::string, std::shared_ptr<ScheduleTask>> make_schedules(const config::Config& config, bool at_start);

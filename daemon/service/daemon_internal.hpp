@@ -13,6 +13,7 @@
 #include <string>
 
 #include "service/daemon.hpp"
+#include "util/errors.hpp"
 
 namespace apsis::service {
 
@@ -21,8 +22,6 @@ namespace apsis::service {
 inline constexpr Milliseconds kRetryFirst = std::chrono::seconds(1);
 inline constexpr Milliseconds kRetryMax = std::chrono::seconds(30);
 
-std::string describe(std::exception_ptr error);
-bool is_cancellation(std::exception_ptr error);
 std::string seconds_text(Milliseconds delay);  // "30 s"
 
 struct Daemon::ScheduleTask {

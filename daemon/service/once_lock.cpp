@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
 #include <string>
 #include <system_error>
 
@@ -94,6 +96,28 @@ void OnceLock::remove() {
   ::unlink(path_.c_str());  // while still locked: whoever opens it next finds it gone
   ::close(fd_);
   fd_ = -1;
+}
+
+bool OnceLock::named_holder_may_live(const std::filesystem::path& state_db, std::int64_t job_id) {
+  std::ifstream file(lock_path(state_db, job_id));
+  long long pid = 0;
+  if (!(file >> pid) || pid <= 0) return true;
+  return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+}
+
+std::vector<std::int64_t> OnceLock::jobs_with_lock_files(const std::filesystem::path& state_db) {
+  const auto prefix = state_db.filename().string() + ".once-";
+  const std::string suffix = ".lock";
+  std::vector<std::int64_t> ids;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(state_db.parent_path(), error)) {
+    const auto name = entry.path().filename().string();
+    if (name.size() <= prefix.size() + suffix.size() || !name.starts_with(prefix) || !name.ends_with(suffix)) continue;
+    const auto digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+    if (digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    ids.push_back(std::stoll(digits));
+  }
+  return ids;
 }
 
 }  // namespace apsis::service

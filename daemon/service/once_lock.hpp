@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <vector>
 
 namespace apsis::service {
 
@@ -25,6 +26,13 @@ class OnceLock {
   // file or its owner is alive.
   static std::optional<OnceLock> take_abandoned(const std::filesystem::path& state_db, std::int64_t job_id);
   static Owner owner(const std::filesystem::path& state_db, std::int64_t job_id);
+  // The jobs that have a lock file beside `state_db` (their `once` runs, or died): a running
+  // service looks at these to take over the jobs of a `once` killed after the service started.
+  static std::vector<std::int64_t> jobs_with_lock_files(const std::filesystem::path& state_db);
+  // Whether the process named in the job's lock file may still run it, read without touching the
+  // lock: a file still being created (no pid yet) counts as alive. Probing with flock instead would
+  // make a `once` creating its lock at that moment fail to take it.
+  static bool named_holder_may_live(const std::filesystem::path& state_db, std::int64_t job_id);
 
   OnceLock(OnceLock&& other) noexcept;
   OnceLock& operator=(OnceLock&&) = delete;

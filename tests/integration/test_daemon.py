@@ -222,6 +222,34 @@ class ReloadTest(DaemonTest):
         self.assertIn("configuration reloaded", daemon.log())
 
 
+class AccountRemovedTest(DaemonTest):
+    """A reload that drops an account ends its waiting jobs failed, saying why: they must not wait
+    for a budget that no longer exists (the row would sit unfinished until the next restart)."""
+    fake_args = ("--ready-after", "10m")
+    exports = {"dupes": "kind: duplicates"}
+
+    def test_jobs_of_a_removed_account_fail_with_the_reason(self):
+        with open(self.ws.config) as f:
+            base = f.read()
+        account = base[base.index("  main:\n"):base.index("polling:")]
+        with_side = (base.replace("polling:", account.replace("  main:", "  side:") + "polling:", 1)
+                     + "  sidejob:\n    account: side\n    kind: consents\n")
+        with open(self.ws.config, "w") as f:
+            f.write(with_side)
+        daemon = self.start()
+        wait_for(lambda: "started" in daemon.log(), what="start")
+        self.assertEqual(self.ws.run("trigger", "--config", self.ws.config, "sidejob").returncode, 0)
+        wait_for(lambda: self.jobs(export="sidejob", state="submitted"), timeout=30, what="the job polling")
+        with open(self.ws.config, "w") as f:
+            f.write(base)
+        daemon.send(signal.SIGHUP)
+        wait_for(lambda: self.jobs(export="sidejob", state="failed"), timeout=30, what="the orphaned job failed")
+        job = self.jobs(export="sidejob")[0]
+        self.assertEqual(job["error"], "account 'side' is no longer in the configuration")
+        self.assertTrue(daemon.alive())
+        self.assertEqual(daemon.stop(), 0)
+
+
 class NotifyTest(DaemonTest):
     exports = {"dupes": "kind: duplicates"}
 

@@ -48,9 +48,12 @@ class OwnershipTest(unittest.TestCase):
         return once
 
     def assert_one_submit_and_one_file_per_row(self, rows):
+        # One export at APSIS One per row. (submit_attempts may exceed 1: several processes on one
+        # account share its limits at the fake, and a POST refused with 429 is tried again.)
         self.assertEqual(self.fake.stats()["submissions"], len(rows), "one export at APSIS One per row")
         for row in rows:
-            self.assertEqual((row["state"], row["submit_attempts"]), ("succeeded", 1), row)
+            self.assertEqual(row["state"], "succeeded", row)
+            self.assertGreaterEqual(row["submit_attempts"], 1, row)
         files = self.ws.files()
         self.assertEqual(sorted(self.ws.output_dir + "/" + f for f in files), sorted(r["output_path"] for r in rows))
         self.assertEqual([f for f in files if ".apsis-part-" in f], [])
@@ -127,6 +130,20 @@ class OwnershipTest(unittest.TestCase):
         rows = self.ws.rows()
         self.assertEqual(out.strip(), rows[0]["output_path"])
         self.assert_one_submit_and_one_file_per_row(rows)
+
+    def test_a_once_killed_while_the_service_runs_has_its_job_taken_over(self):
+        self.fake.faults(ready_after_ms=4000)
+        once = self.start_once()
+        wait_for(lambda: self.ws.rows("state = 'submitted'"), what="the once to submit")
+        service = self.start_service()
+        wait_for(lambda: "left to the `once` running it" in service.log(), what="the service to leave the job alone")
+        once.kill()
+        once.communicate()
+        # The service notices the `once` is gone and finishes the job from its row: no second export.
+        wait_for(lambda: self.ws.rows("state = 'succeeded'"), timeout=40, what="the service to finish the job")
+        self.assertIn("taken over from a `once` that did not finish", service.log())
+        self.assertEqual(service.stop(), 0)
+        self.assert_one_submit_and_one_file_per_row(self.ws.rows())
 
     def test_a_run_starting_among_onces_never_shares_a_row_with_them(self):
         # Each `once` either runs its row alone (its lock taken before `run` can see the row) or hands

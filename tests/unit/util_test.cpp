@@ -59,3 +59,20 @@ TEST_CASE("raising the capacity wakes waiters") {
   CHECK(peak >= 3);
   CHECK(order.size() == 4);
 }
+
+#include <boost/asio/error.hpp>
+#include <boost/system/system_error.hpp>
+
+#include "util/errors.hpp"
+
+TEST_CASE("errors: shutdown is told apart from a failure the same way everywhere") {
+  const auto aborted = std::make_exception_ptr(boost::system::system_error(boost::asio::error::operation_aborted));
+  const auto refused = std::make_exception_ptr(boost::system::system_error(boost::asio::error::connection_refused));
+  const auto plain = std::make_exception_ptr(std::runtime_error("disk full"));
+  CHECK(apsis::is_cancellation(aborted));
+  CHECK_FALSE(apsis::is_cancellation(refused));
+  CHECK_FALSE(apsis::is_cancellation(plain));
+  CHECK_FALSE(apsis::is_cancellation(std::make_exception_ptr(42)));
+  CHECK(apsis::describe(plain) == "disk full");
+  CHECK(apsis::describe(std::make_exception_ptr(42)) == "unknown error");
+}
