@@ -27,8 +27,8 @@ import sys
 import time
 
 from common import ROOT, Fake, binaries, workdir
-from waiting_jobs import (LogWatch, accounts, fake_client_args, loadavg, memory_slope, one_certificate_ca, populate,
-                          vm_rss_kib, write_config)
+from waiting_jobs import (LogWatch, accounts, fake_client_args, free_port, loadavg, memory_breakdown, memory_slope,
+                          one_certificate_ca, populate, scrape_metrics, vm_rss_kib, write_config)
 
 BUDGET = "{polls: 1/1m, submits: 1/2s, event_submits: 1/2m, tokens: 5/1m}"
 POLLING = "{initial_delay: 1m, multiplier: 2, max_delay: 5m}"
@@ -44,8 +44,9 @@ def run_once(build, jobs, account_count, settle_s, spread_s, small_ca=False, log
     fake = Fake(build, work, *fake_client_args(account_list), limits=True)
     proc = None
     try:
+        admin_port = free_port()
         config = write_config(work, fake.port, account_list, BUDGET, POLLING, max_connections=1,
-                              extra_top="max_concurrent_downloads: 64",
+                              extra_top=f"max_concurrent_downloads: 64\nadmin_listen: 127.0.0.1:{admin_port}",
                               ca_file=one_certificate_ca(work) if small_ca else None)
         db_path = os.path.join(work, "state/jobs.sqlite3")
         populate_s = populate(daemon, config, db_path, fake.url, account_list, jobs, spread_s)
@@ -61,13 +62,18 @@ def run_once(build, jobs, account_count, settle_s, spread_s, small_ca=False, log
         loaded_s = time.monotonic() - started
         rss_loaded = vm_rss_kib(proc.pid)
         polls_before = fake.stats()["polls"]
+        at_load = scrape_metrics(admin_port)
+        log(f"million jobs: loaded ({line.strip()}); /metrics: {json.dumps(at_load)}")
         peak = rss_loaded
         settle_end = time.monotonic() + settle_s
         while time.monotonic() < settle_end and proc.poll() is None:
             time.sleep(1)
             peak = max(peak, vm_rss_kib(proc.pid))
         rss_settled = vm_rss_kib(proc.pid)
+        smaps = memory_breakdown(proc.pid)
         stats = fake.stats()
+        settled = scrape_metrics(admin_port)
+        log(f"million jobs: settled; /metrics: {json.dumps(settled)}; smaps_rollup MiB: {json.dumps(smaps)}")
         throttled = sum(a["throttled"]["polls"] for a in stats["accounts"].values())
         result = {
             "jobs": jobs, "accounts": account_count, "populate_s": round(populate_s, 1),
@@ -75,6 +81,10 @@ def run_once(build, jobs, account_count, settle_s, spread_s, small_ca=False, log
             "rss_mib": round(rss_settled / 1024, 1), "peak_mib": round(peak / 1024, 1),
             "settle_s": settle_s, "polls_in_settle": stats["polls"] - polls_before, "polls_429": throttled,
             "load": f"{load_before} → {loadavg()}", "ca": "one cert" if small_ca else "system",
+            "resumed_line": line.strip().split("started:", 1)[-1].strip(), "anon_mib": smaps.get("Anonymous"),
+            "metrics_at_load": at_load, "metrics_settled": settled,
+            "store_call_max_ms": settled.get("store_call_max_ms"),
+            "waiting": f"{settled.get('waiting_budget')} budget, {settled.get('waiting_apsis')} apsis",
         }
     finally:
         if proc and proc.poll() is None:
@@ -134,9 +144,11 @@ def section(build, sizes, account_count, settle_s, spread_s, log, small_ca=False
         return rows, cost
     _, lines = verdicts(rows)
     header = ("| jobs | accounts | CA store per account | loaded & queued s | RSS at load MiB | RSS after settle MiB | peak MiB | "
-              "polls in settle window | 429s | load avg (before → after) |\n|---|---|---|---|---|---|---|---|---|---|\n")
+              "anonymous MiB | polls in settle window | 429s | jobs waiting (/metrics) | longest store call ms | "
+              "load avg (before → after) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     body = "".join(f"| {r['jobs']} | {r['accounts']} | {r['ca']} | {r['loaded_s']} | {r['rss_loaded_mib']} | {r['rss_mib']} | "
-                   f"{r['peak_mib']} | {r['polls_in_settle']} in {r['settle_s']} s | {r['polls_429']} | {r['load']} |\n"
+                   f"{r['peak_mib']} | {r['anon_mib']} | {r['polls_in_settle']} in {r['settle_s']} s | {r['polls_429']} | "
+                   f"{r['waiting']} | {r['store_call_max_ms']} | {r['load']} |\n"
                    for r in rows)
     notes = "".join(f"- {verdict}: {what}\n" for verdict, what in lines)
     return rows, cost + header + body + "\n" + notes
@@ -149,8 +161,8 @@ def main():
     parser.add_argument("--settle", type=int, default=30, help="seconds of polling before RSS is read")
     parser.add_argument("--spread", type=int, default=300, help="first polls spread over this many seconds")
     parser.add_argument("--small-ca", action="store_true",
-                        help="give each account a one-certificate ca_file: today each account's TLS context loads "
-                             "the system CA store (~0.85 MB, ~0.1 s), which alone makes 10 000 accounts ~8.5 GB")
+                        help="give each account a one-certificate ca_file instead of the system CA store (before "
+                             "http::ClientPool each account's TLS context loaded the system store: ~0.85 MB, ~40 ms)")
     parser.add_argument("--account-cost", type=int, default=0, metavar="ACCOUNTS",
                         help="first measure start-up and RSS per account with this many accounts and no jobs, "
                              "on the system CA store and on a one-certificate ca_file")

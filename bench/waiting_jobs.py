@@ -11,9 +11,11 @@ in progress": those jobs wait until their URLs expire a day later.
 import json
 import os
 import random
+import socket
 import sqlite3
 import subprocess
 import time
+import urllib.request
 from datetime import datetime, timedelta, timezone
 
 
@@ -147,3 +149,57 @@ def memory_slope(rows, key="rss_mib", jobs_key="jobs"):
         return None
     return (big[key] - small[key]) * 1024 * 1024 / (big[jobs_key] - small[jobs_key])
 
+
+
+def free_port():
+    """A port free on 127.0.0.1 right now, for the daemon's admin_listen."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scrape_metrics(port, timeout=120):
+    """The daemon's /metrics, reduced to what the job benchmarks report: the longest job-table call
+    (apsis_store_call_seconds_max, which includes the calls this very scrape makes: /metrics counts
+    rows by export and state), how many calls took more than 25 ms, the waiting jobs, the 404
+    updates still queued, and how long the page took to come back (the loop serves it)."""
+    started = time.monotonic()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout) as response:
+        text = response.read().decode()
+    took = time.monotonic() - started
+    values, over_25ms = {}, None
+    calls = None
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        name, _, value = line.rpartition(" ")
+        if name == "apsis_store_call_seconds_max":
+            values["store_call_max_ms"] = round(float(value) * 1000, 1)
+        elif name == 'apsis_store_call_seconds_bucket{le="0.025"}':
+            over_25ms = float(value)
+        elif name == "apsis_store_call_seconds_count":
+            calls = float(value)
+        elif name.startswith("apsis_jobs_waiting{"):
+            values["waiting_" + name.split('"')[1]] = int(float(value))
+        elif name == "apsis_store_writes_queued":
+            values["writes_queued"] = int(float(value))
+    if calls is not None and over_25ms is not None:
+        values["store_calls"] = int(calls)
+        values["store_calls_over_25ms"] = int(calls - over_25ms)
+    values["scrape_s"] = round(took, 2)
+    values["page_kib"] = round(len(text) / 1024)
+    return values
+
+
+def memory_breakdown(pid):
+    """/proc/<pid>/smaps_rollup in MiB: anonymous memory (heap: the jobs) apart from file-backed pages."""
+    out = {}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key in ("Rss", "Anonymous", "Private_Dirty", "Shared_Clean", "Private_Clean"):
+                    out[key] = round(int(rest.split()[0]) / 1024, 1)
+    except OSError:
+        pass
+    return out
