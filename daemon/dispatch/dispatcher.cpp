@@ -256,7 +256,7 @@ asio::awaitable<void> Dispatcher::record_orphan(std::int64_t id, std::string acc
   const std::string why = "account '" + account + "' is no longer in the configuration";
   std::function<void(store::JobStore&)> write = [id, columns = store::FinishedColumns{
                                                          store::JobState::failed, context_.now(), why, std::nullopt,
-                                                         std::nullopt, std::nullopt}](store::JobStore& store) {
+                                                         std::nullopt, std::nullopt, {}, {}, {}, {}}](store::JobStore& store) {
     store.record_finished(id, columns);
   };
   co_await context_.writer.write(std::move(write));

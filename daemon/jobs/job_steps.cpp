@@ -272,6 +272,21 @@ class Step {
     co_return co_await record(std::move(decision));
   }
 
+  // The final row. A file this job already put on disk is named in it even when the job failed
+  // after the publish (its manifest, or the write saying "succeeded"): no file without its row.
+  store::FinishedColumns finished_columns(const Decision& decision, std::optional<int> status) {
+    const auto& row = decision.row;
+    store::FinishedColumns columns{row.state, now(), unless_empty(decision.error), status, row.polls,
+                                   row.polls_503_in_a_row, {}, {}, {}, {}};
+    if (published_) {
+      columns.output_path = published_->output_path;
+      columns.bytes = static_cast<std::int64_t>(published_->bytes);
+      columns.sha256 = published_->sha256;
+      if (manifest_) columns.manifest_path = manifest_->string();
+    }
+    return columns;
+  }
+
   // Writes the decision's part of the row, then makes the decision the job's state.
   asio::awaitable<Decision> record(Decision decision) {
     const auto& row = decision.row;
@@ -307,8 +322,7 @@ class Step {
         };
         break;
       case RowWrite::finished:
-        write = [id, columns = store::FinishedColumns{row.state, now(), unless_empty(decision.error), status,
-                                                      row.polls, row.polls_503_in_a_row}](
+        write = [id, columns = finished_columns(decision, status)](
                     store::JobStore& store) { store.record_finished(id, columns); };
         break;
     }

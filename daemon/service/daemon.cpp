@@ -194,7 +194,7 @@ void Daemon::spawn(store::Job job, std::shared_ptr<const config::ExportDefinitio
 
 // A row this process cannot run (its definition or account is gone) ends failed, saying why.
 void Daemon::fail_unrunnable(const store::Job& job, const std::string& why) {
-  store_.record_finished(job.id, {store::JobState::failed, Clock::now(), why, std::nullopt, std::nullopt, std::nullopt});
+  store_.record_finished(job.id, {store::JobState::failed, Clock::now(), why, std::nullopt, std::nullopt, std::nullopt, {}, {}, {}, {}});
   log_.job(Level::error, job.export_name, job.id, why);
 }
 

@@ -101,10 +101,13 @@ void JobStore::record_finished(std::int64_t id, const FinishedColumns& finished)
     auto& update = prepared(prepared_->finished,
                             "UPDATE jobs SET state = ?, finished_at = ?, error = ?, "
                             "last_http_status = coalesce(?, last_http_status), polls = coalesce(?, polls), "
-                            "polls_503_in_a_row = coalesce(?, polls_503_in_a_row), next_poll_at = NULL WHERE id = ?");
+                            "polls_503_in_a_row = coalesce(?, polls_503_in_a_row), output_path = coalesce(?, output_path), "
+                            "bytes = coalesce(?, bytes), sha256 = coalesce(?, sha256), "
+                            "manifest_path = coalesce(?, manifest_path), next_poll_at = NULL WHERE id = ?");
     update.bind(1, to_string(finished.state)).bind(2, format_iso8601(finished.finished_at)).bind(3, finished.error);
     update.bind(4, finished.last_http_status).bind(5, finished.polls).bind(6, finished.polls_503_in_a_row);
-    update.bind(7, id).run();
+    update.bind(7, finished.output_path).bind(8, finished.bytes).bind(9, finished.sha256);
+    update.bind(10, finished.manifest_path).bind(11, id).run();
     expect_one_row(id, "record_finished");
   });
 }

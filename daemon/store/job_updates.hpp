@@ -78,6 +78,12 @@ struct FinishedColumns {
   // The job's counters as it ended (the answer that ended it counts); empty: left as they are.
   std::optional<int> polls;
   std::optional<int> polls_503_in_a_row;
+  // A file the job published before it failed (its manifest could not be written, or the row saying
+  // "succeeded" could not): the row must still name what is on disk. Empty: left as they are.
+  std::optional<std::string> output_path;
+  std::optional<std::int64_t> bytes;
+  std::optional<std::string> sha256;
+  std::optional<std::string> manifest_path;
 };
 
 }  // namespace apsis::store

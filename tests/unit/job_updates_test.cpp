@@ -195,7 +195,7 @@ TEST_CASE("record_published writes the file's columns, state succeeded, and clea
 TEST_CASE("record_finished writes the final state and keeps a status it was not given") {
   check_update(
       [](JobStore& s, std::int64_t id) {
-        s.record_finished(id, {JobState::expired, kSlot + 8min, "the URL's validity ended", std::nullopt, 12, 0});
+        s.record_finished(id, {JobState::expired, kSlot + 8min, "the URL's validity ended", std::nullopt, 12, 0, {}, {}, {}, {}});
       },
       {{"state", "expired"},
        {"polls", "12"},

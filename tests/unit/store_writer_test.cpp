@@ -146,7 +146,7 @@ TEST_CASE("a write lands after the progress queued before it: a late note never 
   const auto a = f.new_job();
   f.writer.queue_progress({a, JobState::submitted, 4, kSlot + 4min, 404, 0, 0});
   asio::co_spawn(f.io, f.writer.write([&](JobStore& s) {
-    s.record_finished(a, {JobState::failed, kSlot + 5min, "gave up", std::nullopt, std::nullopt, std::nullopt});
+    s.record_finished(a, {JobState::failed, kSlot + 5min, "gave up", std::nullopt, std::nullopt, std::nullopt, {}, {}, {}, {}});
   }), [](std::exception_ptr e) { rethrow(e); });
   f.io.run();
   const auto row = *f.store.find(a);
