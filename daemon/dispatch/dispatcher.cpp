@@ -193,7 +193,8 @@ asio::awaitable<jobs::Decision> Dispatcher::step(std::int64_t id, jobs::ActiveJo
                                                  budget::AccountBudget::Ticket ticket) {
   if (stopping_) throw boost::system::system_error(asio::error::operation_aborted);
   working_.at(id)->started = true;
-  co_return co_await jobs::run_step(context_, job, api, std::move(ticket));
+  auto context = context_;  // moved in: no temporary that owns memory inside the co_await (GCC 12)
+  co_return co_await jobs::run_step(std::move(context), job, api, std::move(ticket));
 }
 
 void Dispatcher::step_done(std::int64_t id, std::exception_ptr error, jobs::Decision decision) {

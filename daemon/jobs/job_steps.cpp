@@ -357,7 +357,7 @@ class Step {
 
 }  // namespace
 
-asio::awaitable<Decision> run_step(const JobContext& context, ActiveJob& job, apsis_one::ExportApi& api,
+asio::awaitable<Decision> run_step(JobContext context, ActiveJob& job, apsis_one::ExportApi& api,
                                    budget::AccountBudget::Ticket ticket) {
   Step step(context, job, api);
   co_return co_await step.run(std::move(ticket));

@@ -57,9 +57,10 @@ struct ActiveJob {
 };
 
 // Runs the job's next step with a ticket of its account's budget (for a pending job a submit, else
-// a poll). Never throws but for cancellation (shutdown: the row stays resumable); every other
+// a poll). The context is taken by value: a coroutine keeps its parameters, and a reference to a
+// caller's temporary would dangle at the first suspension. Never throws but for cancellation (shutdown: the row stays resumable); every other
 // failure ends as a decision, written to the table.
-boost::asio::awaitable<Decision> run_step(const JobContext& context, ActiveJob& job, apsis_one::ExportApi& api,
+boost::asio::awaitable<Decision> run_step(JobContext context, ActiveJob& job, apsis_one::ExportApi& api,
                                           budget::AccountBudget::Ticket ticket);
 
 // Where the file goes for this job, before any collision.
