@@ -18,6 +18,8 @@ import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
 
+import common
+
 
 
 def accounts(count):
@@ -107,10 +109,8 @@ def vm_rss_kib(pid):
 
 
 def cpu_seconds(pid):
-    """utime + stime of a running process."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """utime + stime of a running process (common.proc_usage reads them)."""
+    return common.proc_usage(pid)[1]
 
 
 def loadavg():
