@@ -170,9 +170,9 @@ asio::awaitable<void> LeaseKeeper::State::one_round(SteadyClock::time_point star
     report(Level::info, "lease keeper connected to " + pg::redacted(settings_) + " as instance " + identity_.id);
   }
   const TimePoint wall = now_();
-  auto outcome = co_await run_round(*connection_, identity_, accounts_, held_,
-                                    {options_.ttl, options_.statement_timeout},
-                                    [this](const std::string& account, LossReason reason) { lose(account, reason); });
+  const RoundSettings settings{options_.ttl, options_.statement_timeout};
+  const LoseFunction lose_one = [this](const std::string& account, LossReason reason) { lose(account, reason); };
+  auto outcome = co_await run_round(*connection_, identity_, accounts_, held_, settings, lose_one);
   if (stopping_) co_return;
   // The database set every expiry from its now() inside the transaction, which began after `started`.
   guard_deadline_ = started + options_.ttl - options_.safety_margin;

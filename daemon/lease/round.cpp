@@ -90,6 +90,8 @@ constexpr std::string_view kReleaseEverything = R"(
 WITH released AS (UPDATE leases SET owner = NULL, expires_at = NULL WHERE owner = $1 RETURNING account)
 DELETE FROM instances WHERE id = $1)";
 
+// One round's statements. (GCC 12 rejects a braced list inside a co_await expression, "array used
+// as initializer": parameters are built in a variable first.)
 class Round {
  public:
   Round(pg::Connection& connection, const Identity& me, const RoundSettings& settings)
@@ -100,7 +102,8 @@ class Round {
   }
 
   asio::awaitable<std::vector<InstanceRow>> heartbeat() {
-    co_await query(kHeartbeat, {me_.id, me_.host, std::to_string(me_.pid), ttl_, me_.config_hash, me_.version});
+    pg::Parameters row{me_.id, me_.host, std::to_string(me_.pid), ttl_, me_.config_hash, me_.version};
+    co_await query(kHeartbeat, std::move(row));
     co_await query(kForgetDeadInstances);
     const auto rows = co_await query(kLiveInstances);
     std::vector<InstanceRow> live;
@@ -111,7 +114,8 @@ class Round {
   }
 
   asio::awaitable<std::vector<LeaseRow>> leases(const std::vector<std::string>& accounts) {
-    const auto rows = co_await query(kLeases, {text_array(accounts), me_.id});
+    pg::Parameters parameters{text_array(accounts), me_.id};
+    const auto rows = co_await query(kLeases, std::move(parameters));
     std::vector<LeaseRow> leases;
     for (int r = 0; r < rows.rows(); ++r) {
       std::optional<std::string> owner;
@@ -130,7 +134,8 @@ class Round {
       if (epochs.size() > 1) epochs += ',';
       epochs += std::to_string(epoch);
     }
-    const auto rows = co_await query(kRenew, {text_array(accounts), epochs + "}", ttl_, me_.id});
+    pg::Parameters parameters{text_array(accounts), epochs + "}", ttl_, me_.id};
+    const auto rows = co_await query(kRenew, std::move(parameters));
     std::set<std::string> renewed;
     for (int r = 0; r < rows.rows(); ++r) renewed.emplace(rows.text(r, 0));
     co_return renewed;
@@ -138,7 +143,8 @@ class Round {
 
   asio::awaitable<std::map<std::string, std::int64_t>> claim(const std::vector<std::string>& candidates,
                                                              std::size_t count) {
-    const auto rows = co_await query(kClaim, {text_array(candidates), std::to_string(count), me_.id, ttl_});
+    pg::Parameters parameters{text_array(candidates), std::to_string(count), me_.id, ttl_};
+    const auto rows = co_await query(kClaim, std::move(parameters));
     std::map<std::string, std::int64_t> claimed;
     for (int r = 0; r < rows.rows(); ++r) claimed[std::string(rows.text(r, 0))] = rows.int64(r, 1);
     co_return claimed;
@@ -162,12 +168,19 @@ asio::awaitable<RoundOutcome> run_round(pg::Connection& connection, const Identi
   RoundOutcome outcome;
   outcome.live = co_await round.heartbeat();
 
-  PlanInput input{me.id, {}, co_await round.leases(accounts), held, accounts};
+  PlanInput input;
+  input.me = me.id;
+  input.leases = co_await round.leases(accounts);
+  input.held = held;
+  input.accounts = accounts;
   for (const auto& instance : outcome.live) input.live_instances.push_back(instance.id);
   const Plan plan = plan_round(input);
 
   for (const auto& account : plan.lost) lose(account, LossReason::not_renewed);
-  if (!plan.insert.empty()) co_await round.query(kInsert, {text_array(plan.insert)});
+  if (!plan.insert.empty()) {
+    pg::Parameters parameters{text_array(plan.insert)};
+    co_await round.query(kInsert, std::move(parameters));
+  }
   if (!plan.renew.empty()) {
     const auto renewed = co_await round.renew(plan.renew);
     for (const auto& [account, epoch] : plan.renew)
@@ -182,7 +195,10 @@ asio::awaitable<RoundOutcome> run_round(pg::Connection& connection, const Identi
     lose(account, LossReason::rebalanced);
     release.push_back(account);
   }
-  if (!release.empty()) co_await round.query(kRelease, {text_array(release), me.id});
+  if (!release.empty()) {
+    pg::Parameters parameters{text_array(release), me.id};
+    co_await round.query(kRelease, std::move(parameters));
+  }
   if (plan.claim_count > 0 && !plan.claim_candidates.empty())
     outcome.gained = co_await round.claim(plan.claim_candidates, plan.claim_count);
   co_await round.query("COMMIT");
@@ -190,7 +206,8 @@ asio::awaitable<RoundOutcome> run_round(pg::Connection& connection, const Identi
 }
 
 asio::awaitable<void> release_everything(pg::Connection& connection, const std::string& me, Milliseconds timeout) {
-  co_await connection.query(kReleaseEverything, {me}, timeout);
+  pg::Parameters parameters{me};
+  co_await connection.query(kReleaseEverything, std::move(parameters), timeout);
 }
 
 }  // namespace apsis::lease
