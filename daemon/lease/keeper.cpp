@@ -170,7 +170,7 @@ asio::awaitable<void> LeaseKeeper::State::one_round(SteadyClock::time_point star
     report(Level::info, "lease keeper connected to " + pg::redacted(settings_) + " as instance " + identity_.id);
   }
   const TimePoint wall = now_();
-  const RoundSettings settings{options_.ttl, options_.statement_timeout};
+  const RoundSettings settings{options_.ttl, options_.statement_timeout, options_.max_releases_per_round};
   const LoseFunction lose_one = [this](const std::string& account, LossReason reason) { lose(account, reason); };
   auto outcome = co_await run_round(*connection_, identity_, accounts_, held_, settings, lose_one);
   if (stopping_) co_return;

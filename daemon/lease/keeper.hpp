@@ -37,6 +37,8 @@ struct KeeperOptions {
   Milliseconds safety_margin{0};   // ttl / 5
   Milliseconds statement_timeout{0};  // the renew interval
   Milliseconds release_timeout{std::chrono::seconds(2)};
+  // Accounts above the fair share handed over per round; 0: all at once (see plan.hpp).
+  std::size_t max_releases_per_round{1};
 };
 
 // KeeperOptions with every default filled in.

@@ -42,10 +42,12 @@ Plan plan_round(const PlanInput& input) {
     else
       kept.push_back(account);
   }
-  if (kept.size() > plan.share) {
+  const std::size_t limit = input.max_releases_per_round == 0 ? kept.size() : input.max_releases_per_round;
+  while (kept.size() > plan.share && plan.release_rebalanced.size() < limit) {
     plan.release_rebalanced.push_back(kept.back());
     kept.pop_back();
   }
+  std::sort(plan.release_rebalanced.begin(), plan.release_rebalanced.end());
   for (const auto& account : kept) plan.renew[account] = input.held.at(account);
 
   for (const auto& row : input.leases) {
@@ -70,7 +72,7 @@ Plan plan_round(const PlanInput& input) {
     }
   }
   plan.claim_candidates.insert(plan.claim_candidates.end(), expired.begin(), expired.end());
-  if (plan.release_rebalanced.empty() && kept.size() < plan.share) plan.claim_count = plan.share - kept.size();
+  if (kept.size() < plan.share) plan.claim_count = plan.share - kept.size();
   return plan;
 }
 

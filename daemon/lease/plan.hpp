@@ -5,8 +5,8 @@
 // at most ceil(A / N). It claims up to its share, free accounts first (never held, or released), then
 // expired ones (a dead instance's), each group by account name, so every instance tries the same order
 // and SKIP LOCKED splits the accounts between those claiming at once. An instance above its share
-// releases ONE account per round: a joining instance picks them up over a few rounds, and the others,
-// already at their share, do not claim them back.
+// releases at most `max_releases_per_round` accounts per round (default one): a joining instance picks
+// them up over a few rounds, and the others, already at their share, do not claim them back.
 #pragma once
 
 #include <cstddef>
@@ -35,6 +35,8 @@ struct PlanInput {
   std::map<std::string, std::int64_t> held;
   // The configured accounts (duplicates allowed).
   std::vector<std::string> accounts;
+  // How many accounts above the share to release in one round; 0: all of them at once.
+  std::size_t max_releases_per_round{1};
 };
 
 struct Plan {
@@ -47,7 +49,7 @@ struct Plan {
   std::vector<std::string> lost;
   // Held and kept no longer: the account left the configuration...
   std::vector<std::string> release_unconfigured;
-  // ...or this instance is above its share (at most one per round).
+  // ...or this instance is above its share (the last by name, at most max_releases_per_round).
   std::vector<std::string> release_rebalanced;
   // Rows naming this instance, unexpired, that it does not hold (it declared them lost while the
   // database was unreachable, or a commit failed): freed, so they are claimed afresh at a new epoch.

@@ -173,6 +173,7 @@ asio::awaitable<RoundOutcome> run_round(pg::Connection& connection, const Identi
   input.leases = co_await round.leases(accounts);
   input.held = held;
   input.accounts = accounts;
+  input.max_releases_per_round = settings.max_releases_per_round;
   for (const auto& instance : outcome.live) input.live_instances.push_back(instance.id);
   const Plan plan = plan_round(input);
 

@@ -48,6 +48,7 @@ std::string_view describe(LossReason reason);
 struct RoundSettings {
   Milliseconds ttl;
   Milliseconds statement_timeout;
+  std::size_t max_releases_per_round{1};  // PlanInput's
 };
 
 struct RoundOutcome {

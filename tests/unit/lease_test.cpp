@@ -111,6 +111,23 @@ TEST_CASE("lease plan: a joining instance makes those above their share release 
   CHECK(later.claim_candidates == std::vector<std::string>{"a04"});
 }
 
+TEST_CASE("lease plan: with no limit per round, everything above the share is released at once") {
+  const auto accounts = numbered("a", 10);
+  std::vector<LeaseRow> rows;
+  std::map<std::string, std::int64_t> mine;
+  for (const auto& account : accounts) {
+    rows.push_back(held_row(account, "one", 1));
+    mine[account] = 1;
+  }
+  PlanInput input{"one", {"one", "two", "three"}, rows, mine, accounts};
+  input.max_releases_per_round = 0;
+  const auto all = plan_round(input);
+  CHECK(all.release_rebalanced == std::vector<std::string>{"a04", "a05", "a06", "a07", "a08", "a09"});
+  CHECK(all.renew.size() == 4);
+  input.max_releases_per_round = 2;
+  CHECK(plan_round(input).release_rebalanced == std::vector<std::string>{"a08", "a09"});
+}
+
 TEST_CASE("lease plan: an instance at its share releases nothing; below it, claims up to it") {
   const auto accounts = numbered("a", 10);
   std::vector<LeaseRow> rows;
