@@ -2,7 +2,7 @@
 
 #include <filesystem>
 
-#include "store/job_store.hpp"
+#include "store/sqlite_job_store.hpp"
 #include "temp_dir.hpp"
 
 using namespace apsis;
@@ -16,19 +16,19 @@ const TimePoint kSlot = *parse_iso8601("2026-11-29T06:30:00.000Z");
 TEST_CASE("the database file and its directory are created, with the schema applied") {
   TempDir dir;
   const auto file = dir.path() / "state" / "nested" / "jobs.sqlite3";
-  auto store = JobStore::open(file);
+  auto store = SqliteJobStore::open(file);
   CHECK(std::filesystem::exists(file));
   CHECK((std::filesystem::status(file).permissions() & std::filesystem::perms::others_all) ==
         std::filesystem::perms::none);
   CHECK(store.list({}).empty());
   // Opening again does not re-apply the migration.
-  auto again = JobStore::open(file);
+  auto again = SqliteJobStore::open(file);
   CHECK(again.list({}).empty());
 }
 
 TEST_CASE("a job row records every transition, read back exactly") {
   TempDir dir;
-  auto store = JobStore::open(dir.path() / "jobs.sqlite3");
+  auto store = SqliteJobStore::open(dir.path() / "jobs.sqlite3");
   auto job = store.create("dupes", kSlot, R"({"name":"dupes"})", kSlot + 1s);
   CHECK(job.id > 0);
   CHECK(job.state == JobState::pending);
@@ -68,7 +68,7 @@ TEST_CASE("a job row records every transition, read back exactly") {
 
 TEST_CASE("one job per (export, scheduled slot)") {
   TempDir dir;
-  auto store = JobStore::open(dir.path() / "jobs.sqlite3");
+  auto store = SqliteJobStore::open(dir.path() / "jobs.sqlite3");
   store.create("dupes", kSlot, "{}", kSlot);
   CHECK_THROWS_AS(store.create("dupes", kSlot, "{}", kSlot), DuplicateSlot);
   CHECK_NOTHROW(store.create("dupes", kSlot + 1ms, "{}", kSlot));
@@ -77,7 +77,7 @@ TEST_CASE("one job per (export, scheduled slot)") {
 
 TEST_CASE("listing filters and the unfinished set") {
   TempDir dir;
-  auto store = JobStore::open(dir.path() / "jobs.sqlite3");
+  auto store = SqliteJobStore::open(dir.path() / "jobs.sqlite3");
   auto a = store.create("a", kSlot, "{}", kSlot);
   auto b = store.create("b", kSlot, "{}", kSlot);
   store.create("b", kSlot + 1h, "{}", kSlot);
@@ -93,9 +93,29 @@ TEST_CASE("listing filters and the unfinished set") {
   CHECK(store.unfinished().at(0).id == a.id);
 }
 
+TEST_CASE("each row names its account, and an account's unfinished rows page by id") {
+  TempDir dir;
+  auto store = SqliteJobStore::open(dir.path() / "jobs.sqlite3");
+  const auto a1 = store.create("a1", kSlot, R"({"account":"alpha"})", kSlot);
+  store.create("b1", kSlot, R"({"account":"beta"})", kSlot);
+  const auto a2 = store.create("a2", kSlot, R"({"account":"alpha"})", kSlot);
+  auto done = store.create("a3", kSlot, R"({"account":"alpha"})", kSlot);
+  FinishedColumns failed;
+  failed.state = JobState::failed;
+  failed.finished_at = kSlot;
+  store.record_finished(done.id, failed);
+  const auto first = store.unfinished_of_account("alpha", 0, 1);
+  REQUIRE(first.size() == 1);
+  CHECK(first.at(0).id == a1.id);
+  const auto rest = store.unfinished_of_account("alpha", a1.id, 10);
+  REQUIRE(rest.size() == 1);
+  CHECK(rest.at(0).id == a2.id);
+  CHECK(store.unfinished_of_account("gamma", 0, 10).empty());
+}
+
 TEST_CASE("saving a job whose row vanished is an error, not silence") {
   TempDir dir;
-  auto store = JobStore::open(dir.path() / "jobs.sqlite3");
+  auto store = SqliteJobStore::open(dir.path() / "jobs.sqlite3");
   Job ghost;
   ghost.id = 99;
   CHECK_THROWS_WITH(store.save(ghost), doctest::Contains("missing"));
@@ -108,24 +128,24 @@ TEST_CASE("a newer schema, a foreign database and a non-database are refused and
     Database db(newer);
     db.exec("CREATE TABLE jobs(x); PRAGMA user_version = 99");
   }
-  CHECK_THROWS_WITH(JobStore::open(newer), doctest::Contains("newer than this apsis-exportd"));
+  CHECK_THROWS_WITH(SqliteJobStore::open(newer), doctest::Contains("newer than this apsis-exportd"));
 
   const auto foreign = dir.path() / "foreign.sqlite3";
   {
     Database db(foreign);
     db.exec("CREATE TABLE customers(id)");
   }
-  CHECK_THROWS_WITH(JobStore::open(foreign), doctest::Contains("refusing to touch it"));
+  CHECK_THROWS_WITH(SqliteJobStore::open(foreign), doctest::Contains("refusing to touch it"));
 
   const auto garbage = dir.path() / "garbage.sqlite3";
   write_file(garbage, std::string(4096, 'x'));
-  CHECK_THROWS(JobStore::open(garbage));
+  CHECK_THROWS(SqliteJobStore::open(garbage));
   CHECK(read_file(garbage) == std::string(4096, 'x'));
 }
 
 TEST_CASE("the read-only view refuses a missing database instead of creating one") {
   TempDir dir;
-  CHECK_THROWS_AS(JobStore::open_read_only(dir.path() / "none.sqlite3"), NotInitialised);
+  CHECK_THROWS_AS(SqliteJobStore::open_read_only(dir.path() / "none.sqlite3"), NotInitialised);
   CHECK_FALSE(std::filesystem::exists(dir.path() / "none.sqlite3"));
 }
 
@@ -139,7 +159,7 @@ TEST_CASE("times are ISO-8601 UTC with milliseconds") {
 TEST_CASE("jobs asked for by hand in the same millisecond each get a slot of their own") {
   // Two `once` (or `trigger`) runs started together used to collide on one slot, and one failed.
   TempDir dir;
-  auto store = JobStore::open(dir.path() / "jobs.sqlite3");
+  auto store = SqliteJobStore::open(dir.path() / "jobs.sqlite3");
   const auto first = store.create_asked_for("dupes", kSlot, "{}", kSlot);
   const auto second = store.create_asked_for("dupes", kSlot, "{}", kSlot);
   const auto third = store.create_asked_for("dupes", kSlot, "{}", kSlot);
@@ -154,8 +174,8 @@ TEST_CASE("jobs asked for by hand in the same millisecond each get a slot of the
 TEST_CASE("a claimed job is invisible to other connections until its claim returned") {
   TempDir dir;
   const auto file = dir.path() / "jobs.sqlite3";
-  auto store = JobStore::open(file);
-  auto service = JobStore::open(file);
+  auto store = SqliteJobStore::open(file);
+  auto service = SqliteJobStore::open(file);
   std::int64_t claimed = 0;
   const auto job = store.create_asked_for("dupes", kSlot, "{}", kSlot, [&](std::int64_t id) {
     claimed = id;

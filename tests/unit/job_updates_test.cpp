@@ -5,7 +5,7 @@
 #include <set>
 #include <string>
 
-#include "store/job_store.hpp"
+#include "store/sqlite_job_store.hpp"
 #include "temp_dir.hpp"
 
 using namespace apsis;
@@ -93,7 +93,7 @@ Job full_row(JobStore& store, JobState state = JobState::submitted) {
 template <typename Update>
 void check_update(Update update, const std::map<std::string, std::string>& expected, JobState start = JobState::submitted) {
   TempDir dir;
-  auto store = JobStore::open(dir.path() / "jobs.sqlite3");
+  auto store = SqliteJobStore::open(dir.path() / "jobs.sqlite3");
   const auto id = full_row(store, start).id;
   const auto other = full_row(store, start).id;
   const auto before = columns(*store.find(id));
@@ -214,14 +214,14 @@ TEST_CASE("record_hook_result and record_file_removed each write their one colum
 
 TEST_CASE("a narrow update of a missing row says so") {
   TempDir dir;
-  auto store = JobStore::open(dir.path() / "jobs.sqlite3");
+  auto store = SqliteJobStore::open(dir.path() / "jobs.sqlite3");
   CHECK_THROWS_WITH_AS(store.record_hook_result(42, "x"), doctest::Contains("job 42 is missing"), std::runtime_error);
 }
 
 TEST_CASE("record_progress writes a batch in one transaction and never reopens a finished job") {
   TempDir dir;
   const auto file = dir.path() / "jobs.sqlite3";
-  auto store = JobStore::open(file);
+  auto store = SqliteJobStore::open(file);
   const auto a = full_row(store).id;
   const auto b = full_row(store).id;
   const auto done = full_row(store, JobState::failed).id;
@@ -246,7 +246,7 @@ TEST_CASE("record_progress writes a batch in one transaction and never reopens a
 TEST_CASE("a write lock held by another connection makes a call throw Busy naming the file, not hang") {
   TempDir dir;
   const auto file = dir.path() / "jobs.sqlite3";
-  auto store = JobStore::open(file);
+  auto store = SqliteJobStore::open(file);
   const auto id = full_row(store).id;
   Database other(file);
   other.exec("BEGIN IMMEDIATE");
@@ -266,7 +266,7 @@ TEST_CASE("a write lock held by another connection makes a call throw Busy namin
 
 TEST_CASE("every call is timed once, nested calls included once") {
   TempDir dir;
-  auto store = JobStore::open(dir.path() / "jobs.sqlite3");
+  auto store = SqliteJobStore::open(dir.path() / "jobs.sqlite3");
   const auto calls = store.call_times().calls();
   store.create_asked_for("dupes", kSlot, "{}", kSlot);  // create and find inside: one call
   CHECK(store.call_times().calls() == calls + 1);
