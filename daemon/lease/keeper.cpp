@@ -70,6 +70,11 @@ class LeaseKeeper::State : public std::enable_shared_from_this<State> {
   asio::awaitable<void> release_all();
   LeaseSnapshot snapshot() const;
   const std::string& id() const { return identity_.id; }
+  void reconfigure(std::vector<std::string> accounts, std::string config_hash) {
+    accounts_ = std::move(accounts);
+    if (config_hash != identity_.config_hash) mismatch_reported_.clear();
+    identity_.config_hash = std::move(config_hash);
+  }
 
  private:
   asio::awaitable<void> renew_loop();
@@ -172,7 +177,10 @@ asio::awaitable<void> LeaseKeeper::State::one_round(SteadyClock::time_point star
   const TimePoint wall = now_();
   const RoundSettings settings{options_.ttl, options_.statement_timeout, options_.max_releases_per_round};
   const LoseFunction lose_one = [this](const std::string& account, LossReason reason) { lose(account, reason); };
-  auto outcome = co_await run_round(*connection_, identity_, accounts_, held_, settings, lose_one);
+  // Copies: reconfigure() may run while the round waits.
+  const Identity identity = identity_;
+  const std::vector<std::string> accounts = accounts_;
+  auto outcome = co_await run_round(*connection_, identity, accounts, held_, settings, lose_one);
   if (stopping_) co_return;
   // The database set every expiry from its now() inside the transaction, which began after `started`.
   guard_deadline_ = started + options_.ttl - options_.safety_margin;
@@ -317,6 +325,9 @@ LeaseKeeper::~LeaseKeeper() { state_->abandon(); }
 
 void LeaseKeeper::start() { state_->start(); }
 asio::awaitable<void> LeaseKeeper::release_all() { co_await state_->release_all(); }
+void LeaseKeeper::reconfigure(std::vector<std::string> accounts, std::string config_hash) {
+  state_->reconfigure(std::move(accounts), std::move(config_hash));
+}
 LeaseSnapshot LeaseKeeper::snapshot() const { return state_->snapshot(); }
 const std::string& LeaseKeeper::id() const { return state_->id(); }
 

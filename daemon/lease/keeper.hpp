@@ -85,6 +85,10 @@ class LeaseKeeper {
   // over at once. Best effort: a failure is reported, and the leases then expire after the TTL.
   boost::asio::awaitable<void> release_all();
 
+  // After a reload: the next round releases the accounts no longer configured (on_lost: unconfigured),
+  // claims new ones, and records the new hash; mismatches are reported afresh against it.
+  void reconfigure(std::vector<std::string> accounts, std::string config_hash);
+
   LeaseSnapshot snapshot() const;
   const std::string& id() const;
 

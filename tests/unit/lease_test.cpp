@@ -443,3 +443,15 @@ TEST_CASE("lease keeper: an instance with another configuration is named in the 
     ++warnings;
   CHECK(warnings == 1);
 }
+
+TEST_CASE("lease keeper: after a reload, an account no longer configured is released and a new one claimed") {
+  Database database("lease_reload");
+  asio::io_context io;
+  Member one(io, database, {"a", "b", "c"}, 51, short_leases());
+  REQUIRE_MESSAGE(run_until(io, [&] { return one.held() == std::set<std::string>{"a", "b", "c"}; }, 10s), one.log);
+  one.keeper->reconfigure({"a", "b", "d"}, "config-2");
+  CHECK_MESSAGE(run_until(io, [&] { return one.held() == std::set<std::string>{"a", "b", "d"}; }, 10s), one.log);
+  CHECK(one.losses(LossReason::unconfigured) == 1);
+  CHECK(database.owners().at("c").empty());
+  CHECK(database.count("SELECT count(*) FROM instances WHERE config_hash = 'config-2'") == 1);
+}
