@@ -331,8 +331,11 @@ TEST_CASE("lease keeper: two instances share ten accounts five and five; a third
   Database database("lease_share");
   asio::io_context io;
   const auto accounts = numbered("acct", 10);
-  Member one(io, database, accounts, 1, short_leases());
-  Member two(io, database, accounts, 2, short_leases());
+  // Leases that outlive a stall of this (shared, loaded) machine: every loss here must be a hand-over.
+  KeeperOptions options = short_leases();
+  options.ttl = 5s;
+  Member one(io, database, accounts, 1, options);
+  Member two(io, database, accounts, 2, options);
   const auto balanced = [&](std::vector<Member*> members, std::size_t most) {
     for (const auto* member : members)
       if (member->held().size() > most) return false;
@@ -342,11 +345,11 @@ TEST_CASE("lease keeper: two instances share ten accounts five and five; a third
   CHECK(one.held().size() == 5);
   CHECK(two.held().size() == 5);
 
-  Member three(io, database, accounts, 3, short_leases());
+  Member three(io, database, accounts, 3, options);
   CHECK_MESSAGE(run_until(io, [&] { return balanced({&one, &two, &three}, 4); }, 15s), logs({&one, &two, &three}));
   CHECK(three.held().size() >= 2);
   CHECK(one.losses(LossReason::rebalanced) + two.losses(LossReason::rebalanced) >= 2);
-  CHECK(one.losses(LossReason::not_renewed) + two.losses(LossReason::not_renewed) == 0);
+  CHECK(one.lost.size() + two.lost.size() == one.losses(LossReason::rebalanced) + two.losses(LossReason::rebalanced));
   for (const auto* member : {&one, &two, &three})
     for (const auto& account : member->held()) CHECK(member->book->tenure(account)->owner == member->keeper->id());
 }
