@@ -28,8 +28,8 @@ using Parameters = std::vector<std::optional<std::string>>;
 class Connection {
  public:
   // Resolves host names with Asio (libpq would block the loop in getaddrinfo) and connects within
-  // `timeout`, resolution excepted (getaddrinfo cannot be interrupted; it runs on Asio's resolver
-  // thread, bounded by resolv.conf's own timeouts). Reads settings.password_file here, so a rotated
+  // `timeout`. Resolution counts against it but cannot be cut short (getaddrinfo runs on Asio's
+  // resolver thread, bounded by resolv.conf's own timeouts). Reads settings.password_file here, so a rotated
   // secret applies at the next connect. Throws Error (connection_lost) naming what failed.
   static boost::asio::awaitable<Connection> connect(ConnectionSettings settings, std::chrono::milliseconds timeout);
 

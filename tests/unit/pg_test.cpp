@@ -109,6 +109,7 @@ TEST_CASE("pg settings: redacted hides passwords in userinfo and parameters") {
   CHECK(redacted({"postgresql://app:s3cr@t@db:5432/jobs?password=other&sslmode=require", {}}) ==
         "postgresql://app:***@db:5432/jobs?password=***&sslmode=require");
   CHECK(redacted({"postgresql://app@db/jobs", {}}) == "postgresql://app@db/jobs");
+  CHECK(redacted({"postgresql://app:pa?ss@db/jobs", {}}) == "postgresql://app:***@db/jobs");
   CHECK(redacted({"postgresql:///jobs?host=/tmp/x&user=postgres", {}}) == "postgresql:///jobs?host=/tmp/x&user=postgres");
 }
 
@@ -125,6 +126,20 @@ TEST_CASE("pg connect parameters: every resolved address gets its own host entry
   CHECK(lists.hostaddr == "10.0.0.1,10.0.0.2,");
   CHECK(lists.port == "5432,5432,6432");
   CHECK(expand_hosts({{"db", {"::1"}}}, "5433").port == "5433");
+}
+
+TEST_CASE("pg connect parameters: host names are resolved before libpq sees them, socket paths are not") {
+  const auto tcp = run(prepare_connect(parse_database_url("postgresql://localhost:6543/jobs", env_of({}))));
+  const auto addresses = split_list(tcp.get("hostaddr").value_or(""));
+  REQUIRE_FALSE(addresses.empty());
+  for (const auto& address : addresses) CHECK((address == "127.0.0.1" || address == "::1"));
+  CHECK(split_list(*tcp.get("host")) == std::vector<std::string>(addresses.size(), "localhost"));
+  CHECK(tcp.get("port") == "6543");
+  CHECK(tcp.get("fallback_application_name") == "apsis-exportd");
+
+  const auto socket = run(prepare_connect(parse_database_url("postgresql:///jobs?host=/run/postgresql", env_of({}))));
+  CHECK(socket.get("host") == "/run/postgresql");
+  CHECK_FALSE(socket.get("hostaddr"));
 }
 
 TEST_CASE("pg error: what is transient") {
