@@ -1,0 +1,59 @@
+#include "store/postgres_session.hpp"
+
+#include "pg/run_to_completion.hpp"
+
+namespace apsis::store {
+
+PostgresSession::PostgresSession(pg::ConnectionSettings settings, Milliseconds connect_timeout,
+                                 Milliseconds statement_timeout)
+    : settings_(std::move(settings)), connect_timeout_(connect_timeout), statement_timeout_(statement_timeout) {}
+
+pg::Connection& PostgresSession::connection() {
+  if (connection_ && !connection_->ok()) connection_.reset();  // given up after a timeout or failure
+  if (!connection_) connection_.emplace(pg::run_to_completion(io_, pg::Connection::connect(settings_, connect_timeout_)));
+  return *connection_;
+}
+
+// A lost connection takes its transaction with it; the next statement starts on a new one.
+template <typename Run>
+decltype(auto) PostgresSession::guarded(Run&& run) {
+  try {
+    return run();
+  } catch (const pg::Error& e) {
+    if (e.connection_lost() || !connection_ || !connection_->ok()) {
+      connection_.reset();
+      in_transaction_ = false;
+    }
+    throw;
+  }
+}
+
+pg::Result PostgresSession::query(std::string_view sql, const SqlParams& params) {
+  return guarded([&] { return pg::run_to_completion(io_, connection().query(sql, params, statement_timeout_)); });
+}
+
+void PostgresSession::execute(std::string_view sql) {
+  guarded([&] { pg::run_to_completion(io_, connection().execute(sql, statement_timeout_)); });
+}
+
+void PostgresSession::begin() {
+  query("BEGIN");
+  in_transaction_ = true;
+}
+
+void PostgresSession::commit() {
+  query("COMMIT");
+  in_transaction_ = false;
+}
+
+void PostgresSession::abandon_transaction() noexcept {
+  if (!in_transaction_) return;
+  in_transaction_ = false;
+  try {
+    query("ROLLBACK");
+  } catch (...) {
+    connection_.reset();  // in an unknown state: the server rolls back when the connection closes
+  }
+}
+
+}  // namespace apsis::store
