@@ -51,10 +51,8 @@ namespace {
 
 // The version the database's schema_version table holds; 0 when there is none yet.
 int stored_version(PostgresSession& session) {
-  auto version = session.query(
-      "SELECT CASE WHEN to_regclass('schema_version') IS NULL THEN NULL"
-      " ELSE (SELECT coalesce(max(version), 0) FROM schema_version) END");
-  return static_cast<int>(version.optional_int64(0, 0).value_or(0));
+  if (session.query("SELECT to_regclass('schema_version') IS NULL").text(0, 0) == "t") return 0;
+  return static_cast<int>(session.query("SELECT coalesce(max(version), 0) FROM schema_version").int64(0, 0));
 }
 
 }  // namespace

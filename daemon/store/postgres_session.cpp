@@ -1,8 +1,18 @@
 #include "store/postgres_session.hpp"
 
+#include "pg/error.hpp"
 #include "pg/run_to_completion.hpp"
 
 namespace apsis::store {
+namespace {
+
+// run_to_completion hands its result through a std::future, which needs a default-constructible type.
+boost::asio::awaitable<std::optional<pg::Connection>> connect(pg::ConnectionSettings settings,
+                                                               Milliseconds timeout) {
+  co_return co_await pg::Connection::connect(std::move(settings), timeout);
+}
+
+}  // namespace
 
 PostgresSession::PostgresSession(pg::ConnectionSettings settings, Milliseconds connect_timeout,
                                  Milliseconds statement_timeout)
@@ -10,7 +20,7 @@ PostgresSession::PostgresSession(pg::ConnectionSettings settings, Milliseconds c
 
 pg::Connection& PostgresSession::connection() {
   if (connection_ && !connection_->ok()) connection_.reset();  // given up after a timeout or failure
-  if (!connection_) connection_.emplace(pg::run_to_completion(io_, pg::Connection::connect(settings_, connect_timeout_)));
+  if (!connection_) connection_ = pg::run_to_completion(io_, connect(settings_, connect_timeout_));
   return *connection_;
 }
 
