@@ -18,6 +18,8 @@ constexpr const char* kMigrationLock = "7017555224479017570";
 // shortcut, a forgotten account is looked up again.
 constexpr std::size_t kAccountCacheLimit = 200'000;
 
+constexpr std::string_view kUniqueViolation = "23505";
+
 }  // namespace
 
 int PostgresJobStore::schema_version() { return postgres_schema::migrations.back().version; }
@@ -30,7 +32,8 @@ PostgresJobStore::~PostgresJobStore() = default;
 
 std::unique_ptr<PostgresJobStore> PostgresJobStore::open(const pg::ConnectionSettings& settings,
                                                          PostgresStoreOptions options) {
-  auto session = std::make_unique<PostgresSession>(settings, options.connect_timeout, options.statement_timeout);
+  auto session = std::make_unique<PostgresSession>(settings, options.connect_timeout, options.statement_timeout,
+                                                   /*read_only=*/false);
   std::unique_ptr<PostgresJobStore> store(
       new PostgresJobStore(std::move(session), "PostgreSQL " + pg::redacted(settings), std::move(options)));
   store->call("opening", [&] { store->migrate(); });
@@ -40,7 +43,8 @@ std::unique_ptr<PostgresJobStore> PostgresJobStore::open(const pg::ConnectionSet
 std::unique_ptr<PostgresJobStore> PostgresJobStore::open_read_only(const pg::ConnectionSettings& settings,
                                                                    PostgresStoreOptions options) {
   options.leases.reset();  // it writes nothing
-  auto session = std::make_unique<PostgresSession>(settings, options.connect_timeout, options.statement_timeout);
+  auto session = std::make_unique<PostgresSession>(settings, options.connect_timeout, options.statement_timeout,
+                                                   /*read_only=*/true);
   std::unique_ptr<PostgresJobStore> store(
       new PostgresJobStore(std::move(session), "PostgreSQL " + pg::redacted(settings), std::move(options)));
   store->call("opening", [&] { store->check_version_for_reading(); });
@@ -86,7 +90,6 @@ void PostgresJobStore::migrate() {
 }
 
 void PostgresJobStore::check_version_for_reading() {
-  session_->query("SET default_transaction_read_only = on");
   const int version = stored_version(*session_);
   if (version == 0) throw NotInitialised(description_ + " holds no job table yet");
   if (version != schema_version())
@@ -99,14 +102,22 @@ Job PostgresJobStore::create(const std::string& export_name, TimePoint scheduled
   return call("create", [&]() -> Job {
     // ON CONFLICT: a slot another instance created a moment ago is DuplicateSlot, not an error that
     // would abort an enclosing transaction.
-    auto inserted = session_->query(
+    const auto duplicate = [&] {
+      return DuplicateSlot("export '" + export_name + "' already has a job for " + format_iso8601(scheduled_for));
+    };
+    pg::Result inserted;
+    try {
+      inserted = session_->query(
         std::string("INSERT INTO jobs (export, scheduled_for, state, definition, created_at, account) "
                     "VALUES ($1, $2, 'pending', $3::text, $4, ($3::text)::jsonb ->> 'account') "
                     "ON CONFLICT (export, scheduled_for) DO NOTHING RETURNING ") +
             kPostgresColumns,
         {export_name, format_iso8601(scheduled_for), definition_json, format_iso8601(now)});
-    if (inserted.rows() == 0)
-      throw DuplicateSlot("export '" + export_name + "' already has a job for " + format_iso8601(scheduled_for));
+    } catch (const pg::Error& e) {
+      if (e.sqlstate() == kUniqueViolation) throw duplicate();
+      throw;
+    }
+    if (inserted.rows() == 0) throw duplicate();
     return read_postgres_job(inserted, 0, accounts_);
   });
 }

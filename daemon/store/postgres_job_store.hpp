@@ -110,7 +110,7 @@ class PostgresJobStore final : public JobStore {
   void update_row(std::string_view operation, std::int64_t id, const std::string& set_clause,
                   SqlParams params);
   // The account of job `id` (cached from the rows this store has read or written).
-  std::optional<std::string> account_of(std::int64_t id);
+  std::optional<std::string> account_of(std::string_view operation, std::int64_t id);
   std::vector<Job> read_jobs(const std::string& where_and_order, SqlParams params);
 
   std::unique_ptr<PostgresSession> session_;

@@ -47,10 +47,10 @@ std::string id_list(const std::vector<std::int64_t>& ids) {
 
 }  // namespace
 
-std::optional<std::string> PostgresJobStore::account_of(std::int64_t id) {
+std::optional<std::string> PostgresJobStore::account_of(std::string_view operation, std::int64_t id) {
   if (const auto cached = accounts_.find(id); cached != accounts_.end()) return cached->second;
   auto row = session_->query("SELECT account FROM jobs WHERE id = $1", {std::to_string(id)});
-  if (row.rows() == 0) throw_missing("looking up the account", id);
+  if (row.rows() == 0) throw_missing(operation, id);
   const auto account = row.optional_text(0, 0);
   auto& entry = accounts_[id];
   if (account) entry = std::string(*account);
@@ -65,7 +65,7 @@ void PostgresJobStore::update_row(std::string_view operation, std::int64_t id, c
     std::optional<std::string> account;
     std::optional<Tenure> tenure;
     if (options_.leases) {
-      account = account_of(id);
+      account = account_of(operation, id);
       if (account) tenure = options_.leases->tenure(*account);
       if (!tenure)
         throw LeaseLost(std::string(operation) + ": job " + std::to_string(id) + " of account '" +

@@ -15,12 +15,20 @@ boost::asio::awaitable<std::optional<pg::Connection>> connect(pg::ConnectionSett
 }  // namespace
 
 PostgresSession::PostgresSession(pg::ConnectionSettings settings, Milliseconds connect_timeout,
-                                 Milliseconds statement_timeout)
-    : settings_(std::move(settings)), connect_timeout_(connect_timeout), statement_timeout_(statement_timeout) {}
+                                 Milliseconds statement_timeout, bool read_only)
+    : settings_(std::move(settings)),
+      connect_timeout_(connect_timeout),
+      statement_timeout_(statement_timeout),
+      read_only_(read_only) {}
 
 pg::Connection& PostgresSession::connection() {
   if (connection_ && !connection_->ok()) connection_.reset();  // given up after a timeout or failure
-  if (!connection_) connection_ = pg::run_to_completion(io_, connect(settings_, connect_timeout_));
+  if (!connection_) {
+    auto connected = pg::run_to_completion(io_, connect(settings_, connect_timeout_));
+    if (read_only_)
+      pg::run_to_completion(io_, connected->query("SET default_transaction_read_only = on", {}, statement_timeout_));
+    connection_ = std::move(connected);
+  }
   return *connection_;
 }
 

@@ -13,7 +13,9 @@ namespace apsis::store {
 
 class PostgresSession {
  public:
-  PostgresSession(pg::ConnectionSettings settings, Milliseconds connect_timeout, Milliseconds statement_timeout);
+  // `read_only`: every connection, also one made again after a loss, refuses writes.
+  PostgresSession(pg::ConnectionSettings settings, Milliseconds connect_timeout, Milliseconds statement_timeout,
+                  bool read_only);
 
   // Throws pg::Error; after one that lost the connection the next statement connects again.
   pg::Result query(std::string_view sql, const SqlParams& params = {});
@@ -35,6 +37,7 @@ class PostgresSession {
   pg::ConnectionSettings settings_;
   Milliseconds connect_timeout_;
   Milliseconds statement_timeout_;
+  bool read_only_;
   std::optional<pg::Connection> connection_;
   bool in_transaction_{false};
 };

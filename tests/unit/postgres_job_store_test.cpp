@@ -22,6 +22,13 @@ const std::string kDefinition = R"({"name":"dupes","account":"acme"})";
 
 std::string text_of(const std::exception& e) { return e.what(); }
 
+// Ends every other session on the database, as a server restart or a network cut would, and waits
+// until they are gone (without the wait, the next statement can still reach a dying session).
+void kill_other_sessions(const PostgresTestDatabase& db) {
+  db.sql("SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
+         "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+}
+
 }  // namespace
 
 TEST_CASE("postgres: instances opening a fresh database together create one schema") {
@@ -74,6 +81,11 @@ TEST_CASE("postgres: the read-only view creates nothing and writes nothing") {
   writer->create("dupes", kSlot, kDefinition, kSlot);
   auto reader = PostgresJobStore::open_read_only(db.settings());
   CHECK(reader->list({}).size() == 1);
+  CHECK_THROWS_WITH(reader->create("dupes", kSlot + 1s, kDefinition, kSlot), doctest::Contains("read-only"));
+  // Also on the connection made again after one was lost.
+  CHECK(reader->list({}).size() == 1);
+  kill_other_sessions(db);
+  CHECK_THROWS_AS(reader->list({}), Busy);
   CHECK_THROWS_WITH(reader->create("dupes", kSlot + 1s, kDefinition, kSlot), doctest::Contains("read-only"));
   CHECK(reader->describe().find("PostgreSQL postgresql:///") == 0);
 }
@@ -159,8 +171,7 @@ TEST_CASE("postgres: a killed connection is Busy once, and the next call connect
   PostgresTestDatabase db;
   auto store = PostgresJobStore::open(db.settings());
   const auto id = store->create("dupes", kSlot, kDefinition, kSlot).id;
-  db.sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-         "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+  kill_other_sessions(db);
   try {
     store->record_hook_result(id, "x");
     FAIL("no Busy");
@@ -178,8 +189,7 @@ TEST_CASE("postgres: a transaction cut by a lost connection leaves no row, and t
   auto store = PostgresJobStore::open(db.settings());
   CHECK_THROWS_AS(store->create_asked_for("dupes", kSlot, kDefinition, kSlot,
                                           [&](std::int64_t) {
-                                            db.sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                                   "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+                                            kill_other_sessions(db);
                                           }),
                   Busy);
   CHECK(store->list({}).empty());
