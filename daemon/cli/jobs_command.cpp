@@ -6,6 +6,7 @@
 #include "cli/arguments.hpp"
 #include "cli/commands.hpp"
 #include "cli/json_fields.hpp"
+#include "store/open_store.hpp"
 #include "store/job_store.hpp"
 
 namespace apsis::cli {
@@ -88,7 +89,7 @@ int jobs_command(const std::vector<std::string>& args) {
   if (filter.limit && *filter.limit <= 0) filter.limit.reset();
   std::vector<store::Job> jobs;
   try {
-    jobs = store::JobStore::open_read_only(config->state_db).list(filter);
+    jobs = store::open_job_store({config->state_db, config->state_db_url}, {.read_only = true})->list(filter);
   } catch (const store::NotInitialised& e) {
     // Nothing has run yet, or the daemon is creating the database at this moment: no jobs.
     std::fprintf(stderr, "apsis-exportd jobs: %s\n", e.what());

@@ -29,6 +29,7 @@
 #include "dispatch/dispatcher.hpp"
 #include "jobs/job_row.hpp"
 #include "service/once_lock.hpp"
+#include "store/open_store.hpp"
 #include "store/ownership.hpp"
 
 namespace apsis::cli {
@@ -141,7 +142,8 @@ int hand_to_service(store::JobStore& store, const config::ExportDefinition& defi
   const auto job = queue_for_service(store, definition, Clock::now());
   std::fprintf(stderr, "apsis-exportd once: job %lld handed to the running service (pid %ld); following it\n",
                static_cast<long long>(job.id), holder.pid);
-  auto reader = store::JobStore::open_read_only(state_db);
+  auto reader_owner = store::open_job_store({state_db, std::nullopt}, {.read_only = true});
+  auto& reader = *reader_owner;
   const bool progress = wants_progress();
   const TimePoint started = Clock::now();
   const SignalWait signals;
@@ -271,10 +273,10 @@ int once_command(const std::vector<std::string>& args) {
   }
   const auto& definition = found->second;
 
-  auto store = store::JobStore::open(configuration->state_db);
+  auto store = store::open_job_store({configuration->state_db, configuration->state_db_url});
   if (const auto holder = store::service_owner(configuration->state_db))
-    return hand_to_service(store, definition, *holder, configuration->state_db);
-  return run_here(store, configuration, definition);
+    return hand_to_service(*store, definition, *holder, configuration->state_db);
+  return run_here(*store, configuration, definition);
 }
 
 }  // namespace apsis::cli

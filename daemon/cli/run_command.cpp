@@ -4,6 +4,7 @@
 #include "cli/commands.hpp"
 #include "cli/hand_off.hpp"
 #include "service/daemon.hpp"
+#include "store/open_store.hpp"
 #include "store/job_store.hpp"
 #include "store/ownership.hpp"
 
@@ -40,8 +41,8 @@ int trigger_command(const std::vector<std::string>& args) {
     std::fprintf(stderr, "apsis-exportd trigger: no export named '%s'\n", arguments.positional[0].c_str());
     return kExitBadConfig;
   }
-  auto store = store::JobStore::open(config->state_db);
-  const auto job = queue_for_service(store, found->second, Clock::now());
+  auto store = store::open_job_store({config->state_db, config->state_db_url});
+  const auto job = queue_for_service(*store, found->second, Clock::now());
   std::printf("job %lld queued for export %s\n", static_cast<long long>(job.id), found->first.c_str());
   return kExitOk;
 }

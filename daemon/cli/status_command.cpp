@@ -15,6 +15,7 @@
 #include "cli/json_fields.hpp"
 #include "cli/status_format.hpp"
 #include "schedule/schedule.hpp"
+#include "store/open_store.hpp"
 #include "store/job_store.hpp"
 
 namespace apsis::cli {
@@ -105,7 +106,8 @@ StatusReport build_report(const config::Config& config, TimePoint now) {
   for (const auto& [name, definition] : config.exports)
     report.exports.push_back({.name = name, .definition = &definition, .next_run = next_run(definition, now)});
   try {
-    auto store = store::JobStore::open_read_only(config.state_db);
+    auto store_owner = store::open_job_store({config.state_db, config.state_db_url}, {.read_only = true});
+    auto& store = *store_owner;
     read_job_table(report, store);
   } catch (const store::NotInitialised&) {
     // Nothing has run yet, or the daemon is creating the database right now: every export has no jobs.

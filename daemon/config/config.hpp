@@ -145,7 +145,8 @@ struct ExportDefinition {
 
 struct Config {
   std::filesystem::path source;  // the YAML file this was loaded from
-  std::filesystem::path state_db;
+  std::filesystem::path state_db;              // SQLite: the job table's file
+  std::optional<std::string> state_db_url;     // PostgreSQL instead: the URL as written (${ENV} unexpanded)
   std::filesystem::path output_dir;
   std::map<std::string, Account> accounts;
   PollingPolicy polling{};

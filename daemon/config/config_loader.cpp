@@ -135,11 +135,26 @@ std::optional<std::string> read_admin_listen(LoadContext& ctx, const Field& fiel
   return text;
 }
 
+bool is_database_url(std::string_view text) {
+  return text.starts_with("postgresql://") || text.starts_with("postgres://");
+}
+
+// A path is a SQLite file; a postgresql:// URL (any URI libpq accepts) a PostgreSQL database.
+void read_state_db(LoadContext& ctx, const Field& field, Config& config) {
+  if (const auto text = field.value.IsScalar() ? std::optional(field.value.Scalar()) : std::nullopt;
+      text && is_database_url(*text)) {
+    config.state_db_url = *text;
+    return;
+  }
+  if (auto path = read_path(ctx, field)) config.state_db = std::move(*path);
+}
+
 Config read_config(LoadContext& ctx, const YAML::Node& root) {
   const Mapping top(ctx, root, kTopKeys);
   Config config;
-  if (const auto field = top.require("state_db", "the path of the job database, e.g. ./state/jobs.sqlite3"))
-    if (auto path = read_path(ctx, *field)) config.state_db = std::move(*path);
+  if (const auto field = top.require("state_db", "the path of the job database, e.g. ./state/jobs.sqlite3, or a "
+                                                 "postgresql:// URL"))
+    read_state_db(ctx, *field, config);
   if (const auto field = top.require("output_dir", "the directory exports are written to"))
     if (auto path = read_path(ctx, *field)) config.output_dir = std::move(*path);
   AccountsSection accounts;

@@ -18,6 +18,7 @@
 #include "service/daemon_internal.hpp"
 #include "service/once_lock.hpp"
 #include "sink/staged_file.hpp"
+#include "store/open_store.hpp"
 
 namespace apsis::service {
 namespace {
@@ -53,7 +54,8 @@ Daemon::Daemon(std::filesystem::path config_path, config::Config config, const L
     : config_path_(std::move(config_path)),
       config_(std::make_shared<const config::Config>(std::move(config))),
       log_(log),
-      store_(store::JobStore::open(config_->state_db)),
+      store_owner_(store::open_job_store({config_->state_db, config_->state_db_url})),
+      store_(*store_owner_),
       writer_(io_.get_executor(), store_, std::chrono::seconds(1),
               {.report = [&log](std::string_view problem) { log.log(Level::warning, problem); }}),
       random_(std::random_device{}()),

@@ -87,7 +87,8 @@ class Daemon {
   std::filesystem::path config_path_;
   std::shared_ptr<const config::Config> config_;
   const Logger& log_;
-  store::JobStore store_;
+  std::unique_ptr<store::JobStore> store_owner_;
+  store::JobStore& store_;
   store::StoreWriter writer_;  // the jobs' writes: Busy retried off the loop's critical path
   Random random_;
   SystemdNotifier systemd_;

@@ -2,11 +2,11 @@
 #include <algorithm>
 #include <vector>
 
-#include "store/job_store.hpp"
+#include "store/sqlite_job_store.hpp"
 
 namespace apsis::store {
 
-std::optional<Milliseconds> JobStore::typical_duration(const std::string& export_name) {
+std::optional<Milliseconds> SqliteJobStore::typical_duration(const std::string& export_name) {
   constexpr int kRuns = 10;
   constexpr std::size_t kAtLeast = 5;
   auto query = db_.prepare(
@@ -27,7 +27,7 @@ std::optional<Milliseconds> JobStore::typical_duration(const std::string& export
   return *middle;
 }
 
-std::int64_t JobStore::max_id() {
+std::int64_t SqliteJobStore::max_id() {
   auto query = db_.prepare("SELECT coalesce(max(id), 0) FROM jobs");
   query.step();
   return query.column_int(0);

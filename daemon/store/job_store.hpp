@@ -1,27 +1,25 @@
-// The job table: every job's whole story, in a SQLite file that `sqlite3` can read while the daemon
-// writes (WAL). Owned by the event-loop thread; not thread-safe.
+// The job table: every job's whole story, one row per job, behind one interface with two backends:
+// SQLite (store/sqlite_job_store.hpp, the embedded default) and PostgreSQL
+// (store/postgres_job_store.hpp, several daemons on one table). Both keep the same columns and
+// views, so an operator's queries carry over from `sqlite3` to `psql`.
 //
-// Every call runs on the event loop and blocks it: SQLite waits at most the busy timeout (200 ms)
-// for another connection's write lock, then the call throws Busy, reads included. Busy is transient:
-// the caller tries again later (store/store_writer.hpp does that for the daemon's writes). Every call
-// is timed into call_times().
+// A store is not thread-safe: the daemon calls it from one thread (the event loop for SQLite, the
+// database thread for PostgreSQL: store/store_writer.hpp). A call that finds the database locked or
+// unreachable throws Busy: nothing was written, and the same call may succeed later.
 #pragma once
 
-#include <chrono>
-#include <filesystem>
+#include <cstdint>
 #include <functional>
 #include <map>
-#include <memory>
 #include <optional>
 #include <span>
 #include <stdexcept>
-#include <string_view>
+#include <string>
 #include <vector>
 
 #include "store/call_times.hpp"
 #include "store/job.hpp"
 #include "store/job_updates.hpp"
-#include "store/sqlite.hpp"
 
 namespace apsis::store {
 
@@ -37,8 +35,9 @@ class NotInitialised : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Another connection held the database's lock past the busy timeout (SQLITE_BUSY, SQLITE_LOCKED):
-// nothing was written, and the same call may succeed later.
+// The database could not answer now: another connection held SQLite's lock past the busy timeout
+// (SQLITE_BUSY, SQLITE_LOCKED), or PostgreSQL was unreachable. Nothing was written, and the same
+// call may succeed later.
 class Busy : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -56,130 +55,90 @@ struct ExportStateCount {
   std::int64_t count{0};
 };
 
+// A fenced write (PostgreSQL) matched no row because this instance no longer holds the job's account
+// lease: another instance owns the job now. Never retried; the job stops without touching its row.
+class LeaseLost : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 class JobStore {
  public:
-  // How long a call waits for another connection's lock before it throws Busy.
-  static constexpr Milliseconds kBusyTimeout{200};
-  // Opening (and migrating the schema) waits longer: nothing runs on the loop yet, and a `trigger`
-  // opening the file while the daemon creates it should wait rather than fail.
-  static constexpr Milliseconds kOpenBusyTimeout{10'000};
+  virtual ~JobStore() = default;
 
-  // Creates the file and its parent directory if needed, applies schema migrations, and refuses a
-  // database whose schema is newer than this binary knows or that is not an apsis-exportd database.
-  static JobStore open(const std::filesystem::path& file);
-  // For `jobs`: never creates or migrates anything. Throws NotInitialised for a database the daemon
-  // is creating right now.
-  static JobStore open_read_only(const std::filesystem::path& file);
-
-  static int schema_version();
-
-  JobStore(JobStore&&) noexcept;
-  JobStore& operator=(JobStore&&) = delete;
-  ~JobStore();
-
-  Job create(const std::string& export_name, TimePoint scheduled_for, const std::string& definition_json,
-             TimePoint now);
+  virtual Job create(const std::string& export_name, TimePoint scheduled_for, const std::string& definition_json,
+             TimePoint now) = 0;
   // A job asked for by hand (`once`, `trigger`): its slot is when it was asked for, or the next free
   // millisecond when another such job of the export was asked for in the same one.
-  Job create_asked_for(const std::string& export_name, TimePoint asked_at, const std::string& definition_json,
-                       TimePoint now);
+  virtual Job create_asked_for(const std::string& export_name, TimePoint asked_at, const std::string& definition_json,
+                       TimePoint now) = 0;
   // The same, with `claim(id)` run before the row is committed: no other connection sees the row before
   // `claim` has returned (`once` takes the job's lock there). A `claim` that throws leaves no row.
-  Job create_asked_for(const std::string& export_name, TimePoint asked_at, const std::string& definition_json,
-                       TimePoint now, const std::function<void(std::int64_t id)>& claim);
+  virtual Job create_asked_for(const std::string& export_name, TimePoint asked_at, const std::string& definition_json,
+                       TimePoint now, const std::function<void(std::int64_t id)>& claim) = 0;
   // Writes every mutable column of `job` (state, counters, timings, result) in one statement.
   // Deprecated: a whole-row write from a stale copy undoes another writer's columns. Use the
   // record_* updates below; only the old job core still calls this.
-  void save(const Job& job);
+  virtual void save(const Job& job) = 0;
 
   // Narrow updates (store/job_updates.hpp): one UPDATE of only the columns each one names. Each
   // throws std::runtime_error if the row is missing.
-  void record_submit_attempt(std::int64_t id, const SubmitAttempt& attempt);
-  void record_submitted(std::int64_t id, const SubmittedColumns& submitted);
+  virtual void record_submit_attempt(std::int64_t id, const SubmitAttempt& attempt) = 0;
+  virtual void record_submitted(std::int64_t id, const SubmittedColumns& submitted) = 0;
   // All in one transaction: the still-in-progress answers of many jobs. Rows that are gone or
   // already final are passed over (a progress note must never reopen a finished job).
-  void record_progress(std::span<const PollProgress> progress);
-  void record_download_started(std::int64_t id, const DownloadStarted& started);
-  void record_resubmit(std::int64_t id, const Resubmitting& resubmitting);
-  void record_published(std::int64_t id, const PublishedColumns& published);
-  void record_finished(std::int64_t id, const FinishedColumns& finished);
-  void record_hook_result(std::int64_t id, const std::string& hook_result);
+  virtual void record_progress(std::span<const PollProgress> progress) = 0;
+  virtual void record_download_started(std::int64_t id, const DownloadStarted& started) = 0;
+  virtual void record_resubmit(std::int64_t id, const Resubmitting& resubmitting) = 0;
+  virtual void record_published(std::int64_t id, const PublishedColumns& published) = 0;
+  virtual void record_finished(std::int64_t id, const FinishedColumns& finished) = 0;
+  virtual void record_hook_result(std::int64_t id, const std::string& hook_result) = 0;
   // Retention deleted the job's published file.
-  void record_file_removed(std::int64_t id, TimePoint removed_at);
+  virtual void record_file_removed(std::int64_t id, TimePoint removed_at) = 0;
 
-  std::optional<Job> find(std::int64_t id);
-  std::vector<Job> list(const JobFilter& filter);
+  virtual std::optional<Job> find(std::int64_t id) = 0;
+  virtual std::vector<Job> list(const JobFilter& filter) = 0;
   // Unfinished rows (pending, submitted, downloading) with an id above `after_id`, oldest first, at
   // most `limit`: a restart with 100 000 jobs in flight reads them a page at a time.
-  std::vector<Job> unfinished(std::int64_t after_id = 0, int limit = -1);
+  virtual std::vector<Job> unfinished(std::int64_t after_id = 0, int limit = -1) = 0;
   // Pending rows with an id above `after_id`: jobs that `apsis-exportd trigger` added.
-  std::vector<Job> pending_after(std::int64_t after_id);
+  virtual std::vector<Job> pending_after(std::int64_t after_id) = 0;
   // The newest slot the export has a job for, if any.
-  std::optional<TimePoint> latest_slot(const std::string& export_name);
+  virtual std::optional<TimePoint> latest_slot(const std::string& export_name) = 0;
 
   // For /metrics and `status`: how many rows each export has in each state.
-  std::vector<ExportStateCount> count_by_export_and_state();
+  virtual std::vector<ExportStateCount> count_by_export_and_state() = 0;
   // The export's newest job in a final state: `status`'s "last result".
-  std::optional<Job> latest_finished(const std::string& export_name);
+  virtual std::optional<Job> latest_finished(const std::string& export_name) = 0;
   // When each export last published a file.
-  std::map<std::string, TimePoint> last_success_by_export();
+  virtual std::map<std::string, TimePoint> last_success_by_export() = 0;
   // Succeeded jobs whose file retention has not removed, newest slot first.
-  std::vector<Job> published_files(const std::string& export_name);
+  virtual std::vector<Job> published_files(const std::string& export_name) = 0;
   // The newest succeeded job of any export whose file (not removed by retention) is at `path`.
-  std::optional<std::int64_t> newest_owner(const std::string& path);
+  virtual std::optional<std::int64_t> newest_owner(const std::string& path) = 0;
   // How long the export's recent runs took from submit to their file (the median of its last ten
   // succeeded jobs), once it has at least five: a recurring export usually takes about as long.
-  std::optional<Milliseconds> typical_duration(const std::string& export_name);
+  virtual std::optional<Milliseconds> typical_duration(const std::string& export_name) = 0;
   // The highest job id in the table (0 when empty): rows created later have higher ids.
-  std::int64_t max_id();
+  virtual std::int64_t max_id() = 0;
   // history_days: deletes finished rows that finished before `cutoff`, except each export's newest
   // finished row, so `status` can still say how an export last ended. Returns the rows deleted.
-  std::int64_t prune_finished_before(TimePoint cutoff);
+  virtual std::int64_t prune_finished_before(TimePoint cutoff) = 0;
+  // Unfinished rows of one account, as unfinished() pages them: what a new owner of the account
+  // resumes (PostgreSQL: account leases).
+  virtual std::vector<Job> unfinished_of_account(const std::string& account, std::int64_t after_id, int limit) = 0;
 
   // How long the calls so far took (steady clock); nested calls count once.
-  const CallTimes& call_times() const { return times_; }
-  const std::filesystem::path& file() const { return file_; }
+  virtual const CallTimes& call_times() const = 0;
+  // Where the table lives, for messages: the SQLite file, or the PostgreSQL URL without password.
+  virtual std::string describe() const = 0;
 
- private:
-  struct Prepared;  // the statements run on every job's steps, prepared once
-
-  JobStore(Database db, std::filesystem::path file);
-  void migrate();
-  // Runs one store operation: times it, and turns SQLite's BUSY/LOCKED into Busy naming the file
-  // and `operation`.
-  template <typename Body>
-  decltype(auto) call(std::string_view operation, Body&& body);
-  [[noreturn]] void raise_busy(std::string_view operation, const SqliteError& error) const;
-  Statement& prepared(std::optional<Statement>& slot, std::string_view sql);
-  void expect_one_row(std::int64_t id, std::string_view operation) const;
-
-  Database db_;
-  std::filesystem::path file_;
-  std::unique_ptr<Prepared> prepared_;
-  CallTimes times_;
-  int depth_{0};  // of nested call()s: only the outermost is timed
+ protected:
+  JobStore() = default;
+  JobStore(const JobStore&) = default;
+  JobStore(JobStore&&) = default;
+  JobStore& operator=(const JobStore&) = default;
+  JobStore& operator=(JobStore&&) = default;
 };
-
-bool is_busy(const SqliteError& error);
-
-template <typename Body>
-decltype(auto) JobStore::call(std::string_view operation, Body&& body) {
-  struct Timer {
-    JobStore& store;
-    std::chrono::steady_clock::time_point started{std::chrono::steady_clock::now()};
-    explicit Timer(JobStore& s) : store(s) { ++store.depth_; }
-    ~Timer() {
-      if (--store.depth_ == 0) store.times_.record(std::chrono::steady_clock::now() - started);
-    }
-    Timer(const Timer&) = delete;
-    Timer& operator=(const Timer&) = delete;
-  } timer(*this);
-  try {
-    return body();
-  } catch (const SqliteError& e) {
-    if (is_busy(e)) raise_busy(operation, e);
-    throw;
-  }
-}
 
 }  // namespace apsis::store

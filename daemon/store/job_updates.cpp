@@ -1,7 +1,7 @@
 // JobStore's narrow updates: each one UPDATE of the columns its value type names (job_updates.hpp).
 #include "store/job_updates.hpp"
 
-#include "store/job_store.hpp"
+#include "store/sqlite_job_store.hpp"
 #include "store/prepared.hpp"
 
 namespace apsis::store {
@@ -14,7 +14,7 @@ std::optional<std::string> iso(const std::optional<TimePoint>& t) {
 
 }  // namespace
 
-void JobStore::record_submit_attempt(std::int64_t id, const SubmitAttempt& attempt) {
+void SqliteJobStore::record_submit_attempt(std::int64_t id, const SubmitAttempt& attempt) {
   call("record_submit_attempt", [&] {
     auto& update = prepared(prepared_->submit_attempt,
                             "UPDATE jobs SET submit_attempts = ?, window_start = ?, window_end = ? WHERE id = ?");
@@ -24,7 +24,7 @@ void JobStore::record_submit_attempt(std::int64_t id, const SubmitAttempt& attem
   });
 }
 
-void JobStore::record_submitted(std::int64_t id, const SubmittedColumns& submitted) {
+void SqliteJobStore::record_submitted(std::int64_t id, const SubmittedColumns& submitted) {
   call("record_submitted", [&] {
     auto& update = prepared(prepared_->submitted,
                             "UPDATE jobs SET state = 'submitted', submitted_at = ?, poll_url = ?, poll_url_field = ?, "
@@ -39,7 +39,7 @@ void JobStore::record_submitted(std::int64_t id, const SubmittedColumns& submitt
 
 // A missing last_http_status keeps the column (a poll cut before any answer has no status). The
 // state guard keeps a late progress note from reopening a job that has finished meanwhile.
-void JobStore::record_progress(std::span<const PollProgress> progress) {
+void SqliteJobStore::record_progress(std::span<const PollProgress> progress) {
   if (progress.empty()) return;
   call("record_progress", [&] {
     Transaction transaction(db_);
@@ -57,7 +57,7 @@ void JobStore::record_progress(std::span<const PollProgress> progress) {
   });
 }
 
-void JobStore::record_download_started(std::int64_t id, const DownloadStarted& started) {
+void SqliteJobStore::record_download_started(std::int64_t id, const DownloadStarted& started) {
   call("record_download_started", [&] {
     auto& update = prepared(prepared_->download_started,
                             "UPDATE jobs SET state = 'downloading', download_attempts = ?, last_http_status = ?, "
@@ -68,7 +68,7 @@ void JobStore::record_download_started(std::int64_t id, const DownloadStarted& s
   });
 }
 
-void JobStore::record_resubmit(std::int64_t id, const Resubmitting& resubmitting) {
+void SqliteJobStore::record_resubmit(std::int64_t id, const Resubmitting& resubmitting) {
   call("record_resubmit", [&] {
     auto& update = prepared(prepared_->resubmit,
                             "UPDATE jobs SET state = 'pending', resubmits = ?, previous_poll_url = ?, "
@@ -81,7 +81,7 @@ void JobStore::record_resubmit(std::int64_t id, const Resubmitting& resubmitting
   });
 }
 
-void JobStore::record_published(std::int64_t id, const PublishedColumns& published) {
+void SqliteJobStore::record_published(std::int64_t id, const PublishedColumns& published) {
   call("record_published", [&] {
     auto& update = prepared(prepared_->published,
                             "UPDATE jobs SET state = 'succeeded', output_path = ?, bytes = ?, sha256 = ?, "
@@ -96,7 +96,7 @@ void JobStore::record_published(std::int64_t id, const PublishedColumns& publish
 
 // A missing last_http_status keeps the column: a job failing on a network error keeps the last
 // status APSIS One did send.
-void JobStore::record_finished(std::int64_t id, const FinishedColumns& finished) {
+void SqliteJobStore::record_finished(std::int64_t id, const FinishedColumns& finished) {
   call("record_finished", [&] {
     auto& update = prepared(prepared_->finished,
                             "UPDATE jobs SET state = ?, finished_at = ?, error = ?, "
@@ -112,7 +112,7 @@ void JobStore::record_finished(std::int64_t id, const FinishedColumns& finished)
   });
 }
 
-void JobStore::record_hook_result(std::int64_t id, const std::string& hook_result) {
+void SqliteJobStore::record_hook_result(std::int64_t id, const std::string& hook_result) {
   call("record_hook_result", [&] {
     auto& update = prepared(prepared_->hook_result, "UPDATE jobs SET hook_result = ? WHERE id = ?");
     update.bind(1, hook_result).bind(2, id).run();
@@ -120,7 +120,7 @@ void JobStore::record_hook_result(std::int64_t id, const std::string& hook_resul
   });
 }
 
-void JobStore::record_file_removed(std::int64_t id, TimePoint removed_at) {
+void SqliteJobStore::record_file_removed(std::int64_t id, TimePoint removed_at) {
   call("record_file_removed", [&] {
     auto& update = prepared(prepared_->file_removed, "UPDATE jobs SET file_removed_at = ? WHERE id = ?");
     update.bind(1, format_iso8601(removed_at)).bind(2, id).run();

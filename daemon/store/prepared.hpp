@@ -4,12 +4,12 @@
 
 #include <optional>
 
-#include "store/job_store.hpp"
+#include "store/sqlite_job_store.hpp"
 #include "store/sqlite.hpp"
 
 namespace apsis::store {
 
-struct JobStore::Prepared {
+struct SqliteJobStore::Prepared {
   std::optional<Statement> save;
   std::optional<Statement> submit_attempt;
   std::optional<Statement> submitted;

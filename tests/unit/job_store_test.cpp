@@ -94,6 +94,26 @@ TEST_CASE_TEMPLATE("listing filters and the unfinished set", Backend, STORE_BACK
   CHECK(store->unfinished().at(0).id == a.id);
 }
 
+TEST_CASE_TEMPLATE("each row names its account, and an account's unfinished rows page by id", Backend, STORE_BACKENDS) {
+  const Backend backend;
+  auto store = backend.open();
+  const auto a1 = store->create("a1", kSlot, R"({"account":"alpha"})", kSlot);
+  store->create("b1", kSlot, R"({"account":"beta"})", kSlot);
+  const auto a2 = store->create("a2", kSlot, R"({"account":"alpha"})", kSlot);
+  auto done = store->create("a3", kSlot, R"({"account":"alpha"})", kSlot);
+  FinishedColumns failed;
+  failed.state = JobState::failed;
+  failed.finished_at = kSlot;
+  store->record_finished(done.id, failed);
+  const auto first = store->unfinished_of_account("alpha", 0, 1);
+  REQUIRE(first.size() == 1);
+  CHECK(first.at(0).id == a1.id);
+  const auto rest = store->unfinished_of_account("alpha", a1.id, 10);
+  REQUIRE(rest.size() == 1);
+  CHECK(rest.at(0).id == a2.id);
+  CHECK(store->unfinished_of_account("gamma", 0, 10).empty());
+}
+
 TEST_CASE_TEMPLATE("saving a job whose row vanished is an error, not silence", Backend, STORE_BACKENDS) {
   const Backend backend;
   auto store = backend.open();

@@ -15,6 +15,7 @@
 
 #include "apsis/errors.hpp"
 #include "jobs/job_steps.hpp"
+#include "store/sqlite_job_store.hpp"
 #include "temp_dir.hpp"
 
 namespace apsis::jobs {
@@ -120,7 +121,7 @@ class ScriptedApi : public apsis_one::ExportApi {
 struct JobRig {
   TempDir dir;
   asio::io_context io;
-  store::JobStore store{store::JobStore::open(dir.path() / "jobs.sqlite3")};
+  store::SqliteJobStore store{store::SqliteJobStore::open(dir.path() / "jobs.sqlite3")};
   store::StoreWriter writer{io.get_executor(), store, 10ms, {.first_retry = 5ms, .max_retry = 20ms, .seed = 1, .report = {}}};
   TimePoint now{t0};
   Random random{42};

@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/system_error.hpp>
 
+#include "store/sqlite_job_store.hpp"
 #include "store/store_writer.hpp"
 #include "temp_dir.hpp"
 
@@ -24,7 +25,7 @@ const TimePoint kSlot = *parse_iso8601("2026-11-29T06:30:00.000Z");
 struct Fixture {
   TempDir dir;
   std::filesystem::path file{dir.path() / "jobs.sqlite3"};
-  JobStore store{JobStore::open(file)};
+  SqliteJobStore store{SqliteJobStore::open(file)};
   asio::io_context io;
   std::vector<std::string> reports;
   StoreWriter writer{io.get_executor(), store, 10ms,

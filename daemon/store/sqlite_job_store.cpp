@@ -1,4 +1,4 @@
-#include "store/job_store.hpp"
+#include "store/sqlite_job_store.hpp"
 
 #include <sys/stat.h>
 
@@ -110,37 +110,37 @@ bool is_busy(const SqliteError& error) {
   return primary == SQLITE_BUSY || primary == SQLITE_LOCKED;
 }
 
-int JobStore::schema_version() { return schema::migrations.back().version; }
+int SqliteJobStore::schema_version() { return schema::migrations.back().version; }
 
-JobStore::JobStore(Database db, std::filesystem::path file)
+SqliteJobStore::SqliteJobStore(Database db, std::filesystem::path file)
     : db_(std::move(db)), file_(std::move(file)), prepared_(std::make_unique<Prepared>()) {}
-JobStore::JobStore(JobStore&&) noexcept = default;
-JobStore::~JobStore() = default;
+SqliteJobStore::SqliteJobStore(SqliteJobStore&&) noexcept = default;
+SqliteJobStore::~SqliteJobStore() = default;
 
-void JobStore::raise_busy(std::string_view operation, const SqliteError& error) const {
+void SqliteJobStore::raise_busy(std::string_view operation, const SqliteError& error) const {
   throw Busy("job database " + file_.string() + " busy: " + std::string(operation) +
              " waited out the busy timeout, another connection holds its lock (" + error.what() + ")");
 }
 
-Statement& JobStore::prepared(std::optional<Statement>& slot, std::string_view sql) {
+Statement& SqliteJobStore::prepared(std::optional<Statement>& slot, std::string_view sql) {
   if (!slot) slot.emplace(db_.prepare(sql));
   slot->reset();  // also after a BUSY step, which leaves the statement mid-way
   return *slot;
 }
 
-void JobStore::expect_one_row(std::int64_t id, std::string_view operation) const {
+void SqliteJobStore::expect_one_row(std::int64_t id, std::string_view operation) const {
   if (db_.changes() != 1)
     throw std::runtime_error(std::string(operation) + ": job " + std::to_string(id) + " is missing from the job table");
 }
 
-JobStore JobStore::open(const std::filesystem::path& file) {
+SqliteJobStore SqliteJobStore::open(const std::filesystem::path& file) {
   if (file.has_parent_path()) apsis::create_directories(file.parent_path(), 0700);
   // The job table names exports and poll URLs: not for other users of the machine.
   const mode_t old_mask = ::umask(0077);
   Database db(file);
   ::umask(old_mask);
   configure_connection(db, kOpenBusyTimeout);
-  JobStore store(std::move(db), file);
+  SqliteJobStore store(std::move(db), file);
   store.call("opening", [&] {
     store.migrate();
     // WAL lets `sqlite3` read while the daemon writes; NORMAL sync keeps every commit across a process
@@ -153,11 +153,11 @@ JobStore JobStore::open(const std::filesystem::path& file) {
   return store;
 }
 
-JobStore JobStore::open_read_only(const std::filesystem::path& file) {
+SqliteJobStore SqliteJobStore::open_read_only(const std::filesystem::path& file) {
   if (!std::filesystem::exists(file)) throw NotInitialised("no job database at " + file.string() + " yet");
   Database db(file, /*read_only=*/true);
   configure_connection(db, kBusyTimeout);
-  JobStore store(std::move(db), file);
+  SqliteJobStore store(std::move(db), file);
   auto version = store.db_.prepare("PRAGMA user_version");
   version.step();
   if (version.column_int(0) == 0) throw NotInitialised(file.string() + " holds no job table yet");
@@ -167,7 +167,7 @@ JobStore JobStore::open_read_only(const std::filesystem::path& file) {
   return store;
 }
 
-void JobStore::migrate() {
+void SqliteJobStore::migrate() {
   // Inside one write transaction, so a second process opening the same new file (`trigger` while the
   // daemon starts) waits and then sees the finished schema instead of racing to create it.
   std::optional<Transaction> tx;
@@ -198,11 +198,12 @@ void JobStore::migrate() {
   tx->commit();
 }
 
-Job JobStore::create(const std::string& export_name, TimePoint scheduled_for, const std::string& definition_json,
+Job SqliteJobStore::create(const std::string& export_name, TimePoint scheduled_for, const std::string& definition_json,
                      TimePoint now) {
   return call("create", [&]() -> Job {
     auto insert = db_.prepare(
-        "INSERT INTO jobs (export, scheduled_for, state, definition, created_at) VALUES (?, ?, 'pending', ?, ?)");
+        "INSERT INTO jobs (export, scheduled_for, state, definition, created_at, account) "
+        "VALUES (?, ?, 'pending', ?, ?, json_extract(?3, '$.account'))");
     insert.bind(1, export_name).bind(2, format_iso8601(scheduled_for)).bind(3, definition_json);
     insert.bind(4, format_iso8601(now));
     try {
@@ -216,7 +217,7 @@ Job JobStore::create(const std::string& export_name, TimePoint scheduled_for, co
   });
 }
 
-Job JobStore::create_asked_for(const std::string& export_name, TimePoint asked_at, const std::string& definition_json,
+Job SqliteJobStore::create_asked_for(const std::string& export_name, TimePoint asked_at, const std::string& definition_json,
                                TimePoint now) {
   return call("create_asked_for", [&]() -> Job {
     constexpr int kTries = 1000;  // a thousand jobs of one export asked for in one second: the rest fail
@@ -230,7 +231,7 @@ Job JobStore::create_asked_for(const std::string& export_name, TimePoint asked_a
   });
 }
 
-Job JobStore::create_asked_for(const std::string& export_name, TimePoint asked_at, const std::string& definition_json,
+Job SqliteJobStore::create_asked_for(const std::string& export_name, TimePoint asked_at, const std::string& definition_json,
                                TimePoint now, const std::function<void(std::int64_t id)>& claim) {
   Transaction tx(db_);
   auto job = create_asked_for(export_name, asked_at, definition_json, now);
@@ -239,7 +240,7 @@ Job JobStore::create_asked_for(const std::string& export_name, TimePoint asked_a
   return job;
 }
 
-void JobStore::save(const Job& job) {
+void SqliteJobStore::save(const Job& job) {
   return call("save", [&]() -> void {
     auto& update = prepared(prepared_->save,
         "UPDATE jobs SET state = ?, submit_attempts = ?, submitted_at = ?, poll_url = ?, poll_expires_at = ?, "
@@ -261,7 +262,7 @@ void JobStore::save(const Job& job) {
   });
 }
 
-std::optional<Job> JobStore::find(std::int64_t id) {
+std::optional<Job> SqliteJobStore::find(std::int64_t id) {
   return call("find", [&]() -> std::optional<Job> {
     auto query = db_.prepare(std::string("SELECT ") + kColumns + " FROM jobs WHERE id = ?");
     query.bind(1, id);
@@ -270,7 +271,7 @@ std::optional<Job> JobStore::find(std::int64_t id) {
   });
 }
 
-std::vector<Job> JobStore::list(const JobFilter& filter) {
+std::vector<Job> SqliteJobStore::list(const JobFilter& filter) {
   return call("list", [&]() -> std::vector<Job> {
     std::string sql = std::string("SELECT ") + kColumns +
                       " FROM jobs WHERE (?1 IS NULL OR export = ?1) AND (?2 IS NULL OR state = ?2) ORDER BY id DESC";
@@ -287,7 +288,7 @@ std::vector<Job> JobStore::list(const JobFilter& filter) {
   });
 }
 
-std::vector<Job> JobStore::unfinished(std::int64_t after_id, int limit) {
+std::vector<Job> SqliteJobStore::unfinished(std::int64_t after_id, int limit) {
   return call("unfinished", [&]() -> std::vector<Job> {
     auto query = db_.prepare(std::string("SELECT ") + kColumns +
                              " FROM jobs WHERE state IN ('pending','submitted','downloading') AND id > ? ORDER BY id LIMIT ?");
@@ -298,7 +299,19 @@ std::vector<Job> JobStore::unfinished(std::int64_t after_id, int limit) {
   });
 }
 
-std::vector<Job> JobStore::pending_after(std::int64_t after_id) {
+std::vector<Job> SqliteJobStore::unfinished_of_account(const std::string& account, std::int64_t after_id, int limit) {
+  return call("unfinished_of_account", [&]() -> std::vector<Job> {
+    auto query = db_.prepare(std::string("SELECT ") + kColumns +
+                             " FROM jobs WHERE state IN ('pending','submitted','downloading') AND account = ? AND id > ?"
+                             " ORDER BY id LIMIT ?");
+    query.bind(1, account).bind(2, after_id).bind(3, static_cast<std::int64_t>(limit));
+    std::vector<Job> jobs;
+    while (query.step()) jobs.push_back(read_job(query));
+    return jobs;
+  });
+}
+
+std::vector<Job> SqliteJobStore::pending_after(std::int64_t after_id) {
   return call("pending_after", [&]() -> std::vector<Job> {
     auto query = db_.prepare(std::string("SELECT ") + kColumns + " FROM jobs WHERE state = 'pending' AND id > ? ORDER BY id");
     query.bind(1, after_id);
@@ -308,7 +321,7 @@ std::vector<Job> JobStore::pending_after(std::int64_t after_id) {
   });
 }
 
-std::optional<TimePoint> JobStore::latest_slot(const std::string& export_name) {
+std::optional<TimePoint> SqliteJobStore::latest_slot(const std::string& export_name) {
   return call("latest_slot", [&]() -> std::optional<TimePoint> {
     auto query = db_.prepare("SELECT max(scheduled_for) FROM jobs WHERE export = ?");
     query.bind(1, export_name);
@@ -318,7 +331,7 @@ std::optional<TimePoint> JobStore::latest_slot(const std::string& export_name) {
   });
 }
 
-std::vector<ExportStateCount> JobStore::count_by_export_and_state() {
+std::vector<ExportStateCount> SqliteJobStore::count_by_export_and_state() {
   return call("count_by_export_and_state", [&]() -> std::vector<ExportStateCount> {
     auto query = db_.prepare("SELECT export, state, count(*) FROM jobs GROUP BY export, state ORDER BY export, state");
     std::vector<ExportStateCount> counts;
@@ -331,7 +344,7 @@ std::vector<ExportStateCount> JobStore::count_by_export_and_state() {
   });
 }
 
-std::optional<Job> JobStore::latest_finished(const std::string& export_name) {
+std::optional<Job> SqliteJobStore::latest_finished(const std::string& export_name) {
   return call("latest_finished", [&]() -> std::optional<Job> {
     auto query = db_.prepare(std::string("SELECT ") + kColumns + " FROM jobs WHERE export = ? AND " + kFinished +
                              " ORDER BY id DESC LIMIT 1");
@@ -341,7 +354,7 @@ std::optional<Job> JobStore::latest_finished(const std::string& export_name) {
   });
 }
 
-std::map<std::string, TimePoint> JobStore::last_success_by_export() {
+std::map<std::string, TimePoint> SqliteJobStore::last_success_by_export() {
   return call("last_success_by_export", [&]() -> std::map<std::string, TimePoint> {
     auto query = db_.prepare("SELECT export, max(finished_at) FROM jobs WHERE state = 'succeeded' GROUP BY export");
     std::map<std::string, TimePoint> last;
@@ -351,7 +364,7 @@ std::map<std::string, TimePoint> JobStore::last_success_by_export() {
   });
 }
 
-std::vector<Job> JobStore::published_files(const std::string& export_name) {
+std::vector<Job> SqliteJobStore::published_files(const std::string& export_name) {
   return call("published_files", [&]() -> std::vector<Job> {
     auto query = db_.prepare(std::string("SELECT ") + kColumns +
                              " FROM jobs WHERE export = ? AND state = 'succeeded' AND output_path IS NOT NULL"
@@ -363,7 +376,7 @@ std::vector<Job> JobStore::published_files(const std::string& export_name) {
   });
 }
 
-std::optional<std::int64_t> JobStore::newest_owner(const std::string& path) {
+std::optional<std::int64_t> SqliteJobStore::newest_owner(const std::string& path) {
   return call("newest_owner", [&] {
     auto query = db_.prepare(
         "SELECT max(id) FROM jobs WHERE output_path = ? AND state = 'succeeded' AND file_removed_at IS NULL");
@@ -372,7 +385,7 @@ std::optional<std::int64_t> JobStore::newest_owner(const std::string& path) {
   });
 }
 
-std::int64_t JobStore::prune_finished_before(TimePoint cutoff) {
+std::int64_t SqliteJobStore::prune_finished_before(TimePoint cutoff) {
   return call("prune_finished_before", [&] {
     auto prune = db_.prepare(std::string("DELETE FROM jobs WHERE ") + kFinished +
                              " AND finished_at < ? AND id NOT IN (SELECT max(id) FROM jobs WHERE " + kFinished +
