@@ -2,6 +2,9 @@
 
 #include <sys/stat.h>
 
+#include <random>
+#include <thread>
+
 #include "schema_sql.hpp"
 #include "store/prepared.hpp"
 #include "util/directories.hpp"
@@ -135,11 +138,29 @@ void JobStore::expect_one_row(std::int64_t id, std::string_view operation) const
 
 JobStore JobStore::open(const std::filesystem::path& file) {
   if (file.has_parent_path()) apsis::create_directories(file.parent_path(), 0700);
+  // SQLite answers BUSY without waiting when waiting could deadlock: the switch to WAL upgrades a read
+  // transaction, and is refused at once while another process holds the write lock (several
+  // `once` creating one new file). So the whole opening step is tried again, on a fresh connection,
+  // until kOpenBusyTimeout has passed. Nothing runs on the event loop yet: sleeping here blocks nobody.
+  const auto deadline = std::chrono::steady_clock::now() + kOpenBusyTimeout;
+  std::minstd_rand jitter(std::random_device{}());  // apart, so openers that collided do not again
+  for (;;) {
+    const auto left = std::chrono::ceil<Milliseconds>(deadline - std::chrono::steady_clock::now());
+    try {
+      return open_once(file, std::max(left, Milliseconds(1)));
+    } catch (const Busy&) {
+      if (left <= Milliseconds(0)) throw;
+    }
+    std::this_thread::sleep_for(Milliseconds(std::uniform_int_distribution<int>(5, 50)(jitter)));
+  }
+}
+
+JobStore JobStore::open_once(const std::filesystem::path& file, Milliseconds busy_timeout) {
   // The job table names exports and poll URLs: not for other users of the machine.
   const mode_t old_mask = ::umask(0077);
   Database db(file);
   ::umask(old_mask);
-  configure_connection(db, kOpenBusyTimeout);
+  configure_connection(db, busy_timeout);
   JobStore store(std::move(db), file);
   store.call("opening", [&] {
     store.migrate();

@@ -66,6 +66,7 @@ class JobStore {
 
   // Creates the file and its parent directory if needed, applies schema migrations, and refuses a
   // database whose schema is newer than this binary knows or that is not an apsis-exportd database.
+  // Blocks up to kOpenBusyTimeout while other connections hold the lock, then throws Busy.
   static JobStore open(const std::filesystem::path& file);
   // For `jobs`: never creates or migrates anything. Throws NotInitialised for a database the daemon
   // is creating right now.
@@ -144,6 +145,8 @@ class JobStore {
   struct Prepared;  // the statements run on every job's steps, prepared once
 
   JobStore(Database db, std::filesystem::path file);
+  // One try at open(): a fresh connection that waits at most `busy_timeout` for a lock.
+  static JobStore open_once(const std::filesystem::path& file, Milliseconds busy_timeout);
   void migrate();
   // Runs one store operation: times it, and turns SQLite's BUSY/LOCKED into Busy naming the file
   // and `operation`.
