@@ -9,6 +9,7 @@
 
 #include <iostream>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 namespace apsis::store {
@@ -64,13 +65,15 @@ asio::awaitable<void> StoreWriter::write(std::function<void(JobStore&)> write) {
   std::optional<WaitingWrite> waiting;
   asio::steady_timer timer(executor_);
   for (Milliseconds delay = options_.first_retry;; delay = next_retry(delay)) {
+    std::string busy;
     try {
-      write_queued();
-      write(store_);
+      co_await write_queued();
+      co_await run_on_store(write);
       co_return;
     } catch (const Busy& e) {
-      if (!waiting) waiting.emplace(*this, e.what());
+      busy = e.what();
     }
+    if (!waiting) waiting.emplace(*this, busy);
     if (cancellation.cancelled() != asio::cancellation_type::none)
       throw boost::system::system_error(asio::error::operation_aborted, "waiting for the job database");
     timer.expires_after(jittered(delay));
@@ -92,17 +95,38 @@ void StoreWriter::stop() {
   flusher_->timer.cancel();
 }
 
-void StoreWriter::write_queued() {
-  if (queued_.empty()) return;
+asio::awaitable<void> StoreWriter::write_queued() {
+  if (queued_.empty()) co_return;
+  // Taken out first: on a database thread, more notes may queue while this batch is written.
+  auto taken = std::exchange(queued_, {});
   std::vector<PollProgress> batch;
-  batch.reserve(queued_.size());
-  for (const auto& [id, progress] : queued_) batch.push_back(progress);
-  store_.record_progress(batch);
-  queued_.clear();  // nothing can queue meanwhile: the store call does not suspend
+  batch.reserve(taken.size());
+  for (const auto& [id, progress] : taken) batch.push_back(progress);
+  try {
+    const std::function<void(JobStore&)> record = [&batch](JobStore& store) { store.record_progress(batch); };
+    co_await run_on_store(record);
+  } catch (...) {
+    taken.merge(queued_);  // a note queued meanwhile is newer than the batch's: it wins
+    queued_ = std::move(taken);
+    throw;
+  }
   if (flush_stuck_) {
     flush_stuck_ = false;
     busy_changed(true);
   }
+}
+
+asio::awaitable<void> StoreWriter::run_on_store(const std::function<void(JobStore&)>& call) {
+  if (!options_.database) {
+    call(store_);
+    co_return;
+  }
+  // The coroutine runs on the database thread; its answer (or exception) comes back to this one.
+  auto on_database = [&store = store_, &call]() -> asio::awaitable<void> {
+    call(store);
+    co_return;
+  };
+  co_await asio::co_spawn(*options_.database, std::move(on_database), asio::use_awaitable);
 }
 
 void StoreWriter::arm_flush() {
@@ -141,16 +165,26 @@ asio::awaitable<void> StoreWriter::flush_later(std::shared_ptr<Flusher> flusher)
       co_return;
     }
     try {
-      self->write_queued();
+      co_await self->write_queued();
+      self = flusher->owner;  // the write may have suspended: the writer may be gone
+      if (!self) co_return;
+      if (!self->queued_.empty()) {  // queued while this batch was written: another turn
+        wait = flush_interval_;
+        continue;
+      }
       flusher->armed = false;  // all written; the next queue_progress arms a new turn
       co_return;
     } catch (const Busy& e) {
+      self = flusher->owner;
+      if (!self) co_return;
       if (!self->flush_stuck_) {
         const bool was_busy = self->busy();
         self->flush_stuck_ = true;
         self->busy_changed(was_busy, e.what());
       }
     } catch (const std::exception& e) {
+      self = flusher->owner;
+      if (!self) co_return;
       self->report(std::string("writing the progress of ") + std::to_string(self->queued_.size()) +
                    " job(s) failed: " + e.what() + "; trying again");
     }

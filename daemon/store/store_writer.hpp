@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <vector>
 #include <random>
 #include <string_view>
 
@@ -31,6 +32,9 @@ struct StoreWriterOptions {
   // Where the writer says what went wrong (the database busy and free again, a failed batch);
   // null: standard error.
   std::function<void(std::string_view)> report;
+  // Where store calls run. Empty: on the caller's thread (SQLite: a local file). PostgreSQL: one
+  // database thread, so a call waiting on the network never holds up the event loop.
+  std::optional<boost::asio::any_io_executor> database{};
 };
 
 class StoreWriter {
@@ -50,6 +54,15 @@ class StoreWriter {
   // Any other exception propagates. While some write waits, busy() is true. Progress queued before
   // is written first, so a later write of the same row is never undone by an older note.
   boost::asio::awaitable<void> write(std::function<void(JobStore&)> write);
+
+  // A read (or a write with an answer) with write()'s rules: Busy retried, run where store calls run.
+  template <typename T>
+  boost::asio::awaitable<T> call(std::function<T(JobStore&)> read) {
+    std::optional<T> answer;
+    std::function<void(JobStore&)> run = [&answer, &read](JobStore& store) { answer.emplace(read(store)); };
+    co_await write(std::move(run));
+    co_return std::move(*answer);
+  }
 
   // A "still in progress" update: queued; a later one for the same id replaces the earlier; written
   // with the others by record_progress in one transaction at most flush_interval later. A Busy
@@ -73,7 +86,9 @@ class StoreWriter {
   boost::asio::awaitable<void> flush_later(std::shared_ptr<Flusher> flusher);
   void arm_flush();
   // Writes the queued batch; Busy propagates with the batch kept.
-  void write_queued();
+  boost::asio::awaitable<void> write_queued();
+  // Runs `call` on the store where store calls run (options.database), and comes back here.
+  boost::asio::awaitable<void> run_on_store(const std::function<void(JobStore&)>& call);
   Milliseconds jittered(Milliseconds delay);
   Milliseconds next_retry(Milliseconds delay) const;
   void busy_changed(bool was_busy, std::string_view why = {});

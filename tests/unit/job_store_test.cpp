@@ -1,8 +1,15 @@
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <barrier>
 #include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
 
+#include "store/sqlite.hpp"
 #include "store/sqlite_job_store.hpp"
+#include "store_backends.hpp"
 #include "temp_dir.hpp"
 
 using namespace apsis;
@@ -26,10 +33,10 @@ TEST_CASE("the database file and its directory are created, with the schema appl
   CHECK(again.list({}).empty());
 }
 
-TEST_CASE("a job row records every transition, read back exactly") {
-  TempDir dir;
-  auto store = SqliteJobStore::open(dir.path() / "jobs.sqlite3");
-  auto job = store.create("dupes", kSlot, R"({"name":"dupes"})", kSlot + 1s);
+TEST_CASE_TEMPLATE("a job row records every transition, read back exactly", Backend, STORE_BACKENDS) {
+  const Backend backend;
+  auto store = backend.open();
+  auto job = store->create("dupes", kSlot, R"({"name":"dupes"})", kSlot + 1s);
   CHECK(job.id > 0);
   CHECK(job.state == JobState::pending);
   CHECK(job.scheduled_for == kSlot);
@@ -43,8 +50,8 @@ TEST_CASE("a job row records every transition, read back exactly") {
   job.polls = 3;
   job.last_http_status = 404;
   job.next_poll_at = kSlot + 45s + 123ms;
-  store.save(job);
-  auto read = *store.find(job.id);
+  store->save(job);
+  auto read = *store->find(job.id);
   CHECK(read.state == JobState::submitted);
   CHECK(read.submit_attempts == 2);
   CHECK(read.poll_url == job.poll_url);
@@ -58,67 +65,67 @@ TEST_CASE("a job row records every transition, read back exactly") {
   job.bytes = 5'000'000'000;  // larger than 32 bits
   job.sha256 = std::string(64, 'a');
   job.next_poll_at.reset();
-  store.save(job);
-  read = *store.find(job.id);
+  store->save(job);
+  read = *store->find(job.id);
   CHECK(read.state == JobState::succeeded);
   CHECK(read.bytes == 5'000'000'000);
   CHECK_FALSE(read.next_poll_at);
   CHECK(read.sha256 == job.sha256);
 }
 
-TEST_CASE("one job per (export, scheduled slot)") {
-  TempDir dir;
-  auto store = SqliteJobStore::open(dir.path() / "jobs.sqlite3");
-  store.create("dupes", kSlot, "{}", kSlot);
-  CHECK_THROWS_AS(store.create("dupes", kSlot, "{}", kSlot), DuplicateSlot);
-  CHECK_NOTHROW(store.create("dupes", kSlot + 1ms, "{}", kSlot));
-  CHECK_NOTHROW(store.create("other", kSlot, "{}", kSlot));
+TEST_CASE_TEMPLATE("one job per (export, scheduled slot)", Backend, STORE_BACKENDS) {
+  const Backend backend;
+  auto store = backend.open();
+  store->create("dupes", kSlot, "{}", kSlot);
+  CHECK_THROWS_AS(store->create("dupes", kSlot, "{}", kSlot), DuplicateSlot);
+  CHECK_NOTHROW(store->create("dupes", kSlot + 1ms, "{}", kSlot));
+  CHECK_NOTHROW(store->create("other", kSlot, "{}", kSlot));
 }
 
-TEST_CASE("listing filters and the unfinished set") {
-  TempDir dir;
-  auto store = SqliteJobStore::open(dir.path() / "jobs.sqlite3");
-  auto a = store.create("a", kSlot, "{}", kSlot);
-  auto b = store.create("b", kSlot, "{}", kSlot);
-  store.create("b", kSlot + 1h, "{}", kSlot);
+TEST_CASE_TEMPLATE("listing filters and the unfinished set", Backend, STORE_BACKENDS) {
+  const Backend backend;
+  auto store = backend.open();
+  auto a = store->create("a", kSlot, "{}", kSlot);
+  auto b = store->create("b", kSlot, "{}", kSlot);
+  store->create("b", kSlot + 1h, "{}", kSlot);
   b.state = JobState::failed;
   b.error = "boom";
-  store.save(b);
-  CHECK(store.list({}).size() == 3);
-  CHECK(store.list({.export_name = "b"}).size() == 2);
-  CHECK(store.list({.state = JobState::failed}).at(0).id == b.id);
-  CHECK(store.list({.limit = 1}).size() == 1);
-  CHECK(store.list({.limit = 1}).at(0).id == 3);  // newest first
-  CHECK(store.unfinished().size() == 2);
-  CHECK(store.unfinished().at(0).id == a.id);
+  store->save(b);
+  CHECK(store->list({}).size() == 3);
+  CHECK(store->list({.export_name = "b"}).size() == 2);
+  CHECK(store->list({.state = JobState::failed}).at(0).id == b.id);
+  CHECK(store->list({.limit = 1}).size() == 1);
+  CHECK(store->list({.limit = 1}).at(0).id == 3);  // newest first
+  CHECK(store->unfinished().size() == 2);
+  CHECK(store->unfinished().at(0).id == a.id);
 }
 
-TEST_CASE("each row names its account, and an account's unfinished rows page by id") {
-  TempDir dir;
-  auto store = SqliteJobStore::open(dir.path() / "jobs.sqlite3");
-  const auto a1 = store.create("a1", kSlot, R"({"account":"alpha"})", kSlot);
-  store.create("b1", kSlot, R"({"account":"beta"})", kSlot);
-  const auto a2 = store.create("a2", kSlot, R"({"account":"alpha"})", kSlot);
-  auto done = store.create("a3", kSlot, R"({"account":"alpha"})", kSlot);
+TEST_CASE_TEMPLATE("each row names its account, and an account's unfinished rows page by id", Backend, STORE_BACKENDS) {
+  const Backend backend;
+  auto store = backend.open();
+  const auto a1 = store->create("a1", kSlot, R"({"account":"alpha"})", kSlot);
+  store->create("b1", kSlot, R"({"account":"beta"})", kSlot);
+  const auto a2 = store->create("a2", kSlot, R"({"account":"alpha"})", kSlot);
+  auto done = store->create("a3", kSlot, R"({"account":"alpha"})", kSlot);
   FinishedColumns failed;
   failed.state = JobState::failed;
   failed.finished_at = kSlot;
-  store.record_finished(done.id, failed);
-  const auto first = store.unfinished_of_account("alpha", 0, 1);
+  store->record_finished(done.id, failed);
+  const auto first = store->unfinished_of_account("alpha", 0, 1);
   REQUIRE(first.size() == 1);
   CHECK(first.at(0).id == a1.id);
-  const auto rest = store.unfinished_of_account("alpha", a1.id, 10);
+  const auto rest = store->unfinished_of_account("alpha", a1.id, 10);
   REQUIRE(rest.size() == 1);
   CHECK(rest.at(0).id == a2.id);
-  CHECK(store.unfinished_of_account("gamma", 0, 10).empty());
+  CHECK(store->unfinished_of_account("gamma", 0, 10).empty());
 }
 
-TEST_CASE("saving a job whose row vanished is an error, not silence") {
-  TempDir dir;
-  auto store = SqliteJobStore::open(dir.path() / "jobs.sqlite3");
+TEST_CASE_TEMPLATE("saving a job whose row vanished is an error, not silence", Backend, STORE_BACKENDS) {
+  const Backend backend;
+  auto store = backend.open();
   Job ghost;
   ghost.id = 99;
-  CHECK_THROWS_WITH(store.save(ghost), doctest::Contains("missing"));
+  CHECK_THROWS_WITH(store->save(ghost), doctest::Contains("missing"));
 }
 
 TEST_CASE("a newer schema, a foreign database and a non-database are refused and left untouched") {
@@ -156,39 +163,119 @@ TEST_CASE("times are ISO-8601 UTC with milliseconds") {
   CHECK_FALSE(parse_iso8601("2024-02-29T23:59:59.999Zjunk"));
 }
 
-TEST_CASE("jobs asked for by hand in the same millisecond each get a slot of their own") {
+TEST_CASE_TEMPLATE("jobs asked for by hand in the same millisecond each get a slot of their own", Backend, STORE_BACKENDS) {
   // Two `once` (or `trigger`) runs started together used to collide on one slot, and one failed.
-  TempDir dir;
-  auto store = SqliteJobStore::open(dir.path() / "jobs.sqlite3");
-  const auto first = store.create_asked_for("dupes", kSlot, "{}", kSlot);
-  const auto second = store.create_asked_for("dupes", kSlot, "{}", kSlot);
-  const auto third = store.create_asked_for("dupes", kSlot, "{}", kSlot);
+  const Backend backend;
+  auto store = backend.open();
+  const auto first = store->create_asked_for("dupes", kSlot, "{}", kSlot);
+  const auto second = store->create_asked_for("dupes", kSlot, "{}", kSlot);
+  const auto third = store->create_asked_for("dupes", kSlot, "{}", kSlot);
   CHECK(first.scheduled_for == kSlot);
   CHECK(second.scheduled_for == kSlot + 1ms);
   CHECK(third.scheduled_for == kSlot + 2ms);
   // A scheduled slot is never moved: that stays a duplicate.
-  CHECK_THROWS_AS(store.create("dupes", kSlot, "{}", kSlot), DuplicateSlot);
+  CHECK_THROWS_AS(store->create("dupes", kSlot, "{}", kSlot), DuplicateSlot);
 }
 
 // `once` takes its job's lock inside `claim`: a `run` starting meanwhile must not see the row unowned.
-TEST_CASE("a claimed job is invisible to other connections until its claim returned") {
-  TempDir dir;
-  const auto file = dir.path() / "jobs.sqlite3";
-  auto store = SqliteJobStore::open(file);
-  auto service = SqliteJobStore::open(file);
+TEST_CASE_TEMPLATE("a claimed job is invisible to other connections until its claim returned", Backend, STORE_BACKENDS) {
+  const Backend backend;
+  auto store = backend.open();
+  auto service = backend.open();
   std::int64_t claimed = 0;
-  const auto job = store.create_asked_for("dupes", kSlot, "{}", kSlot, [&](std::int64_t id) {
+  const auto job = store->create_asked_for("dupes", kSlot, "{}", kSlot, [&](std::int64_t id) {
     claimed = id;
-    CHECK(service.unfinished().empty());
-    CHECK(service.pending_after(0).empty());
+    CHECK(service->unfinished().empty());
+    CHECK(service->pending_after(0).empty());
   });
   CHECK(claimed == job.id);
-  REQUIRE(service.pending_after(0).size() == 1);
-  CHECK(service.pending_after(0).front().id == job.id);
+  REQUIRE(service->pending_after(0).size() == 1);
+  CHECK(service->pending_after(0).front().id == job.id);
 
   // A claim that fails leaves no row.
-  CHECK_THROWS_WITH(store.create_asked_for("dupes", kSlot, "{}", kSlot,
+  CHECK_THROWS_WITH(store->create_asked_for("dupes", kSlot, "{}", kSlot,
                                            [](std::int64_t) { throw std::runtime_error("cannot lock"); }),
                     "cannot lock");
-  CHECK(service.list({}).size() == 1);
+  CHECK(service->list({}).size() == 1);
+}
+
+namespace {
+
+// Opens `file` from `threads` threads at once, each with its own JobStore; returns the errors.
+std::vector<std::string> open_together(const std::filesystem::path& file, int threads) {
+  std::vector<std::string> errors(static_cast<std::size_t>(threads));
+  std::barrier start(threads);
+  std::vector<std::thread> openers;
+  for (int i = 0; i < threads; ++i)
+    openers.emplace_back([&, i] {
+      start.arrive_and_wait();
+      try {
+        (void)SqliteJobStore::open(file);
+      } catch (const std::exception& e) {
+        errors[static_cast<std::size_t>(i)] = e.what();
+      }
+    });
+  for (auto& opener : openers) opener.join();
+  std::erase(errors, std::string());
+  return errors;
+}
+
+// Takes the database's write lock again and again, for a moment each time, until stopped: another
+// process writing while this one opens the file. Its busy handler spins, so it grabs the lock the
+// moment an opener lets go of it.
+class BusyWriter {
+ public:
+  explicit BusyWriter(const std::filesystem::path& file) : db_(file) {
+    sqlite3_busy_handler(db_.handle(), [](void*, int) { std::this_thread::yield(); return 1; }, nullptr);
+    thread_ = std::thread([this] {
+      while (!stop_) {
+        db_.exec("BEGIN IMMEDIATE");
+        std::this_thread::sleep_for(2ms);
+        db_.exec("COMMIT");
+        std::this_thread::sleep_for(2ms);
+      }
+    });
+  }
+  ~BusyWriter() {
+    stop_ = true;
+    thread_.join();
+  }
+  BusyWriter(const BusyWriter&) = delete;
+  BusyWriter& operator=(const BusyWriter&) = delete;
+
+ private:
+  Database db_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace
+
+TEST_CASE("several processes creating one new database file at once all open it") {
+  // Five `once` started together on a fresh state_db: SQLite may answer BUSY at once, without waiting
+  // out the busy timeout (the switch to WAL while another connection holds the write lock).
+  for (int round = 0; round < 40; ++round) {
+    TempDir dir;
+    const auto errors = open_together(dir.path() / "jobs.sqlite3", 8);
+    INFO("round " << round << ": " << (errors.empty() ? std::string() : errors.front()));
+    REQUIRE(errors.empty());
+  }
+}
+
+TEST_CASE("opening waits for a writer that holds the lock when the journal switches to WAL") {
+  // The opener's schema commit hands the write lock to the writer, which holds it just as the
+  // opener switches the new file to WAL: SQLite refuses that switch at once instead of waiting.
+  for (int round = 0; round < 30; ++round) {
+    TempDir dir;
+    const auto file = dir.path() / "jobs.sqlite3";
+    const BusyWriter writer(file);
+    std::string error;
+    try {
+      (void)SqliteJobStore::open(file);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    INFO("round " << round);
+    REQUIRE(error == "");
+  }
 }

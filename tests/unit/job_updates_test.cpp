@@ -6,6 +6,7 @@
 #include <string>
 
 #include "store/sqlite_job_store.hpp"
+#include "store_backends.hpp"
 #include "temp_dir.hpp"
 
 using namespace apsis;
@@ -90,10 +91,11 @@ Job full_row(JobStore& store, JobState state = JobState::submitted) {
 }
 
 // Runs `update` on a full row and checks that exactly `changed` columns took the `expected` values.
-template <typename Update>
+template <typename Backend, typename Update>
 void check_update(Update update, const std::map<std::string, std::string>& expected, JobState start = JobState::submitted) {
-  TempDir dir;
-  auto store = SqliteJobStore::open(dir.path() / "jobs.sqlite3");
+  const Backend backend;
+  const auto opened = backend.open();
+  JobStore& store = *opened;
   const auto id = full_row(store, start).id;
   const auto other = full_row(store, start).id;
   const auto before = columns(*store.find(id));
@@ -112,13 +114,13 @@ void check_update(Update update, const std::map<std::string, std::string>& expec
 
 }  // namespace
 
-TEST_CASE("record_submit_attempt writes the attempt count and the event window only") {
-  check_update([](JobStore& s, std::int64_t id) { s.record_submit_attempt(id, {3, kSlot - 2h, std::nullopt}); },
+TEST_CASE_TEMPLATE("record_submit_attempt writes the attempt count and the event window only", Backend, STORE_BACKENDS) {
+  check_update<Backend>([](JobStore& s, std::int64_t id) { s.record_submit_attempt(id, {3, kSlot - 2h, std::nullopt}); },
                {{"submit_attempts", "3"}, {"window_start", format_iso8601(kSlot - 2h)}, {"window_end", "NULL"}});
 }
 
-TEST_CASE("record_submitted writes the poll URL columns, state submitted and a zero 503 run") {
-  check_update(
+TEST_CASE_TEMPLATE("record_submitted writes the poll URL columns, state submitted and a zero 503 run", Backend, STORE_BACKENDS) {
+  check_update<Backend>(
       [](JobStore& s, std::int64_t id) {
         s.record_submitted(id, {kSlot + 10s, "https://api.example/exports/9", "file_download_url_v2", kSlot + 20h, 201, kSlot + 40s});
       },
@@ -133,8 +135,8 @@ TEST_CASE("record_submitted writes the poll URL columns, state submitted and a z
       JobState::pending);
 }
 
-TEST_CASE("record_progress writes the poll counters and keeps a status it was not given") {
-  check_update(
+TEST_CASE_TEMPLATE("record_progress writes the poll counters and keeps a status it was not given", Backend, STORE_BACKENDS) {
+  check_update<Backend>(
       [](JobStore& s, std::int64_t id) {
         const PollProgress progress{id, JobState::downloading, 9, kSlot + 9min, std::nullopt, 0, 2};
         s.record_progress(std::span(&progress, 1));
@@ -146,8 +148,8 @@ TEST_CASE("record_progress writes the poll counters and keeps a status it was no
        {"download_attempts", "2"}});
 }
 
-TEST_CASE("record_download_started writes the download columns and state downloading") {
-  check_update(
+TEST_CASE_TEMPLATE("record_download_started writes the download columns and state downloading", Backend, STORE_BACKENDS) {
+  check_update<Backend>(
       [](JobStore& s, std::int64_t id) { s.record_download_started(id, {2, 200, "application/json", std::nullopt, 7}); },
       {{"state", "downloading"},
        {"polls", "7"},
@@ -158,8 +160,8 @@ TEST_CASE("record_download_started writes the download columns and state downloa
        {"content_encoding", "NULL"}});
 }
 
-TEST_CASE("record_resubmit clears the old URL's columns like prepare_resubmit and keeps the rest") {
-  check_update(
+TEST_CASE_TEMPLATE("record_resubmit clears the old URL's columns like prepare_resubmit and keeps the rest", Backend, STORE_BACKENDS) {
+  check_update<Backend>(
       [](JobStore& s, std::int64_t id) {
         s.record_resubmit(id, {2, "https://api.example/exports/1", "410 Gone", "410 Gone; requesting a new export", 12});
       },
@@ -176,8 +178,8 @@ TEST_CASE("record_resubmit clears the old URL's columns like prepare_resubmit an
        {"polls_503_in_a_row", "0"}});
 }
 
-TEST_CASE("record_published writes the file's columns, state succeeded, and clears error and next poll") {
-  check_update(
+TEST_CASE_TEMPLATE("record_published writes the file's columns, state succeeded, and clears error and next poll", Backend, STORE_BACKENDS) {
+  check_update<Backend>(
       [](JobStore& s, std::int64_t id) {
         s.record_published(id, {"/srv/b.csv", 5'000'000'000, "def", std::nullopt, kSlot + 7min, 200});
       },
@@ -192,8 +194,8 @@ TEST_CASE("record_published writes the file's columns, state succeeded, and clea
        {"next_poll_at", "NULL"}});
 }
 
-TEST_CASE("record_finished writes the final state and keeps a status it was not given") {
-  check_update(
+TEST_CASE_TEMPLATE("record_finished writes the final state and keeps a status it was not given", Backend, STORE_BACKENDS) {
+  check_update<Backend>(
       [](JobStore& s, std::int64_t id) {
         s.record_finished(id, {JobState::expired, kSlot + 8min, "the URL's validity ended", std::nullopt, 12, 0, {}, {}, {}, {}});
       },
@@ -205,42 +207,57 @@ TEST_CASE("record_finished writes the final state and keeps a status it was not 
        {"next_poll_at", "NULL"}});
 }
 
-TEST_CASE("record_hook_result and record_file_removed each write their one column") {
-  check_update([](JobStore& s, std::int64_t id) { s.record_hook_result(id, "exit 3 after 0.1 s"); },
+TEST_CASE_TEMPLATE("record_hook_result and record_file_removed each write their one column", Backend, STORE_BACKENDS) {
+  check_update<Backend>([](JobStore& s, std::int64_t id) { s.record_hook_result(id, "exit 3 after 0.1 s"); },
                {{"hook_result", "'exit 3 after 0.1 s'"}}, JobState::succeeded);
-  check_update([](JobStore& s, std::int64_t id) { s.record_file_removed(id, kSlot + 1h); },
+  check_update<Backend>([](JobStore& s, std::int64_t id) { s.record_file_removed(id, kSlot + 1h); },
                {{"file_removed_at", format_iso8601(kSlot + 1h)}}, JobState::succeeded);
 }
 
-TEST_CASE("a narrow update of a missing row says so") {
-  TempDir dir;
-  auto store = SqliteJobStore::open(dir.path() / "jobs.sqlite3");
-  CHECK_THROWS_WITH_AS(store.record_hook_result(42, "x"), doctest::Contains("job 42 is missing"), std::runtime_error);
+TEST_CASE_TEMPLATE("a narrow update of a missing row says so", Backend, STORE_BACKENDS) {
+  const Backend backend;
+  auto store = backend.open();
+  CHECK_THROWS_WITH_AS(store->record_hook_result(42, "x"), doctest::Contains("job 42 is missing"), std::runtime_error);
 }
 
-TEST_CASE("record_progress writes a batch in one transaction and never reopens a finished job") {
+TEST_CASE_TEMPLATE("record_progress writes a batch and never reopens a finished job", Backend, STORE_BACKENDS) {
+  const Backend backend;
+  const auto opened = backend.open();
+  JobStore& store = *opened;
+  const auto a = full_row(store).id;
+  const auto b = full_row(store).id;
+  const auto done = full_row(store, JobState::failed).id;
+  const std::vector<PollProgress> batch{{a, JobState::submitted, 10, kSlot + 10min, 404, 0, 1},
+                                        {b, JobState::submitted, 12, kSlot + 12min, 404, 0, 1},
+                                        {done, JobState::submitted, 13, kSlot + 13min, 404, 0, 1},
+                                        {a, JobState::submitted, 11, kSlot + 11min, 404, 0, 1}};
+  store.record_progress(batch);
+  CHECK(store.find(a)->polls == 11);  // of two notes for one job, the later one counts
+  CHECK(store.find(a)->next_poll_at == kSlot + 11min);
+  CHECK(store.find(b)->polls == 12);
+  CHECK(store.find(b)->next_poll_at == kSlot + 12min);
+  CHECK(store.find(done)->state == JobState::failed);
+  CHECK(store.find(done)->polls == 7);
+}
+
+TEST_CASE("record_progress writes a batch in one transaction") {
   TempDir dir;
   const auto file = dir.path() / "jobs.sqlite3";
   auto store = SqliteJobStore::open(file);
   const auto a = full_row(store).id;
   const auto b = full_row(store).id;
-  const auto done = full_row(store, JobState::failed).id;
   const std::vector<PollProgress> batch{{a, JobState::submitted, 11, kSlot + 11min, 404, 0, 1},
-                                        {b, JobState::submitted, 12, kSlot + 12min, 404, 0, 1},
-                                        {done, JobState::submitted, 13, kSlot + 13min, 404, 0, 1}};
-  // One transaction: with another connection holding the write lock, nothing of the batch lands.
+                                        {b, JobState::submitted, 12, kSlot + 12min, 404, 0, 1}};
+  // With another connection holding the write lock, nothing of the batch lands.
   Database other(file);
   sqlite3_busy_timeout(other.handle(), 0);
   other.exec("BEGIN IMMEDIATE");
   CHECK_THROWS_AS(store.record_progress(batch), Busy);
   other.exec("COMMIT");
   CHECK(store.find(a)->polls == 7);
+  CHECK(store.find(b)->polls == 7);
   store.record_progress(batch);
   CHECK(store.find(a)->polls == 11);
-  CHECK(store.find(b)->polls == 12);
-  CHECK(store.find(b)->next_poll_at == kSlot + 12min);
-  CHECK(store.find(done)->state == JobState::failed);
-  CHECK(store.find(done)->polls == 7);
 }
 
 TEST_CASE("a write lock held by another connection makes a call throw Busy naming the file, not hang") {
@@ -264,9 +281,10 @@ TEST_CASE("a write lock held by another connection makes a call throw Busy namin
   CHECK(store.find(id)->hook_result == "x");
 }
 
-TEST_CASE("every call is timed once, nested calls included once") {
-  TempDir dir;
-  auto store = SqliteJobStore::open(dir.path() / "jobs.sqlite3");
+TEST_CASE_TEMPLATE("every call is timed once, nested calls included once", Backend, STORE_BACKENDS) {
+  const Backend backend;
+  const auto opened = backend.open();
+  JobStore& store = *opened;
   const auto calls = store.call_times().calls();
   store.create_asked_for("dupes", kSlot, "{}", kSlot);  // create and find inside: one call
   CHECK(store.call_times().calls() == calls + 1);

@@ -7,6 +7,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <thread>
 #include <boost/system/system_error.hpp>
 
 #include "store/sqlite_job_store.hpp"
@@ -169,4 +172,48 @@ TEST_CASE("flush writes the queued batch now, and stop leaves an idle loop free 
   f.io.run();
   CHECK(f.writer.queued() == 0);
   CHECK(f.store.find(a)->polls == 6);
+}
+
+TEST_CASE("with a database executor, store calls run on its thread and answers come back to the loop") {
+  TempDir dir;
+  SqliteJobStore store{SqliteJobStore::open(dir.path() / "jobs.sqlite3")};
+  const auto job = store.create_asked_for("dupes", kSlot, R"({"account":"main"})", kSlot);
+  asio::io_context io;
+  asio::thread_pool database(1);
+  StoreWriter writer{io.get_executor(), store, 10ms, StoreWriterOptions{.report = {}, .database = database.get_executor()}};
+  const auto loop_thread = std::this_thread::get_id();
+  std::thread::id write_thread;
+  std::thread::id resumed_thread;
+  std::optional<Job> found;
+  auto steps = [&]() -> asio::awaitable<void> {
+    std::function<void(JobStore&)> write = [&](JobStore& s) {
+      write_thread = std::this_thread::get_id();
+      s.record_hook_result(job.id, "exit 0");
+    };
+    co_await writer.write(std::move(write));
+    std::function<std::optional<Job>(JobStore&)> read = [&](JobStore& s) { return s.find(job.id); };
+    found = co_await writer.call(std::move(read));
+    resumed_thread = std::this_thread::get_id();
+  };
+  asio::co_spawn(io, steps(), rethrow);
+  io.run();
+  database.join();
+  CHECK(write_thread != loop_thread);
+  CHECK(resumed_thread == loop_thread);
+  REQUIRE(found.has_value());
+  CHECK(found->hook_result == "exit 0");
+}
+
+TEST_CASE("a busy batch keeps its notes, and a note queued while it was written is the newer one") {
+  Fixture f;
+  const auto id = f.new_job();
+  Database other(f.file);
+  other.exec("BEGIN IMMEDIATE");
+  f.writer.queue_progress({id, JobState::submitted, 5, kSlot + 5s, 404, 0, 0});
+  f.at(60ms, [&] { f.writer.queue_progress({id, JobState::submitted, 6, kSlot + 6s, 404, 0, 0}); });
+  f.at(200ms, [&] { other.exec("COMMIT"); });
+  f.io.run();
+  const auto row = f.store.find(id);
+  CHECK(row->polls == 6);
+  CHECK(f.writer.queued() == 0);
 }
