@@ -30,13 +30,6 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PG_BIN = "/usr/lib/postgresql/15/bin"
-TABLES = """
-CREATE TABLE instances (id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL,
-  started_at timestamptz NOT NULL, heartbeat_at timestamptz NOT NULL, expires_at timestamptz NOT NULL,
-  config_hash TEXT NOT NULL, version TEXT NOT NULL);
-CREATE TABLE leases (account TEXT PRIMARY KEY, owner TEXT, epoch BIGINT NOT NULL DEFAULT 0,
-  expires_at timestamptz, acquired_at timestamptz);
-"""
 
 
 class Cluster:
@@ -57,8 +50,7 @@ class Cluster:
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def database(self, name):
-        self.run(["createdb", "-h", self.dir, "-U", "postgres", name])
-        subprocess.run(["psql", "-q", "-h", self.dir, "-U", "postgres", "-d", name, "-c", TABLES], check=True)
+        self.run(["createdb", "-h", self.dir, "-U", "postgres", name])  # the keepers migrate it
         return f"postgresql:///{name}?host={self.dir}&user=postgres"
 
     def close(self):
