@@ -89,6 +89,7 @@ class Daemon {
   admin::AdminResponse health_page();
   admin::AdminResponse jobs_page();
   void write_waiting(metrics::PrometheusText& out) const;
+  void write_leases(metrics::PrometheusText& out) const;
   void reload();
   void stop();
   // The clients `config` needs: existing ones kept, new ones built (which may throw: a CA bundle);

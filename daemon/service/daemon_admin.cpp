@@ -170,7 +170,31 @@ admin::AdminResponse Daemon::metrics_page() {
   out.family("apsis_export_next_run_timestamp_seconds", "Each scheduled export's next slot, Unix time",
              MetricType::gauge);
   for (const auto& [name, task] : schedules_) out.sample({{"export", name}}, seconds_since_epoch(task->next));
+  if (keeper_) write_leases(out);
   return {200, std::string(PrometheusText::kContentType), out.str()};
+}
+
+// PostgreSQL: which accounts this instance runs, how many instances share them, and whether they
+// run the same configuration.
+void Daemon::write_leases(PrometheusText& out) const {
+  const auto lease = keeper_->snapshot();
+  out.family("apsis_lease_held", "Accounts whose lease this instance holds (1 per account)", MetricType::gauge);
+  for (const auto& account : lease.held) out.sample({{"account", account}, {"instance", lease.instance_id}}, 1);
+  out.family("apsis_lease_accounts_held", "How many accounts this instance runs", MetricType::gauge)
+      .sample(static_cast<double>(lease.held.size()));
+  out.family("apsis_lease_instances_live", "Instances sharing the job table, as of the last lease renewal",
+             MetricType::gauge)
+      .sample(static_cast<double>(lease.live_instances.size()));
+  out.family("apsis_lease_config_mismatches", "Live instances running a configuration file different from this one's",
+             MetricType::gauge)
+      .sample(static_cast<double>(lease.config_mismatches.size()));
+  out.family("apsis_lease_connected", "Whether the lease keeper's database connection is up (1) or not (0)",
+             MetricType::gauge)
+      .sample(lease.connected ? 1 : 0);
+  if (lease.last_renewal)
+    out.family("apsis_lease_last_renewal_timestamp_seconds", "When this instance last renewed its leases, Unix time",
+               MetricType::gauge)
+        .sample(seconds_since_epoch(*lease.last_renewal));
 }
 
 // Jobs held back by the account's budget apart from jobs waiting for APSIS to make the file, and
