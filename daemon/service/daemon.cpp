@@ -324,12 +324,15 @@ void Daemon::reload() {
     systemd_.ready();
     return;
   }
-  if (result.config->state_db != config_->state_db)
-    log_.log(Level::warning, "state_db changed in the file: that takes effect at the next restart");
+  if (result.config->state_db != config_->state_db || result.config->state_db_url != config_->state_db_url ||
+      result.config->lease_ttl != config_->lease_ttl)
+    log_.log(Level::warning, "state_db or lease_ttl changed in the file: that takes effect at the next restart");
   if (result.config->admin_listen != config_->admin_listen)
     log_.log(Level::warning, "admin_listen changed in the file: that takes effect at the next restart");
   auto next = std::move(*result.config);
   next.state_db = config_->state_db;
+  next.state_db_url = config_->state_db_url;
+  next.lease_ttl = config_->lease_ttl;
   next.admin_listen = config_->admin_listen;
   auto config = std::make_shared<const config::Config>(std::move(next));
   auto clients = make_clients(*config);
