@@ -100,7 +100,10 @@ void Daemon::start() {
   asio::co_spawn(io_, trigger_loop(), log_failure("trigger watch"));
   asio::co_spawn(io_, status_loop(), log_failure("status reporting"));
   asio::co_spawn(io_, maintenance_loop(), log_failure("job history pruning"));
-  if (shares_accounts()) start_leases();
+  if (shares_accounts()) {
+    start_leases();
+    asio::co_spawn(io_, table_view_loop(), log_failure("reading the job table for the admin endpoint"));
+  }
   systemd_.ready();
   log_.log(Level::notice, "started: " + std::to_string(config_->exports.size()) + " exports, " +
                               std::to_string(dispatcher_->size()) + " jobs resumed; instance " + instance_id_);
@@ -358,6 +361,7 @@ void Daemon::stop() {
   trigger_timer_.cancel();
   status_timer_.cancel();
   maintenance_timer_.cancel();
+  table_view_timer_.cancel();
   if (admin_) admin_->stop();
   dispatcher_->stop();
   // "Still in progress" notes not yet written go now; cancelled steps left their rows as last written.
