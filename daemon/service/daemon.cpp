@@ -24,6 +24,10 @@ namespace apsis::service {
 namespace {
 
 namespace asio = boost::asio;
+
+// PostgreSQL: the loop's few direct store calls wait this long for the database thread's call, then
+// count as Busy (and are tried again), instead of queueing behind its retries while the database is away.
+constexpr Milliseconds kStoreLockWait{100};
 using namespace std::chrono_literals;
 
 constexpr Milliseconds kTriggerCheckInterval = 1s;
@@ -55,7 +59,7 @@ Daemon::Daemon(std::filesystem::path config_path, config::Config config, const L
       config_(std::make_shared<const config::Config>(std::move(config))),
       log_(log),
       leases_(config_->state_db_url ? std::make_shared<store::LeaseBook>() : nullptr),
-      store_owner_(store::open_job_store({config_->state_db, config_->state_db_url}, {.read_only = false, .leases = leases_})),
+      store_owner_(store::open_job_store({config_->state_db, config_->state_db_url}, {.read_only = false, .leases = leases_, .lock_wait = kStoreLockWait})),
       store_(*store_owner_),
       database_(config_->state_db_url ? std::make_unique<asio::thread_pool>(1) : nullptr),
       writer_(io_.get_executor(), store_, std::chrono::seconds(1),

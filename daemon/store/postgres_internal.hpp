@@ -38,7 +38,10 @@ std::optional<std::string> optional_number(const std::optional<std::int64_t>& n)
 // std::runtime_error with the server's message.
 template <typename Body>
 decltype(auto) PostgresJobStore::call(std::string_view operation, Body&& body) {
-  const std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_, std::defer_lock);
+  if (!lock.try_lock_for(options_.lock_wait))
+    throw Busy(description_ + ": database busy: " + std::string(operation) + " waited " +
+               std::to_string(options_.lock_wait.count()) + " ms for another call to end");
   struct Depth {
     PostgresJobStore& store;
     std::chrono::steady_clock::time_point started{std::chrono::steady_clock::now()};

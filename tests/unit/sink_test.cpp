@@ -340,3 +340,24 @@ TEST_CASE("a manifest names the instance and host that wrote it") {
   CHECK(parsed.at("written_by").at("instance").as_string() == "1a2b3c");
   CHECK(parsed.at("written_by").at("host").as_string() == "worker-2");
 }
+
+TEST_CASE("a job's manifest published again (another instance took the job over) keeps the one in place") {
+  TempDir dir;
+  apsis::sink::Manifest first;
+  first.export_name = "dupes";
+  first.job_id = 31;
+  first.file = dir.path() / "dupes.csv";
+  first.sha256 = "abc";
+  first.instance = "instance-a";
+  const auto written = apsis::sink::write_manifest(first);
+  auto again = first;
+  again.instance = "instance-b";
+  again.polls = 9;
+  CHECK(apsis::sink::write_manifest(again) == written);
+  auto other_job = first;
+  other_job.job_id = 32;
+  CHECK_THROWS_AS(apsis::sink::write_manifest(other_job), std::system_error);
+  auto other_bytes = first;
+  other_bytes.sha256 = "def";
+  CHECK_THROWS_AS(apsis::sink::write_manifest(other_bytes), std::system_error);
+}
