@@ -187,7 +187,7 @@ class PgWorkspace:
         return PgInstance(self, f"inst{next(self._names)}")
 
     def run(self, *args, timeout=120):
-        proc = subprocess.run([DAEMON, *args], capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run([DAEMON, *args], capture_output=True, text=True, timeout=timeout, cwd=self.dir)
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
     def jobs_command(self, *args):
@@ -293,7 +293,7 @@ class PgInstance:
         self.log_path = os.path.join(workspace.dir, f"{name}.log")
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen([DAEMON, "run", "--config", workspace.config],
-                                     stdout=self._log, stderr=subprocess.STDOUT,
+                                     stdout=self._log, stderr=subprocess.STDOUT, cwd=workspace.dir,
                                      env={**os.environ, "PGAPPNAME": name})
         self._id = None
 
