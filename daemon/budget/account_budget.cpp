@@ -186,6 +186,12 @@ void AccountBudget::set_limits(const Limits& limits) {
   state_->pump_all(state_);
 }
 
+void AccountBudget::start_cautiously() {
+  const auto at = now();
+  for (auto& window : state_->windows) window.throttled(at);
+  state_->pump_all(state_);
+}
+
 std::size_t AccountBudget::waiting(CallKind kind) const { return state_->queues[index(kind)].size(); }
 int AccountBudget::in_flight(CallKind kind) const { return state_->windows[index(kind)].in_flight(); }
 double AccountBudget::pace(CallKind kind) const { return state_->windows[index(kind)].pace(now()); }

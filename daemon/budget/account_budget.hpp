@@ -70,6 +70,9 @@ class AccountBudget {
   std::optional<std::chrono::steady_clock::time_point> next_allowed(CallKind kind) const;
 
   void set_limits(const Limits& limits);
+  // Every kind at half pace, recovering as after a 429: for an account this process just took over
+  // from another (PostgreSQL leases), whose last requests still count at APSIS and are unknown here.
+  void start_cautiously();
 
   // For /metrics and `status`: callers waiting, requests under way, and the pace (1 = full budget).
   std::size_t waiting(CallKind kind) const;

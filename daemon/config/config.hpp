@@ -147,6 +147,8 @@ struct Config {
   std::filesystem::path source;  // the YAML file this was loaded from
   std::filesystem::path state_db;              // SQLite: the job table's file
   std::optional<std::string> state_db_url;     // PostgreSQL instead: the URL as written (${ENV} unexpanded)
+  // PostgreSQL: how long this instance's account leases last unrenewed (renewed every third of it).
+  Milliseconds lease_ttl{std::chrono::seconds(15)};
   std::filesystem::path output_dir;
   std::map<std::string, Account> accounts;
   PollingPolicy polling{};

@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "admin/listen_address.hpp"
+#include "pg/settings.hpp"
 #include "util/duration.hpp"
 #include "config/loader_sections.hpp"
 
@@ -15,9 +16,11 @@ namespace apsis::config {
 namespace detail {
 namespace {
 
-constexpr std::array<std::string_view, 10> kTopKeys{
+constexpr std::array<std::string_view, 11> kTopKeys{
     "state_db", "output_dir",   "accounts",           "polling",     "retry", "exports", "max_concurrent_downloads",
-    "admin_listen", "admin_allow_remote", "history_days"};
+    "admin_listen", "admin_allow_remote", "history_days", "lease_ttl"};
+// Renewed every third of it: shorter than this, a busy database or loop would drop leases.
+constexpr Milliseconds kMinLeaseTtl{std::chrono::seconds(1)};
 constexpr std::array<std::string_view, 5> kPollingKeys{"initial_delay", "multiplier", "max_delay", "url_validity",
                                                        "failed_export_after_503s"};
 constexpr std::array<std::string_view, 5> kRetryKeys{"initial_delay", "multiplier", "max_delay", "max_attempts",
@@ -143,10 +146,31 @@ bool is_database_url(std::string_view text) {
 void read_state_db(LoadContext& ctx, const Field& field, Config& config) {
   if (const auto text = field.value.IsScalar() ? std::optional(field.value.Scalar()) : std::nullopt;
       text && is_database_url(*text)) {
-    config.state_db_url = *text;
+    try {
+      (void)pg::parse_database_url(*text, ctx.options.env);  // checked now: a bad URL stops the start
+      config.state_db_url = *text;
+    } catch (const std::exception& e) {
+      ctx.errors.add(field.mark(), field.path + ": " + e.what());
+    }
     return;
   }
   if (auto path = read_path(ctx, field)) config.state_db = std::move(*path);
+}
+
+// How long an instance's account leases last without renewal: the failover time after a crash.
+void read_lease_ttl(LoadContext& ctx, const Field& field, Config& config) {
+  const auto value = read_duration(ctx, field);
+  if (!value) return;
+  if (!config.state_db_url) {
+    ctx.errors.add(field.mark(), field.path + ": account leases need a postgresql:// state_db (SQLite serves one "
+                                              "instance, which needs no lease)");
+    return;
+  }
+  if (*value < kMinLeaseTtl) {
+    ctx.errors.add(field.mark(), field.path + ": must be at least 1s (leases are renewed every third of it)");
+    return;
+  }
+  config.lease_ttl = std::chrono::duration_cast<Milliseconds>(*value);
 }
 
 Config read_config(LoadContext& ctx, const YAML::Node& root) {
@@ -168,6 +192,7 @@ Config read_config(LoadContext& ctx, const YAML::Node& root) {
     if (const auto value = read_bool(ctx, *field)) config.admin_allow_remote = *value;
   if (const auto field = top.get("admin_listen")) config.admin_listen = read_admin_listen(ctx, *field, config);
   if (const auto field = top.get("history_days")) config.history_days = read_int(ctx, *field, 1);
+  if (const auto field = top.get("lease_ttl")) read_lease_ttl(ctx, *field, config);
   if (const auto field = top.get("exports")) config.exports = read_exports(ctx, *field, accounts.names, config.polling);
   config.accounts = std::move(accounts.accounts);
   return config;

@@ -27,6 +27,18 @@ CallKind submit_kind(const config::ExportDefinition& definition) {
   return definition.kind == config::ExportKind::events ? CallKind::event_submit : CallKind::submit;
 }
 
+// A fenced write found the account's lease with another instance (store/fence.hpp).
+bool lease_lost(const std::exception_ptr& error) {
+  if (!error) return false;
+  try {
+    std::rethrow_exception(error);
+  } catch (const store::LeaseLost&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 }  // namespace
 
 struct Dispatcher::AccountQueue {
@@ -191,7 +203,7 @@ void Dispatcher::start(AccountQueue& queue, jobs::ActiveJob& job, budget::Accoun
 
 asio::awaitable<jobs::Decision> Dispatcher::step(std::int64_t id, jobs::ActiveJob& job, apsis_one::ExportApi& api,
                                                  budget::AccountBudget::Ticket ticket) {
-  if (stopping_) throw boost::system::system_error(asio::error::operation_aborted);
+  if (stopping_ || released_.contains(id)) throw boost::system::system_error(asio::error::operation_aborted);
   working_.at(id)->started = true;
   auto context = context_;  // moved in: no temporary that owns memory inside the co_await (GCC 12)
   co_return co_await jobs::run_step(std::move(context), job, api, std::move(ticket));
@@ -205,6 +217,13 @@ void Dispatcher::step_done(std::int64_t id, std::exception_ptr error, jobs::Deci
   auto& queue = queue_of(job.definition->account);
   job.working = false;
   --queue.working;
+  if (released_.erase(id) > 0 || lease_lost(error)) {
+    context_.log.job(Level::notice, job.definition->name, id,
+                     "left to the instance that holds account '" + job.definition->account + "' now");
+    let_go(found);
+    pump(queue);
+    return;
+  }
   if (error) {
     // Steps end in a decision; only shutdown cancels one. Anything else is a bug, said loudly: the
     // row stays as last written, and the job resumes at the next start.
@@ -222,6 +241,34 @@ void Dispatcher::step_done(std::int64_t id, std::exception_ptr error, jobs::Deci
     enqueue(queue, job);  // (a step never ends waiting to download; it would poll again)
   }
   pump(queue);
+}
+
+std::size_t Dispatcher::release_account(const std::string& account) {
+  auto& queue = queue_of(account);
+  queue.submits.clear();
+  std::vector<std::int64_t> ids;
+  for (const auto& [id, job] : jobs_)
+    if (job.definition->account == account) ids.push_back(id);
+  for (const auto id : ids) {
+    const auto found = jobs_.find(id);
+    queue.planner.remove(id);
+    if (!found->second.working) {
+      let_go(found);
+      continue;
+    }
+    released_.insert(id);
+    // Only a started step is cancelled (see working_); one not started yet ends at its start.
+    if (const auto working = working_.find(id); working != working_.end() && working->second->started)
+      working->second->signal.emit(asio::cancellation_type::terminal);
+  }
+  if (queue.api) arm(queue, context_.now());
+  return ids.size();
+}
+
+void Dispatcher::let_go(std::unordered_map<std::int64_t, jobs::ActiveJob>::iterator job) {
+  const auto& name = job->second.definition->name;
+  if (--per_export_[name] <= 0) per_export_.erase(name);
+  jobs_.erase(job);
 }
 
 void Dispatcher::forget(std::unordered_map<std::int64_t, jobs::ActiveJob>::iterator job, const jobs::Decision& decision) {

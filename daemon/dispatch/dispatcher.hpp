@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "apsis/export_api.hpp"
 #include "dispatch/poll_planner.hpp"
@@ -63,6 +64,11 @@ class Dispatcher {
   // Called when a job reached its final state (after its after-publish work).
   std::function<void(const jobs::ActiveJob&, const jobs::Decision&)> on_finished;
 
+  // The account's lease went to another instance (PostgreSQL): its jobs leave this process without a
+  // write, since the new owner resumes them from their rows. Steps under way are cancelled and
+  // forgotten when they end. Returns how many jobs left.
+  std::size_t release_account(const std::string& account);
+
   // Cancels every step and every queue's timer; the rows stay resumable.
   void stop();
 
@@ -79,6 +85,8 @@ class Dispatcher {
   void fail_orphan(std::int64_t id);
   boost::asio::awaitable<void> record_orphan(std::int64_t id, std::string account);
   void forget(std::unordered_map<std::int64_t, jobs::ActiveJob>::iterator job, const jobs::Decision& decision);
+  // Removes a job that another instance now runs: no row written, no on_finished.
+  void let_go(std::unordered_map<std::int64_t, jobs::ActiveJob>::iterator job);
   std::optional<Milliseconds> typical_duration(const std::string& export_name);
 
   jobs::JobContext context_;
@@ -95,6 +103,7 @@ class Dispatcher {
   boost::asio::awaitable<jobs::Decision> step(std::int64_t id, jobs::ActiveJob& job, apsis_one::ExportApi& api,
                                               budget::AccountBudget::Ticket ticket);
   std::unordered_map<std::string, int> per_export_;
+  std::unordered_set<std::int64_t> released_;  // steps of released accounts, forgotten when they end
   std::unordered_map<std::string, std::pair<TimePoint, std::optional<Milliseconds>>> typical_;  // cached, with when
   bool stopping_{false};
 };

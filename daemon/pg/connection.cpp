@@ -43,6 +43,10 @@ asio::awaitable<Deadline> start_deadline(std::chrono::milliseconds limit) {
   co_return deadline;
 }
 
+// libpq prints server notices (NOTICE, WARNING) to stderr by default: in the daemon that is the
+// journal, unformatted. They are not errors (an error arrives as a result and is thrown), so they go.
+void ignore_notice(void*, const char*) {}
+
 }  // namespace
 
 // Marks the connection broken unless the operation reached its end: an exception or the coroutine's
@@ -73,6 +77,7 @@ asio::awaitable<Connection> Connection::connect(ConnectionSettings settings, std
 asio::awaitable<void> Connection::finish_connect(Deadline& deadline) {
   if (!connection_) throw Error("cannot connect to the database: libpq is out of memory", "", true);
   InFlight in_flight(*this);
+  PQsetNoticeProcessor(connection_, ignore_notice, nullptr);
   if (PQstatus(connection_) == CONNECTION_BAD)
     throw Error("cannot connect to the database: " + libpq_message(), "", true);
   // libpq's protocol: before the first PQconnectPoll, behave as if it had asked for writability.
@@ -134,9 +139,10 @@ asio::awaitable<Result> Connection::query(std::string_view sql, Parameters param
     fail_sending();
   auto deadline = co_await start_deadline(timeout);
   co_await flush(deadline);
-  Result result = co_await collect(deadline);
-  in_flight.finished();
-  co_return result;
+  auto [result, failure] = co_await collect(deadline);
+  in_flight.finished();  // a server error ends the exchange too: the connection stays usable
+  if (failure) throw *failure;
+  co_return std::move(result);
 }
 
 asio::awaitable<void> Connection::execute(std::string_view sql, std::chrono::milliseconds timeout) {
@@ -146,8 +152,9 @@ asio::awaitable<void> Connection::execute(std::string_view sql, std::chrono::mil
   if (!PQsendQuery(connection_, script.c_str())) fail_sending();
   auto deadline = co_await start_deadline(timeout);
   co_await flush(deadline);
-  co_await collect(deadline);
+  const auto outcome = co_await collect(deadline);
   in_flight.finished();
+  if (outcome.failure) throw *outcome.failure;
 }
 
 // libpq's rule for a non-blocking send: while PQflush has data left, wait for either direction and
@@ -165,8 +172,8 @@ asio::awaitable<void> Connection::flush(Deadline& deadline) {
 
 // Reads every result of the statement(s) until libpq says there are no more: only then is the
 // connection ready for the next query. An error result is thrown after that, so a failed statement
-// (a unique violation) leaves a usable connection.
-asio::awaitable<Result> Connection::collect(Deadline& deadline) {
+// (a unique violation) leaves a usable connection. Only a lost connection or the deadline throw here.
+asio::awaitable<Connection::Outcome> Connection::collect(Deadline& deadline) {
   Result last;
   std::optional<Error> failure;
   for (;;) {
@@ -192,11 +199,11 @@ asio::awaitable<Result> Connection::collect(Deadline& deadline) {
     broken_ = true;
     throw failure ? *failure : Error("the database connection was lost: " + libpq_message(), "", true);
   }
-  if (failure) {
-    broken_ = broken_ || failure->connection_lost();
+  if (failure && failure->connection_lost()) {
+    broken_ = true;
     throw *failure;
   }
-  co_return last;
+  co_return Outcome{std::move(last), std::move(failure)};
 }
 
 // Asks the server to stop the statement, then gives the connection up rather than waiting for the

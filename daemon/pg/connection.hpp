@@ -3,6 +3,7 @@
 // that ran past its deadline). Not thread-safe: one coroutine at a time uses a connection.
 #pragma once
 
+#include "pg/error.hpp"
 #include "pg/result.hpp"
 #include "pg/settings.hpp"
 
@@ -27,11 +28,13 @@ using Parameters = std::vector<std::optional<std::string>>;
 class Connection {
  public:
   // Resolves host names with Asio (libpq would block the loop in getaddrinfo) and connects within
-  // `timeout`, resolution excepted (getaddrinfo cannot be interrupted; it runs on Asio's resolver
-  // thread, bounded by resolv.conf's own timeouts). Reads settings.password_file here, so a rotated
+  // `timeout`. Resolution counts against it but cannot be cut short (getaddrinfo runs on Asio's
+  // resolver thread, bounded by resolv.conf's own timeouts). Reads settings.password_file here, so a rotated
   // secret applies at the next connect. Throws Error (connection_lost) naming what failed.
   static boost::asio::awaitable<Connection> connect(ConnectionSettings settings, std::chrono::milliseconds timeout);
 
+  // No connection: ok() is false. (co_spawn of a coroutine returning a Connection needs one.)
+  Connection() = default;
   Connection(Connection&& other) noexcept
       : connection_(std::exchange(other.connection_, nullptr)), broken_(std::exchange(other.broken_, true)) {}
   Connection& operator=(Connection&& other) noexcept;
@@ -60,7 +63,12 @@ class Connection {
 
   boost::asio::awaitable<void> finish_connect(Deadline& deadline);
   boost::asio::awaitable<void> flush(Deadline& deadline);
-  boost::asio::awaitable<Result> collect(Deadline& deadline);
+  // The last statement's rows, or the first statement's error (the server's; the connection is fine).
+  struct Outcome {
+    Result result;
+    std::optional<Error> failure;
+  };
+  boost::asio::awaitable<Outcome> collect(Deadline& deadline);
   void check_usable() const;
   [[noreturn]] void fail_sending();
   [[noreturn]] void give_up_after_timeout(const Deadline& deadline);

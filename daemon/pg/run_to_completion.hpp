@@ -5,11 +5,11 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
 
-#include <chrono>
-#include <future>
+#include <exception>
+#include <optional>
 #include <stdexcept>
+#include <type_traits>
 
 namespace apsis::pg {
 
@@ -19,13 +19,30 @@ namespace apsis::pg {
 // opposite, a blocking caller driving a loop.)
 template <typename T>
 T run_to_completion(boost::asio::io_context& io, boost::asio::awaitable<T> work) {
-  std::future<T> result = boost::asio::co_spawn(io, std::move(work), boost::asio::use_future);
+  // co_spawn hands a value-returning coroutine's handler a default-constructed T on failure; going
+  // through a void coroutine lets T be anything movable (a Connection).
+  using Stored = std::conditional_t<std::is_void_v<T>, bool, T>;
+  std::optional<Stored> value;
+  std::exception_ptr failure;
+  bool done = false;
+  auto body = [](boost::asio::awaitable<T> work, std::optional<Stored>& value) -> boost::asio::awaitable<void> {
+    if constexpr (std::is_void_v<T>) {
+      co_await std::move(work);
+      value.emplace(true);
+    } else {
+      value.emplace(co_await std::move(work));
+    }
+  };
+  boost::asio::co_spawn(io, body(std::move(work), value), [&](std::exception_ptr error) {
+    failure = error;
+    done = true;
+  });
   io.restart();
-  const auto done = [&] { return result.wait_for(std::chrono::seconds(0)) == std::future_status::ready; };
-  while (!done() && io.run_one() > 0) {
+  while (!done && io.run_one() > 0) {
   }
-  if (!done()) throw std::logic_error("run_to_completion: the io_context stopped before the operation finished");
-  return result.get();
+  if (!done) throw std::logic_error("run_to_completion: the io_context stopped before the operation finished");
+  if (failure) std::rethrow_exception(failure);
+  if constexpr (!std::is_void_v<T>) return std::move(*value);
 }
 
 }  // namespace apsis::pg

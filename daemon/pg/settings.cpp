@@ -119,12 +119,14 @@ void validate_with_libpq(const std::string& conninfo) {
 }
 
 // A password appears as userinfo (user:secret@host) or as a query parameter (password=secret).
+// Userinfo ends at the last '@' before the path: an unencoded '@' or '?' in a password is hidden
+// whole (erring towards hiding too much, never too little).
 std::string redact_userinfo(std::string uri) {
   const auto scheme_end = uri.find("://");
   if (scheme_end == std::string::npos) return uri;
   const auto authority = scheme_end + 3;
-  const auto authority_end = std::min(uri.find('/', authority), uri.find('?', authority));
-  const auto at = uri.rfind('@', authority_end == std::string::npos ? uri.size() : authority_end);
+  const auto path = uri.find('/', authority);
+  const auto at = uri.rfind('@', path == std::string::npos ? std::string::npos : path);
   if (at == std::string::npos || at < authority) return uri;
   const auto colon = uri.find(':', authority);
   if (colon == std::string::npos || colon > at) return uri;

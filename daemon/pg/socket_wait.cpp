@@ -1,5 +1,7 @@
 #include "pg/socket_wait.hpp"
 
+#include "pg/error.hpp"
+
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -29,6 +31,7 @@ class Borrowed {
 }  // namespace
 
 asio::awaitable<Ready> wait_socket(int fd, Want want, Deadline& deadline) {
+  if (fd < 0) throw Error("the database connection has no socket any more (libpq closed it)", "", true);
   Borrowed borrowed(co_await asio::this_coro::executor, fd);
   Descriptor& socket = borrowed.get();
   auto& timer = deadline.timer;

@@ -54,10 +54,13 @@ Daemon::Daemon(std::filesystem::path config_path, config::Config config, const L
     : config_path_(std::move(config_path)),
       config_(std::make_shared<const config::Config>(std::move(config))),
       log_(log),
-      store_owner_(store::open_job_store({config_->state_db, config_->state_db_url})),
+      leases_(config_->state_db_url ? std::make_shared<store::LeaseBook>() : nullptr),
+      store_owner_(store::open_job_store({config_->state_db, config_->state_db_url}, {.read_only = false, .leases = leases_})),
       store_(*store_owner_),
+      database_(config_->state_db_url ? std::make_unique<asio::thread_pool>(1) : nullptr),
       writer_(io_.get_executor(), store_, std::chrono::seconds(1),
-              {.report = [&log](std::string_view problem) { log.log(Level::warning, problem); }}),
+              {.report = [&log](std::string_view problem) { log.log(Level::warning, problem); },
+               .database = database_ ? std::optional(database_->get_executor()) : std::nullopt}),
       random_(std::random_device{}()),
       transfers_(static_cast<std::size_t>(std::max(0, config_->max_concurrent_downloads))),
       signals_(io_, SIGTERM, SIGINT, SIGHUP),
@@ -85,7 +88,7 @@ void Daemon::start() {
     log_.log(Level::notice, "removed " + std::to_string(removed) + " temporary file(s) left by an earlier crash");
   start_admin();  // first: a port already taken stops the start before any job runs
   commit_clients(make_clients(*config_));
-  resume_unfinished();
+  if (!shares_accounts()) resume_unfinished();  // with leases, each account's jobs resume as it is gained
   start_schedules(make_schedules(*config_, true));
   const auto log_failure = [this](const char* what) {
     return [this, what](std::exception_ptr error) {
@@ -96,6 +99,7 @@ void Daemon::start() {
   asio::co_spawn(io_, trigger_loop(), log_failure("trigger watch"));
   asio::co_spawn(io_, status_loop(), log_failure("status reporting"));
   asio::co_spawn(io_, maintenance_loop(), log_failure("job history pruning"));
+  if (shares_accounts()) start_leases();
   systemd_.ready();
   log_.log(Level::notice, "started: " + std::to_string(config_->exports.size()) + " exports, " +
                               std::to_string(dispatcher_->size()) + " jobs resumed");
@@ -146,8 +150,9 @@ void Daemon::resume_unfinished() {
 void Daemon::adopt(store::Job job, bool may_have_once_lock) {
   last_seen_job_id_ = std::max(last_seen_job_id_, job.id);
   if (dispatcher_->contains(job.id)) return;
-  // A job `once` started: left to it while it runs; taken over if it was killed.
-  if (may_have_once_lock) {
+  // A job `once` started: left to it while it runs; taken over if it was killed. (With leases a
+  // `once` never runs a job itself: it hands it to the account's owner.)
+  if (may_have_once_lock && !shares_accounts()) {
     if (auto abandoned = OnceLock::take_abandoned(config_->state_db, job.id)) {
       abandoned->remove();
       log_.job(Level::notice, job.export_name, job.id, "taken over from a `once` that did not finish");
@@ -163,11 +168,13 @@ void Daemon::adopt(store::Job job, bool may_have_once_lock) {
     fail_unrunnable(job, std::string("cannot resume: ") + e.what());
     return;
   }
+  if (!holds(definition->account)) return;  // another instance's: its owner runs it
   log_.job(Level::info, job.export_name, job.id, "picked up in state " + std::string(store::to_string(job.state)));
   spawn(std::move(job), std::move(definition));
 }
 
 void Daemon::adopt_abandoned_onces() {
+  if (shares_accounts()) return;
   for (const auto id : OnceLock::jobs_with_lock_files(config_->state_db)) {
     if (dispatcher_->contains(id) || OnceLock::named_holder_may_live(config_->state_db, id)) continue;
     if (OnceLock::owner(config_->state_db, id) != OnceLock::Owner::gone) continue;
@@ -229,7 +236,11 @@ asio::awaitable<void> Daemon::trigger_loop() {
     if (stopping_) co_return;
     try {
       // Rows that `apsis-exportd trigger` inserted: an indexed look at ids we have not seen yet.
-      for (auto& job : store_.pending_after(last_seen_job_id_)) adopt(std::move(job));
+      std::function<std::vector<store::Job>(store::JobStore&)> read = [after = last_seen_job_id_](store::JobStore& store) {
+        return store.pending_after(after);
+      };
+      auto triggered = co_await writer_.call(std::move(read));
+      for (auto& job : triggered) adopt(std::move(job));
       if (++turns % kAbandonedCheckTurns == 0) adopt_abandoned_onces();
       interval = kTriggerCheckInterval;
     } catch (const std::exception& e) {
@@ -272,6 +283,8 @@ asio::awaitable<void> Daemon::maintenance_loop() {
 
 void Daemon::prune_history() {
   if (!config_->history_days) return;
+  // With several instances one prunes: the holder of the first account by name.
+  if (shares_accounts() && (config_->accounts.empty() || !holds(config_->accounts.begin()->first))) return;
   const auto cutoff = Clock::now() - std::chrono::days(*config_->history_days);
   if (const auto pruned = store_.prune_finished_before(cutoff); pruned > 0)
     log_.log(Level::info, "history_days: deleted " + std::to_string(pruned) + " job row(s) finished before " +
@@ -325,6 +338,7 @@ void Daemon::reload() {
   transfers_.set_capacity(static_cast<std::size_t>(std::max(0, config_->max_concurrent_downloads)));
   commit_clients(std::move(clients));
   dispatcher_->set_config(config_);
+  if (keeper_) keeper_->reconfigure(account_names_of(*config_), config_file_hash(config_path_));
   stop_schedules();
   start_schedules(std::move(schedules));
   log_.log(Level::notice, "configuration reloaded: " + std::to_string(config_->exports.size()) +
@@ -344,8 +358,8 @@ void Daemon::stop() {
   dispatcher_->stop();
   // "Still in progress" notes not yet written go now; cancelled steps left their rows as last written.
   writer_.stop();
-  asio::co_spawn(io_, writer_.flush(), [this](std::exception_ptr error) {
-    if (error) log_.log(Level::warning, "writing the last poll notes at shutdown: " + describe(error));
+  asio::co_spawn(io_, shut_down(), [this](std::exception_ptr error) {
+    if (error) log_.log(Level::warning, "shutting down: " + describe(error));
   });
 }
 

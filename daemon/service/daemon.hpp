@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@
 #include "apsis/apsis_client.hpp"
 #include "config/config.hpp"
 #include "dispatch/dispatcher.hpp"
+#include "lease/keeper.hpp"
 #include "http/client.hpp"
 #include "util/backoff.hpp"
 #include "metrics/metrics.hpp"
@@ -26,6 +28,7 @@
 #include "schedule/schedule.hpp"
 #include "util/log.hpp"
 #include "service/systemd_notifier.hpp"
+#include "store/fence.hpp"
 #include "store/job_store.hpp"
 #include "store/store_writer.hpp"
 #include "util/async_semaphore.hpp"
@@ -51,8 +54,10 @@ class Daemon {
   void adopt_abandoned_onces();
   // Every export's schedule task, built from `config` without touching the running ones; throws if
   // the job table cannot say where a schedule stands.
-  std::map<std::string, std::shared_ptr<ScheduleTask>> make_schedules(const config::Config& config, bool at_start);
+  std::map<std::string, std::shared_ptr<ScheduleTask>> make_schedules(const config::Config& config, bool at_start,
+                                                                      const std::optional<std::string>& only_account = {});
   void start_schedules(std::map<std::string, std::shared_ptr<ScheduleTask>> schedules);
+  void spawn_schedule(const std::string& name, const std::shared_ptr<ScheduleTask>& task);
   void stop_schedules();
   boost::asio::awaitable<void> schedule_loop(std::shared_ptr<ScheduleTask> task);
   // Starts what is due of one schedule and says how long to sleep before looking again.
@@ -66,6 +71,17 @@ class Daemon {
   boost::asio::awaitable<void> trigger_loop();
   boost::asio::awaitable<void> status_loop();
   boost::asio::awaitable<void> maintenance_loop();
+  // Account leases (PostgreSQL; daemon_leases.cpp). With SQLite this process holds every account.
+  bool shares_accounts() const { return leases_ != nullptr; }
+  bool holds(const std::string& account) const;
+  void start_leases();
+  void account_gained(const std::string& account, const store::Tenure& tenure);
+  void account_lost(const std::string& account, lease::LossReason reason);
+  boost::asio::awaitable<void> resume_account(std::string account);
+  // Starts the schedules of `account`'s exports (at start-up rules: catch-up decides missed slots).
+  void start_schedules_of(const std::string& account);
+  void stop_schedules_of(const std::string& account);
+  boost::asio::awaitable<void> shut_down();
   void prune_history();
   // The admin endpoint (daemon_admin.cpp).
   void start_admin();
@@ -87,8 +103,12 @@ class Daemon {
   std::filesystem::path config_path_;
   std::shared_ptr<const config::Config> config_;
   const Logger& log_;
+  // PostgreSQL: the account leases this instance holds, which fence the store's writes.
+  std::shared_ptr<store::LeaseBook> leases_;
   std::unique_ptr<store::JobStore> store_owner_;
   store::JobStore& store_;
+  // PostgreSQL: the one thread the store's calls run on, so the loop never waits on the network.
+  std::unique_ptr<boost::asio::thread_pool> database_;
   store::StoreWriter writer_;  // the jobs' writes: Busy retried off the loop's critical path
   Random random_;
   SystemdNotifier systemd_;
@@ -109,6 +129,8 @@ class Daemon {
   boost::asio::steady_timer status_timer_;
   boost::asio::steady_timer maintenance_timer_;
   std::unique_ptr<admin::AdminServer> admin_;
+  // PostgreSQL: claims and renews this instance's share of the accounts (daemon_leases.cpp).
+  std::unique_ptr<lease::LeaseKeeper> keeper_;
   TimePoint started_at_{Clock::now()};
   bool stopping_{false};
 };

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "service/daemon.hpp"
 #include "util/errors.hpp"
@@ -23,6 +24,11 @@ inline constexpr Milliseconds kRetryFirst = std::chrono::seconds(1);
 inline constexpr Milliseconds kRetryMax = std::chrono::seconds(30);
 
 std::string seconds_text(Milliseconds delay);  // "30 s"
+
+// Account leases (daemon_leases.cpp): the configured account names, and what instances compare to
+// notice they run different configurations (the file's SHA-256).
+std::vector<std::string> account_names_of(const config::Config& config);
+std::string config_file_hash(const std::filesystem::path& file);
 
 struct Daemon::ScheduleTask {
   ScheduleTask(boost::asio::io_context& io, config::ExportDefinition d, schedule::Schedule s, TimePoint handled_through,

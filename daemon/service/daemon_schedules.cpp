@@ -31,12 +31,14 @@ schedule::CatchUp catch_up_rule(config::Catchup catchup) {
 
 }  // namespace
 
-std::map<std::string, std::shared_ptr<Daemon::ScheduleTask>> Daemon::make_schedules(const config::Config& config,
-                                                                                  bool at_start) {
+std::map<std::string, std::shared_ptr<Daemon::ScheduleTask>> Daemon::make_schedules(
+    const config::Config& config, bool at_start, const std::optional<std::string>& only_account) {
   const TimePoint now = Clock::now();
   std::map<std::string, std::shared_ptr<ScheduleTask>> tasks;
   for (const auto& [name, definition] : config.exports) {
     if (!definition.schedule) continue;
+    if (only_account && definition.account != *only_account) continue;
+    if (!holds(definition.account)) continue;  // the account's lease holder runs its schedules
     std::string error;
     auto schedule = schedule::Schedule::parse(*definition.schedule, definition.timezone, &error);
     if (!schedule) {
@@ -60,11 +62,13 @@ std::map<std::string, std::shared_ptr<Daemon::ScheduleTask>> Daemon::make_schedu
 
 void Daemon::start_schedules(std::map<std::string, std::shared_ptr<ScheduleTask>> schedules) {
   schedules_ = std::move(schedules);
-  for (const auto& [name, task] : schedules_)
-    asio::co_spawn(io_, schedule_loop(task), [this, name](std::exception_ptr error) {
-      if (error && !is_cancellation(error))
-        log_.log(Level::error, "export=" + name + " schedule stopped: " + describe(error));
-    });
+  for (const auto& [name, task] : schedules_) spawn_schedule(name, task);
+}
+
+void Daemon::spawn_schedule(const std::string& name, const std::shared_ptr<ScheduleTask>& task) {
+  asio::co_spawn(io_, schedule_loop(task), [this, name](std::exception_ptr error) {
+    if (error && !is_cancellation(error)) log_.log(Level::error, "export=" + name + " schedule stopped: " + describe(error));
+  });
 }
 
 void Daemon::stop_schedules() {

@@ -38,6 +38,7 @@ std::optional<std::string> optional_number(const std::optional<std::int64_t>& n)
 // std::runtime_error with the server's message.
 template <typename Body>
 decltype(auto) PostgresJobStore::call(std::string_view operation, Body&& body) {
+  const std::lock_guard lock(mutex_);
   struct Depth {
     PostgresJobStore& store;
     std::chrono::steady_clock::time_point started{std::chrono::steady_clock::now()};

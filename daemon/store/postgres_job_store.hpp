@@ -1,9 +1,10 @@
 // The job table on PostgreSQL (schema/postgresql/*.sql): the same rows, columns and meaning as
 // SqliteJobStore, shared by several instances.
 //
-// Synchronous and not thread-safe: it owns a private io_context and one pg::Connection and runs each
-// query to its end (pg::run_blocking). The daemon calls it on one database thread only, CLI commands
-// on their main thread. A lost connection or a transient server error throws Busy ("database
+// Synchronous: it owns a private io_context and one pg::Connection and runs each query to its end
+// (pg::run_blocking). The daemon makes its calls on one database thread (store/store_writer.hpp),
+// CLI commands on their main thread; calls are serialised by a lock, so the few the event loop still
+// makes directly are safe (they wait for the database thread's call to end). A lost connection or a transient server error throws Busy ("database
 // unavailable") and nothing is assumed written; the next call connects again.
 //
 // Fencing: with a LeaseBook, every write to an existing row (save, record_*) is one statement that
@@ -17,6 +18,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -119,6 +121,7 @@ class PostgresJobStore final : public JobStore {
   std::map<std::int64_t, std::optional<std::string>> accounts_;  // job id → account, for the fence
   CallTimes times_;
   int depth_{0};  // of nested call()s: only the outermost is timed and rolls back
+  std::recursive_mutex mutex_;  // one call at a time, nested calls included
 };
 
 }  // namespace apsis::store

@@ -2,6 +2,9 @@
 
 #include <sys/stat.h>
 
+#include <random>
+#include <thread>
+
 #include "schema_sql.hpp"
 #include "store/prepared.hpp"
 #include "util/directories.hpp"
@@ -78,6 +81,18 @@ Job read_job(const Statement& row) {
   return job;
 }
 
+// Files created while it lives are readable by their owner only; the process's umask comes back after.
+class PrivateFileMask {
+ public:
+  PrivateFileMask() : old_(::umask(0077)) {}
+  ~PrivateFileMask() { ::umask(old_); }
+  PrivateFileMask(const PrivateFileMask&) = delete;
+  PrivateFileMask& operator=(const PrivateFileMask&) = delete;
+
+ private:
+  mode_t old_;
+};
+
 void configure_connection(Database& db, Milliseconds busy_timeout) {
   sqlite3_busy_timeout(db.handle(), static_cast<int>(busy_timeout.count()));
   db.exec("PRAGMA foreign_keys = ON");
@@ -135,11 +150,32 @@ void SqliteJobStore::expect_one_row(std::int64_t id, std::string_view operation)
 
 SqliteJobStore SqliteJobStore::open(const std::filesystem::path& file) {
   if (file.has_parent_path()) apsis::create_directories(file.parent_path(), 0700);
+  // SQLite answers BUSY without waiting when waiting could deadlock: the switch to WAL upgrades a read
+  // transaction, and is refused at once while another process holds the write lock (several
+  // `once` creating one new file). So the whole opening step is tried again, on a fresh connection,
+  // until kOpenBusyTimeout has passed. Nothing runs on the event loop yet: sleeping here blocks nobody.
+  const auto deadline = std::chrono::steady_clock::now() + kOpenBusyTimeout;
+  std::minstd_rand jitter(std::random_device{}());  // apart, so openers that collided do not again
+  for (;;) {
+    const auto left = std::chrono::ceil<Milliseconds>(deadline - std::chrono::steady_clock::now());
+    try {
+      return open_once(file, std::max(left, Milliseconds(1)));
+    } catch (const Busy&) {
+      if (left <= Milliseconds(0)) throw;
+    }
+    std::this_thread::sleep_for(Milliseconds(std::uniform_int_distribution<int>(5, 50)(jitter)));
+  }
+}
+
+SqliteJobStore SqliteJobStore::open_once(const std::filesystem::path& file, Milliseconds busy_timeout) {
   // The job table names exports and poll URLs: not for other users of the machine.
-  const mode_t old_mask = ::umask(0077);
-  Database db(file);
-  ::umask(old_mask);
-  configure_connection(db, kOpenBusyTimeout);
+  std::optional<Database> opened;
+  {
+    const PrivateFileMask mask;  // restored even when opening throws
+    opened.emplace(file);
+  }
+  auto db = std::move(*opened);
+  configure_connection(db, busy_timeout);
   SqliteJobStore store(std::move(db), file);
   store.call("opening", [&] {
     store.migrate();

@@ -36,6 +36,7 @@ class SqliteJobStore final : public JobStore {
 
   // Creates the file and its parent directory if needed, applies schema migrations, and refuses a
   // database whose schema is newer than this binary knows or that is not an apsis-exportd database.
+  // Blocks up to kOpenBusyTimeout while other connections hold the lock, then throws Busy.
   static SqliteJobStore open(const std::filesystem::path& file);
   // For `jobs`: never creates or migrates anything. Throws NotInitialised for a database the daemon
   // is creating right now.
@@ -90,6 +91,8 @@ class SqliteJobStore final : public JobStore {
   struct Prepared;  // the statements run on every job's steps, prepared once
 
   SqliteJobStore(Database db, std::filesystem::path file);
+  // One try at open(): a fresh connection that waits at most `busy_timeout` for a lock.
+  static SqliteJobStore open_once(const std::filesystem::path& file, Milliseconds busy_timeout);
   void migrate();
   // Runs one store operation: times it, and turns SQLite's BUSY/LOCKED into Busy naming the file
   // and `operation`.

@@ -1,7 +1,13 @@
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <barrier>
 #include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
 
+#include "store/sqlite.hpp"
 #include "store/sqlite_job_store.hpp"
 #include "store_backends.hpp"
 #include "temp_dir.hpp"
@@ -191,4 +197,85 @@ TEST_CASE_TEMPLATE("a claimed job is invisible to other connections until its cl
                                            [](std::int64_t) { throw std::runtime_error("cannot lock"); }),
                     "cannot lock");
   CHECK(service->list({}).size() == 1);
+}
+
+namespace {
+
+// Opens `file` from `threads` threads at once, each with its own JobStore; returns the errors.
+std::vector<std::string> open_together(const std::filesystem::path& file, int threads) {
+  std::vector<std::string> errors(static_cast<std::size_t>(threads));
+  std::barrier start(threads);
+  std::vector<std::thread> openers;
+  for (int i = 0; i < threads; ++i)
+    openers.emplace_back([&, i] {
+      start.arrive_and_wait();
+      try {
+        (void)SqliteJobStore::open(file);
+      } catch (const std::exception& e) {
+        errors[static_cast<std::size_t>(i)] = e.what();
+      }
+    });
+  for (auto& opener : openers) opener.join();
+  std::erase(errors, std::string());
+  return errors;
+}
+
+// Takes the database's write lock again and again, for a moment each time, until stopped: another
+// process writing while this one opens the file. Its busy handler spins, so it grabs the lock the
+// moment an opener lets go of it.
+class BusyWriter {
+ public:
+  explicit BusyWriter(const std::filesystem::path& file) : db_(file) {
+    sqlite3_busy_handler(db_.handle(), [](void*, int) { std::this_thread::yield(); return 1; }, nullptr);
+    thread_ = std::thread([this] {
+      while (!stop_) {
+        db_.exec("BEGIN IMMEDIATE");
+        std::this_thread::sleep_for(2ms);
+        db_.exec("COMMIT");
+        std::this_thread::sleep_for(2ms);
+      }
+    });
+  }
+  ~BusyWriter() {
+    stop_ = true;
+    thread_.join();
+  }
+  BusyWriter(const BusyWriter&) = delete;
+  BusyWriter& operator=(const BusyWriter&) = delete;
+
+ private:
+  Database db_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace
+
+TEST_CASE("several processes creating one new database file at once all open it") {
+  // Five `once` started together on a fresh state_db: SQLite may answer BUSY at once, without waiting
+  // out the busy timeout (the switch to WAL while another connection holds the write lock).
+  for (int round = 0; round < 40; ++round) {
+    TempDir dir;
+    const auto errors = open_together(dir.path() / "jobs.sqlite3", 8);
+    INFO("round " << round << ": " << (errors.empty() ? std::string() : errors.front()));
+    REQUIRE(errors.empty());
+  }
+}
+
+TEST_CASE("opening waits for a writer that holds the lock when the journal switches to WAL") {
+  // The opener's schema commit hands the write lock to the writer, which holds it just as the
+  // opener switches the new file to WAL: SQLite refuses that switch at once instead of waiting.
+  for (int round = 0; round < 30; ++round) {
+    TempDir dir;
+    const auto file = dir.path() / "jobs.sqlite3";
+    const BusyWriter writer(file);
+    std::string error;
+    try {
+      (void)SqliteJobStore::open(file);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    INFO("round " << round);
+    REQUIRE(error == "");
+  }
 }
