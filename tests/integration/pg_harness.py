@@ -149,7 +149,9 @@ class PgWorkspace:
 
     def __init__(self, cluster, fake, accounts=30, lease_ttl="3s", schedule="every 10s",
                  polling="initial_delay: 200ms\n  multiplier: 2\n  max_delay: 1s",
-                 retry="initial_delay: 100ms\n  multiplier: 2\n  max_delay: 1s\n  max_attempts: 6"):
+                 retry="initial_delay: 100ms\n  multiplier: 2\n  max_delay: 1s\n  max_attempts: 6",
+                 account_extra=""):
+        """`account_extra`: YAML lines added under each account (e.g. "budget: {polls: 120/1m}")."""
         self.cluster = cluster
         self.fake = fake
         self.accounts = [account_name(i) for i in range(accounts)]
@@ -169,6 +171,7 @@ class PgWorkspace:
         for i, name in enumerate(self.accounts):
             text += [f"  {name}:", f"    base_url: {fake.base_url}", f"    client_id: {client_id(i)}",
                      "    client_secret_file: ./secret"]
+            text += [f"    {line}" for line in account_extra.splitlines() if line.strip()]
         text += [f"polling:\n  {polling}", f"retry:\n  {retry}", "exports:"]
         for i, name in enumerate(self.accounts):
             text += [f"  e{i:02d}:", f"    account: {name}", "    kind: duplicates",
@@ -292,8 +295,12 @@ class PgInstance:
         self.name = name
         self.log_path = os.path.join(workspace.dir, f"{name}.log")
         self._log = open(self.log_path, "w")
+        # Each in a working directory of its own, as on hosts of their own (test_pg_store checks
+        # that nothing is kept beside the working directory).
+        self.cwd = os.path.join(workspace.dir, name)
+        os.makedirs(self.cwd)
         self.proc = subprocess.Popen([DAEMON, "run", "--config", workspace.config],
-                                     stdout=self._log, stderr=subprocess.STDOUT, cwd=workspace.dir,
+                                     stdout=self._log, stderr=subprocess.STDOUT, cwd=self.cwd,
                                      env={**os.environ, "PGAPPNAME": name})
         self._id = None
 
