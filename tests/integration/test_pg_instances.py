@@ -38,6 +38,11 @@ BUDGET = "budget: {submits: 2/1s, polls: 120/1m}"
 _cluster = None
 
 
+def export_id(poll_url):
+    """The fake's export id: the last part of the poll URL it answered a submit with."""
+    return poll_url.rstrip("/").rsplit("/", 1)[-1]
+
+
 def setUpModule():
     global _cluster
     _cluster = PgCluster()
@@ -102,12 +107,15 @@ class PgInstancesCase(unittest.TestCase):
             time.sleep(0.05)
 
     def polling_jobs_of(self, accounts):
-        """The jobs of `accounts` submitted and polled at least once, when none of theirs waits to be
-        submitted: a moment with no POST of theirs in flight."""
+        """The jobs of `accounts` submitted and polled at least once (by the fake's count: the row's
+        `polls` is written once a minute), when none of theirs waits to be submitted: a moment with
+        no POST of theirs in flight."""
         names = ",".join(f"'{a}'" for a in accounts)
         if self.ws.rows(f"account IN ({names}) AND state = 'pending'"):
             return None
-        return self.ws.rows(f"account IN ({names}) AND state = 'submitted' AND polls > 0") or None
+        exports = self.fake.stats()["exports"]
+        return [r for r in self.ws.rows(f"account IN ({names}) AND state = 'submitted'")
+                if exports.get(export_id(r["poll_url"]), {}).get("polls", 0) > 0] or None
 
     def jobs_of(self, ids):
         return self.ws.rows(f"id IN ({','.join(str(i) for i in ids)})")
@@ -164,7 +172,7 @@ class PgInstancesCase(unittest.TestCase):
         for r in rows:
             for url in (r["poll_url"], r["previous_poll_url"]):
                 if url:
-                    named.setdefault(url.rstrip("/").rsplit("/", 1)[-1], []).append(r["id"])
+                    named.setdefault(export_id(url), []).append(r["id"])
         orphans = [e for e in stats["exports"] if e not in named]
         self.assertLessEqual(len(orphans), killed_during_post, f"exports no row names: {orphans}")
         self.assertEqual([e for e, ids in named.items() if len(ids) > 1], [], "an export named by two rows")
