@@ -21,6 +21,7 @@ import itertools
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -155,8 +156,7 @@ class PgWorkspace:
         self.cluster = cluster
         self.fake = fake
         self.accounts = [account_name(i) for i in range(accounts)]
-        self.tmp = tempfile.TemporaryDirectory(prefix="apsis-pgws-")
-        self.dir = self.tmp.name
+        self.dir = tempfile.mkdtemp(prefix="apsis-pgws-")
         self.output_dir = os.path.join(self.dir, "exports")
         self.database = f"apsis_{os.getpid()}_{next(_databases)}"
         self.url = cluster.create_database(self.database)
@@ -283,7 +283,7 @@ class PgWorkspace:
         return sorted(found)
 
     def cleanup(self):
-        self.tmp.cleanup()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class PgInstance:
