@@ -239,19 +239,22 @@ class PgWorkspace:
                 held.setdefault(lease["owner"], []).append(account)
         return {owner: sorted(accounts) for owner, accounts in held.items()}
 
-    def wait_all_leased(self, instances, timeout=60):
-        """Until every configured account is held, unexpired, by one of `instances`, each holding at
-        most its fair share ceil(accounts / instances). Returns instance id -> accounts."""
+    def wait_all_leased(self, instances, timeout=60, balanced=True):
+        """Until every configured account is held, unexpired, by one of `instances`, and when
+        `balanced` each holds at most its fair share ceil(accounts / instances). (The first instance
+        to start, or to reach the database after an outage, sees no other live instance and claims
+        every account; the others get theirs as it hands them over, one per renewal round.)
+        Returns instance id -> accounts."""
         ids = {i.instance_id() for i in instances}
-        share = math.ceil(len(self.accounts) / len(instances))
+        share = math.ceil(len(self.accounts) / len(instances)) if balanced else len(self.accounts)
 
-        def balanced():
+        def leased():
             held = self.held_by()
             covered = sorted(a for owner, accounts in held.items() if owner in ids for a in accounts)
             if covered != sorted(self.accounts):
                 return None
             return held if all(len(held.get(i, [])) <= share for i in ids) else None
-        return wait_for(balanced, timeout=timeout, interval=0.2,
+        return wait_for(leased, timeout=timeout, interval=0.2,
                         what=f"all {len(self.accounts)} accounts leased to {len(ids)} instances, at most {share} each")
 
     def job_writes(self, where="true"):
