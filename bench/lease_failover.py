@@ -30,13 +30,6 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PG_BIN = "/usr/lib/postgresql/15/bin"
-TABLES = """
-CREATE TABLE instances (id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL,
-  started_at timestamptz NOT NULL, heartbeat_at timestamptz NOT NULL, expires_at timestamptz NOT NULL,
-  config_hash TEXT NOT NULL, version TEXT NOT NULL);
-CREATE TABLE leases (account TEXT PRIMARY KEY, owner TEXT, epoch BIGINT NOT NULL DEFAULT 0,
-  expires_at timestamptz, acquired_at timestamptz);
-"""
 
 
 class Cluster:
@@ -57,8 +50,7 @@ class Cluster:
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def database(self, name):
-        self.run(["createdb", "-h", self.dir, "-U", "postgres", name])
-        subprocess.run(["psql", "-q", "-h", self.dir, "-U", "postgres", "-d", name, "-c", TABLES], check=True)
+        self.run(["createdb", "-h", self.dir, "-U", "postgres", name])  # the keepers migrate it
         return f"postgresql:///{name}?host={self.dir}&user=postgres"
 
     def close(self):
@@ -171,6 +163,33 @@ def run(binary, cluster, run_number, keepers_count, accounts, ttl_ms, releases):
         keepers.close()
 
 
+def section(build, keepers, accounts, ttls, releases_per_round, runs, log):
+    """The table, one row per (TTL, releases per round)."""
+    binary = os.path.join(build, "bench", "bench_lease_keeper")
+    if not os.path.exists(binary):
+        raise RuntimeError(f"{binary} is missing: cmake --build {build} --target bench_lease_keeper")
+    lines = [f"{keepers} keepers, {accounts} accounts; seconds as min / median / max over the runs", "",
+             "| TTL ms | renew ms | releases / round | runs | start → balanced s | kill -9 → all held elsewhere s "
+             "| SIGTERM → all held elsewhere s |",
+             "|---|---|---|---|---|---|---|"]
+    cluster = Cluster()
+    try:
+        for ttl_ms in ttls:
+            for releases in releases_per_round:
+                log(f"lease failover: TTL {ttl_ms} ms, {releases or 'all'} releases per round, {runs} runs")
+                rows = [run(binary, cluster, n, keepers, accounts, ttl_ms, releases) for n in range(runs)]
+
+                def spread(key):
+                    values = [row[key] for row in rows]
+                    return f"{min(values):.2f} / {statistics.median(values):.2f} / {max(values):.2f}"
+
+                lines.append(f"| {ttl_ms} | {ttl_ms // 3} | {releases or 'all'} | {runs} | {spread('balanced_s')} "
+                             f"| {spread('failover_s')} | {spread('handover_s')} |")
+    finally:
+        cluster.close()
+    return "\n".join(lines) + "\n"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keepers", type=int, default=3)
@@ -180,30 +199,9 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--build", default=os.path.join(ROOT, "build-bench"))
     args = parser.parse_args()
-    binary = os.path.join(args.build, "bench", "bench_lease_keeper")
-    if not os.path.exists(binary):
-        sys.exit(f"{binary} is missing: cmake --build {args.build} --target bench_lease_keeper")
-
-    cluster = Cluster()
-    try:
-        print(f"{args.keepers} keepers, {args.accounts} accounts")
-        print("s: min / median / max over the runs")
-        print("| TTL ms | renew ms | releases / round | runs | start → balanced s | kill -9 → all held elsewhere s "
-              "| SIGTERM → all held elsewhere s |")
-        print("|---|---|---|---|---|---|---|")
-        for ttl_ms in (int(t) for t in args.ttl_ms.split(",")):
-            for releases in (int(r) for r in args.releases_per_round.split(",")):
-                rows = [run(binary, cluster, n, args.keepers, args.accounts, ttl_ms, releases)
-                        for n in range(args.runs)]
-
-                def spread(key):
-                    values = [row[key] for row in rows]
-                    return f"{min(values):.2f} / {statistics.median(values):.2f} / {max(values):.2f}"
-
-                print(f"| {ttl_ms} | {ttl_ms // 3} | {releases or 'all'} | {args.runs} | {spread('balanced_s')} "
-                      f"| {spread('failover_s')} | {spread('handover_s')} |", flush=True)
-    finally:
-        cluster.close()
+    log = lambda what: print(f"bench: {what}", file=sys.stderr, flush=True)  # noqa: E731
+    print(section(args.build, args.keepers, args.accounts, [int(t) for t in args.ttl_ms.split(",")],
+                  [int(r) for r in args.releases_per_round.split(",")], args.runs, log))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@
 
 #include "lease/keeper.hpp"
 #include "pg/settings.hpp"
+#include "store/postgres_job_store.hpp"
 
 namespace asio = boost::asio;
 using namespace apsis;
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
       if (const char* value = std::getenv(name.c_str())) return value;
       return std::nullopt;
     });
+    store::PostgresJobStore::open(settings);  // the schema, with `instances` and `leases`
     lease::KeeperOptions options;
     options.ttl = Milliseconds(std::stol(argv[3]));
     if (argc == 6) options.max_releases_per_round = std::stoul(argv[5]);

@@ -245,7 +245,8 @@ class Step {
 
   after_publish::Context after_publish_context() const {
     return {context_.executor, context_.writer, context_.store, *context_.config, *job_.definition,
-            context_.log,      context_.blocking, context_.metrics, context_.now};
+            context_.log,      context_.blocking, context_.metrics, context_.now,
+            context_.instance};
   }
 
   // ---- decisions ----------------------------------------------------------------------------------

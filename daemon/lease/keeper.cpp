@@ -157,7 +157,7 @@ asio::awaitable<void> LeaseKeeper::State::renew_loop() {
     } else {
       connection_.reset();
       const auto delay = backoff_delay(reconnect_policy(), failures++, random_);
-      report(Level::warning, "lease renewal failed (" + std::to_string(failures) + " in a row): " + error +
+      report(Level::warning, "renewal failed (" + std::to_string(failures) + " in a row): " + error +
                                  "; retrying in " + std::to_string(delay.count()) + " ms");
       wait_timer_.expires_after(delay);
     }
@@ -172,7 +172,7 @@ asio::awaitable<void> LeaseKeeper::State::one_round(SteadyClock::time_point star
   if (connection_ && !connection_->ok()) connection_.reset();
   if (!connection_) {
     connection_.emplace(co_await pg::Connection::connect(settings_, options_.statement_timeout));
-    report(Level::info, "lease keeper connected to " + pg::redacted(settings_) + " as instance " + identity_.id);
+    report(Level::info, "connected to " + pg::redacted(settings_) + " as instance " + identity_.id);
   }
   const TimePoint wall = now_();
   const RoundSettings settings{options_.ttl, options_.statement_timeout, options_.max_releases_per_round};
@@ -249,25 +249,25 @@ void LeaseKeeper::State::gain(const std::string& account, std::int64_t epoch) {
   held_[account] = epoch;
   const store::Tenure tenure{identity_.id, epoch};
   book_->hold(account, tenure);
-  report(Level::info, "lease: holds account " + account + " (epoch " + std::to_string(epoch) + ")");
+  // debug: the daemon's callbacks say it at notice.
+  report(Level::debug, "holds account " + account + " (epoch " + std::to_string(epoch) + ")");
   if (silent_ || !callbacks_.on_gained) return;
   try {
     callbacks_.on_gained(account, tenure);
   } catch (const std::exception& e) {
-    report(Level::error, "lease: on_gained(" + account + ") failed: " + e.what());
+    report(Level::error, "on_gained(" + account + ") failed: " + e.what());
   }
 }
 
 void LeaseKeeper::State::lose(const std::string& account, LossReason reason) {
   if (held_.erase(account) == 0) return;
   book_->drop(account);
-  const bool routine = reason == LossReason::rebalanced || reason == LossReason::shutdown;
-  report(routine ? Level::info : Level::warning, "lease: lost account " + account + ": " + std::string(describe(reason)));
+  report(Level::debug, "lost account " + account + ": " + std::string(describe(reason)));
   if (silent_ || !callbacks_.on_lost) return;
   try {
     callbacks_.on_lost(account, reason);
   } catch (const std::exception& e) {
-    report(Level::error, "lease: on_lost(" + account + ") failed: " + e.what());
+    report(Level::error, "on_lost(" + account + ") failed: " + e.what());
   }
 }
 

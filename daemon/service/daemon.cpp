@@ -67,9 +67,10 @@ Daemon::Daemon(std::filesystem::path config_path, config::Config config, const L
       trigger_timer_(io_),
       status_timer_(io_),
       maintenance_timer_(io_) {
+  instance_id_ = lease::random_instance_id(random_);
   dispatcher_ = std::make_unique<dispatch::Dispatcher>(jobs::JobContext{io_.get_executor(), store_, writer_, config_,
                                                                         system_now(), random_, log_, &transfers_,
-                                                                        &blocking_, &metrics_});
+                                                                        &blocking_, &metrics_, instance_id_});
 }
 
 Daemon::~Daemon() = default;
@@ -102,7 +103,7 @@ void Daemon::start() {
   if (shares_accounts()) start_leases();
   systemd_.ready();
   log_.log(Level::notice, "started: " + std::to_string(config_->exports.size()) + " exports, " +
-                              std::to_string(dispatcher_->size()) + " jobs resumed");
+                              std::to_string(dispatcher_->size()) + " jobs resumed; instance " + instance_id_);
 }
 
 Daemon::ClientSet Daemon::make_clients(const config::Config& config) {

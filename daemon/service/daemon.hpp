@@ -132,6 +132,7 @@ class Daemon {
   // PostgreSQL: claims and renews this instance's share of the accounts (daemon_leases.cpp).
   std::unique_ptr<lease::LeaseKeeper> keeper_;
   TimePoint started_at_{Clock::now()};
+  std::string instance_id_;  // names this process in manifests and, on PostgreSQL, in `instances` and `leases`
   bool stopping_{false};
 };
 

@@ -29,6 +29,7 @@ std::string to_json(const Manifest& m) {
       {"download_ms", m.download_time.count()},
       {"polls", m.polls},
       {"download_attempts", m.download_attempts},
+      {"written_by", json::object{{"instance", m.instance}, {"host", m.host}}},
   };
   return json::serialize(out) + "\n";
 }

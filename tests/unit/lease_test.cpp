@@ -1,7 +1,6 @@
 #include <doctest/doctest.h>
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 #include <chrono>
@@ -17,6 +16,7 @@
 #include "pg/connection.hpp"
 #include "pg/run_to_completion.hpp"
 #include "pg/settings.hpp"
+#include "store/postgres_job_store.hpp"
 #include "test_cluster.hpp"
 
 using namespace apsis;
@@ -204,33 +204,19 @@ namespace {
 
 namespace asio = boost::asio;
 
-// The plan's DDL, until the PostgreSQL schema creates these tables.
-constexpr std::string_view kLeaseTables = R"(
-CREATE TABLE instances (id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL,
-  started_at timestamptz NOT NULL, heartbeat_at timestamptz NOT NULL, expires_at timestamptz NOT NULL,
-  config_hash TEXT NOT NULL, version TEXT NOT NULL);
-CREATE TABLE leases (account TEXT PRIMARY KEY, owner TEXT, epoch BIGINT NOT NULL DEFAULT 0,
-  expires_at timestamptz, acquired_at timestamptz);)";
-
 asio::awaitable<pg::Result> query_once(pg::ConnectionSettings settings, std::string sql) {
   auto connection = co_await pg::Connection::connect(settings, std::chrono::seconds(5));
   co_return co_await connection.query(sql, pg::Parameters{}, std::chrono::seconds(5));
 }
 
-asio::awaitable<void> execute_once(pg::ConnectionSettings settings, std::string sql) {
-  auto connection = co_await pg::Connection::connect(settings, std::chrono::seconds(5));
-  co_await connection.execute(sql, std::chrono::seconds(5));
-}
-
-// A fresh database with the lease tables; queries run on a private io_context, so the keepers'
-// loop stands still while the test looks.
+// A fresh database with the daemon's schema (the job store's migration creates `instances` and
+// `leases`); queries run on a private io_context, so the keepers' loop stands still while the test looks.
 class Database {
  public:
   explicit Database(const std::string& name)
       : settings_(pg::parse_database_url(testing::TestCluster::shared().create_database(name),
                                          [](const std::string&) { return std::nullopt; })) {
-    asio::io_context io;
-    pg::run_to_completion(io, execute_once(settings_, std::string(kLeaseTables)));
+    store::PostgresJobStore::open(settings_);
   }
   const pg::ConnectionSettings& settings() const { return settings_; }
 
@@ -420,7 +406,7 @@ TEST_CASE("lease keeper: a database outage loses every lease within the TTL; the
     CHECK_FALSE(one.book->tenure(account).has_value());
     CHECK_FALSE(two.book->tenure(account).has_value());
   }
-  CHECK(one.log.find("lease renewal failed") != std::string::npos);
+  CHECK(one.log.find("renewal failed") != std::string::npos);
 
   cluster.start();
   CHECK_MESSAGE(run_until(io, [&] { return shared_exactly_once({&one, &two}, database, 10) && one.held().size() == 5; }, 20s),
