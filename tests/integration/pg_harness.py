@@ -267,6 +267,19 @@ class PgWorkspace:
         """The database's clock (timestamptz text), to compare with audit rows."""
         return self.psql("SELECT now()")[0][0]
 
+    def dump_tables(self):
+        """jobs, leases, instances and the audit tables as JSON files in the workspace (to read after
+        a failed test: the database goes with the cluster)."""
+        if not self.cluster.running:
+            return
+        for table in ("jobs", "leases", "instances", "audit.job_writes", "audit.lease_changes"):
+            try:
+                rows = self.query_json(f"SELECT * FROM {table}")
+            except RuntimeError:
+                continue
+            with open(os.path.join(self.dir, f"{table}.json"), "w") as f:
+                json.dump(rows, f, indent=1)
+
     # --- waiting for jobs ---------------------------------------------------------------------
 
     def wait_finished_up_to(self, cutoff, timeout=90):

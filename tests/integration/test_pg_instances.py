@@ -18,6 +18,7 @@ PgFailoverTest (kill -9, SIGTERM: about 1.5 minutes) and PgSlowFaultTest (SIGSTO
     python3 -m unittest test_pg_instances.PgFailoverTest
 """
 
+import json
 import os
 import signal
 import tempfile
@@ -71,7 +72,8 @@ class PgInstancesCase(unittest.TestCase):
             instance.close()
         self.fake.stop()
         if os.environ.get("APSIS_PG_KEEP"):
-            print(f"\nkept {self.ws.dir} and database {self.ws.database}")
+            self.ws.dump_tables()
+            print(f"\nkept {self.ws.dir} (logs, files, tables as JSON)")
         else:
             self.ws.cleanup()
         self._tmp.cleanup()
@@ -151,7 +153,33 @@ class PgInstancesCase(unittest.TestCase):
             print(f"\nnote: temporary files left behind: {temporaries}")
         self.check_submissions(rows, killed_during_post)
         self.check_fenced_writes(everyone)
+        self.check_manifests_name_the_publisher(rows, everyone)
         return rows
+
+    def check_status_shows_the_holders(self, instances):
+        """`status --json` lists the live instances with the accounts each holds, and each export's
+        run_by is its account's lease holder (read at about the same moment: nothing moves now)."""
+        result = self.ws.run("status", "--config", self.ws.config, "--json")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        status = json.loads(result.stdout)
+        held = self.ws.held_by()
+        listed = {i["id"]: sorted(i["accounts"]) for i in status["instances"]}
+        self.assertEqual(listed, {i.instance_id(): held[i.instance_id()] for i in instances})
+        owner_of = {a: owner for owner, accounts in held.items() for a in accounts}
+        run_by = {e["name"]: e["run_by"] for e in status["exports"]}
+        self.assertEqual(run_by, {f"e{i:02d}": owner_of[a] for i, a in enumerate(self.ws.accounts)})
+
+    def check_manifests_name_the_publisher(self, rows, everyone):
+        """Each succeeded row's manifest names the instance that wrote its success (the audit's)."""
+        ids = {i.name: i.instance_id() for i in everyone}
+        finisher = {w["job_id"]: w["app"] for w in self.ws.job_writes("op = 'UPDATE' AND new_state = 'succeeded' "
+                                                                      "AND old_state <> 'succeeded'")}
+        for row in rows:
+            if row["state"] != "succeeded" or not row["manifest_path"]:
+                continue
+            with open(row["manifest_path"]) as f:
+                written_by = json.load(f)["written_by"]["instance"]
+            self.assertEqual(written_by, ids[finisher[row["id"]]], f"manifest of job {row['id']}")
 
     def check_rows(self, rows, cutoff):
         duplicates = self.ws.psql("SELECT export, scheduled_for FROM jobs GROUP BY 1, 2 HAVING count(*) > 1")
@@ -233,15 +261,21 @@ class PgFailoverTest(PgInstancesCase):
         self.assertEqual(sorted(a for accounts in held.values() for a in accounts), sorted(self.ws.accounts))
         self.wait(lambda: len({r["account"] for r in self.ws.rows("state = 'succeeded'")}) == ACCOUNTS,
                   "a finished job on every account", timeout=40)
+        self.check_status_shows_the_holders(instances)
 
         leaving, stayers = instances[0], instances[1:]
         leaving_id = leaving.instance_id()
+        self.wait_slot_phase(2, 4)
+        polling = self.wait(lambda: self.polling_jobs_of(leaving.held()), f"{leaving.name}'s jobs to poll", timeout=20)
         self.assertEqual(leaving.stop(), 0, leaving.log())
         # Released as it stopped, not left to expire: nothing is held by it a moment after it exits.
         self.assertEqual([a for a, lease in self.ws.leases().items() if lease["owner"] == leaving_id and lease["live"]],
                          [], "leases still held by the instance that stopped")
         self.assertNotIn(leaving_id, [r["id"] for r in self.ws.instances()])
         self.wait_balanced(stayers, timeout=15)
+        self.wait(lambda: all(r["state"] in FINISHED for r in self.jobs_of([p["id"] for p in polling])),
+                  "the stopped instance's jobs to finish elsewhere", timeout=60)
+        self.check_finished_elsewhere(polling, leaving, stayers)
         self.finish_and_check(stayers, instances)
 
     def test_kill_9_mid_poll_moves_the_accounts_and_their_jobs_finish_elsewhere_without_a_second_submit(self):
