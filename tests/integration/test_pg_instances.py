@@ -333,7 +333,7 @@ class PgSlowFaultTest(PgInstancesCase):
         instances, victim, others = self.start_and_pick_victim()
         victim_id = victim.instance_id()
         self.wait(lambda: self.ws.rows("state = 'succeeded'"), "the first jobs to finish", timeout=40)
-        self.wait_slot_phase(1, 3)
+        self.wait_slot_phase(0.6, 2)
         accounts = victim.held()
         polling = self.wait(lambda: self.polling_jobs_of(accounts), f"{victim.name}'s jobs to poll", timeout=20)
         victim.send(signal.SIGSTOP)
@@ -344,8 +344,10 @@ class PgSlowFaultTest(PgInstancesCase):
         paused = time.monotonic()
         self.wait_balanced(others, timeout=30)
         print(f"its accounts held by the others after {time.monotonic() - paused:.1f} s")
-        # ... and go on with its jobs for a while: rows it would overwrite if a write got through.
-        time.sleep(2)
+        # ... and go on with its jobs: rows it would overwrite if a write got through. It wakes up
+        # just as those exports become ready at the fake (6 s after their submit), its polls long
+        # overdue: every reason to download and publish what is no longer its job.
+        self.wait_slot_phase(6.1, 6.6)
         victim.send(signal.SIGCONT)
         resumed_at = self.ws.now()
         self.wait(lambda: all(f"lease: lost account {a}:" in victim.log() for a in accounts),
