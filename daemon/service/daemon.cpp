@@ -100,7 +100,10 @@ void Daemon::start() {
   asio::co_spawn(io_, trigger_loop(), log_failure("trigger watch"));
   asio::co_spawn(io_, status_loop(), log_failure("status reporting"));
   asio::co_spawn(io_, maintenance_loop(), log_failure("job history pruning"));
-  if (shares_accounts()) start_leases();
+  if (shares_accounts()) {
+    start_leases();
+    asio::co_spawn(io_, table_view_loop(), log_failure("reading the job table for the admin endpoint"));
+  }
   systemd_.ready();
   log_.log(Level::notice, "started: " + std::to_string(config_->exports.size()) + " exports, " +
                               std::to_string(dispatcher_->size()) + " jobs resumed; instance " + instance_id_);
@@ -324,12 +327,15 @@ void Daemon::reload() {
     systemd_.ready();
     return;
   }
-  if (result.config->state_db != config_->state_db)
-    log_.log(Level::warning, "state_db changed in the file: that takes effect at the next restart");
+  if (result.config->state_db != config_->state_db || result.config->state_db_url != config_->state_db_url ||
+      result.config->lease_ttl != config_->lease_ttl)
+    log_.log(Level::warning, "state_db or lease_ttl changed in the file: that takes effect at the next restart");
   if (result.config->admin_listen != config_->admin_listen)
     log_.log(Level::warning, "admin_listen changed in the file: that takes effect at the next restart");
   auto next = std::move(*result.config);
   next.state_db = config_->state_db;
+  next.state_db_url = config_->state_db_url;
+  next.lease_ttl = config_->lease_ttl;
   next.admin_listen = config_->admin_listen;
   auto config = std::make_shared<const config::Config>(std::move(next));
   auto clients = make_clients(*config);
@@ -355,6 +361,7 @@ void Daemon::stop() {
   trigger_timer_.cancel();
   status_timer_.cancel();
   maintenance_timer_.cancel();
+  table_view_timer_.cancel();
   if (admin_) admin_->stop();
   dispatcher_->stop();
   // "Still in progress" notes not yet written go now; cancelled steps left their rows as last written.

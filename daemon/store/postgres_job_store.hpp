@@ -96,6 +96,7 @@ class PostgresJobStore final : public JobStore {
   const CallTimes& call_times() const override { return times_; }
   // "PostgreSQL postgresql://user@host/db" with no password: for messages and logs.
   std::string describe() const override { return description_; }
+  void confirm_lease(std::int64_t id) override;
 
  private:
   PostgresJobStore(std::unique_ptr<PostgresSession> session, std::string description, PostgresStoreOptions options);
