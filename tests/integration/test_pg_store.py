@@ -82,6 +82,25 @@ class PgStoreTest(unittest.TestCase):
         self.assertEqual(self.instance.stop(), 0, self.instance.log())
         self.assertEqual([f for f in os.listdir(self.ws.dir) if f.endswith(".lock")], [])
 
+    def test_once_hands_its_job_to_the_accounts_holder_or_refuses_when_nobody_holds_it(self):
+        # Nothing runs the account: `once` queues nothing (its own writes would not be fenced).
+        refused = self.ws.run("once", "--config", self.ws.config, "e00")
+        self.assertEqual(refused.returncode, 69, refused.stderr)
+        self.assertIn("no running instance holds account 'acct00'", refused.stderr)
+        self.assertEqual(self.ws.rows(), [])
+
+        self.instance = self.ws.start_instance()
+        wait_for(lambda: "gained account acct00" in self.instance.log(), timeout=30, what="the lease")
+        handed = self.ws.run("once", "--config", self.ws.config, "e00")
+        self.assertEqual(handed.returncode, 0, handed.stderr + self.instance.log())
+        self.assertIn("handed to instance", handed.stderr)
+        # The row `once` followed was run by the instance, under its lease.
+        asked = [r for r in self.ws.rows("state = 'succeeded'") if r["submit_attempts"] == 1]
+        self.assertTrue(asked)
+        for row in asked:
+            writes = self.ws.job_writes(f"job_id = {row['id']} AND op = 'UPDATE'")
+            self.assertTrue(all(w["app"] == self.instance.name and w["lease_owner"] for w in writes), writes)
+
 
 if __name__ == "__main__":
     unittest.main()
