@@ -1,5 +1,7 @@
 #include "after_publish/after_publish.hpp"
 
+#include <unistd.h>
+
 #include <boost/asio/error.hpp>
 #include <boost/system/system_error.hpp>
 
@@ -14,6 +16,12 @@ namespace {
 bool is_shutdown(const std::exception& e) {
   const auto* error = dynamic_cast<const boost::system::system_error*>(&e);
   return error && error->code() == boost::asio::error::operation_aborted;
+}
+
+std::string host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0) return {};
+  return name;
 }
 
 }  // namespace
@@ -34,7 +42,9 @@ boost::asio::awaitable<std::filesystem::path> write_manifest(const Context& cont
                                 context.now(),
                                 job.download_duration,
                                 job.polls,
-                                job.download_attempts};
+                                job.download_attempts,
+                                std::string(context.instance),
+                                host_name()};
   std::filesystem::path written;
   co_await run_blocking(context.blocking, [&] { written = sink::write_manifest(manifest); });
   co_return written;

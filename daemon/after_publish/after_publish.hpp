@@ -50,6 +50,7 @@ struct Context {
   boost::asio::thread_pool* blocking{nullptr};  // file writes and deletes; null = on the loop
   metrics::Metrics* metrics{nullptr};           // null = not measured
   NowFunction now;
+  std::string_view instance{};  // this process's instance id, named in the manifest
 };
 
 // Writes <file>.json beside the published file (durably) and returns its path. Writes no row: the

@@ -13,6 +13,8 @@ inline constexpr int kExitBadConfig = 2;
 inline constexpr int kExitJobExpired = 3;
 inline constexpr int kExitUsage = 64;
 inline constexpr int kExitServiceRunning = 75;  // `run`: another service owns the state database
+// `once` on PostgreSQL: no running instance holds the export's account, so nothing would run the job.
+inline constexpr int kExitServiceNotRunning = 69;  // EX_UNAVAILABLE
 inline constexpr int kExitInterrupted = 130;
 
 int check_command(const std::vector<std::string>& args);

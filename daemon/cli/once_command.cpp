@@ -28,6 +28,9 @@
 #include "jobs/definition_json.hpp"
 #include "dispatch/dispatcher.hpp"
 #include "jobs/job_row.hpp"
+#include "lease/holders.hpp"
+#include "pg/settings.hpp"
+#include "config/env_expand.hpp"
 #include "service/once_lock.hpp"
 #include "store/open_store.hpp"
 #include "store/ownership.hpp"
@@ -135,20 +138,14 @@ class SignalWait {
   sigset_t previous_{};
 };
 
-// A service owns the database: it runs the job (a `once` beside it would run the row twice), and this
-// process follows the row to its end, as `once` would have run it.
-int hand_to_service(store::JobStore& store, const config::ExportDefinition& definition,
-                    const store::ServiceHolder& holder, const std::filesystem::path& state_db) {
-  const auto job = queue_for_service(store, definition, Clock::now());
-  std::fprintf(stderr, "apsis-exportd once: job %lld handed to the running service (pid %ld); following it\n",
-               static_cast<long long>(job.id), holder.pid);
-  auto reader_owner = store::open_job_store({state_db, std::nullopt}, {.read_only = true});
-  auto& reader = *reader_owner;
+// Follows a job handed to a running service (or to its account's lease holder) to its end, as `once`
+// would have run it. `owner_running` says whether something still runs the job.
+int follow_handed_job(const store::Job& job, store::JobStore& reader, const std::function<bool()>& owner_running) {
   const bool progress = wants_progress();
   const TimePoint started = Clock::now();
   const SignalWait signals;
   const auto outcome = follow_row(
-      job.id, {[&] { return reader.find(job.id); }, [&] { return store::service_owner(state_db).has_value(); },
+      job.id, {[&] { return reader.find(job.id); }, owner_running,
                [&](Milliseconds timeout) { return signals.wait(timeout); },
                [&](const store::Job& row) {
                  if (!progress) return;
@@ -169,6 +166,49 @@ int hand_to_service(store::JobStore& store, const config::ExportDefinition& defi
   std::fprintf(stderr, "apsis-exportd once: the service stopped; job %lld stays '%s' until a service starts\n",
                static_cast<long long>(job.id), state.c_str());
   return kExitInterrupted;
+}
+
+// A service owns the database: it runs the job (a `once` beside it would run the row twice), and this
+// process follows the row to its end.
+int hand_to_service(store::JobStore& store, const config::ExportDefinition& definition,
+                    const store::ServiceHolder& holder, const std::filesystem::path& state_db) {
+  const auto job = queue_for_service(store, definition, Clock::now());
+  std::fprintf(stderr, "apsis-exportd once: job %lld handed to the running service (pid %ld); following it\n",
+               static_cast<long long>(job.id), holder.pid);
+  auto reader = store::open_job_store({state_db, std::nullopt}, {.read_only = true});
+  return follow_handed_job(job, *reader, [&] { return store::service_owner(state_db).has_value(); });
+}
+
+// PostgreSQL: instances share the accounts by lease, and only the account's holder may run its jobs
+// (its writes are fenced by the lease; ours would not be). So `once` hands the job to the holder and
+// follows it, or refuses when no live instance holds the account.
+int hand_to_lease_holder(store::JobStore& store, const config::Config& configuration,
+                         const config::ExportDefinition& definition) {
+  const auto settings = pg::parse_database_url(*configuration.state_db_url, config::process_environment());
+  const auto view = lease::read_leases(settings);
+  const auto* holder = view.holder_of(definition.account);
+  if (!holder || !holder->live) {
+    std::fprintf(stderr,
+                 "apsis-exportd once: no running instance holds account '%s' of export '%s' (start `apsis-exportd "
+                 "run` with this configuration); nothing queued\n",
+                 definition.account.c_str(), definition.name.c_str());
+    return kExitServiceNotRunning;
+  }
+  const auto* instance = view.instance(*holder->owner);
+  const auto job = queue_for_service(store, definition, Clock::now());
+  std::fprintf(stderr, "apsis-exportd once: job %lld handed to instance %s (%s, pid %lld), which holds account '%s'; following it\n",
+               static_cast<long long>(job.id), holder->owner->c_str(), instance ? instance->host.c_str() : "?",
+               static_cast<long long>(instance ? instance->pid : 0), definition.account.c_str());
+  auto reader = store::open_job_store({configuration.state_db, configuration.state_db_url}, {.read_only = true});
+  // Some instance must keep holding the account; a hand-over between instances is no reason to stop.
+  return follow_handed_job(job, *reader, [&] {
+    try {
+      const auto* now_held = lease::read_leases(settings).holder_of(definition.account);
+      return now_held && now_held->live;
+    } catch (const std::exception&) {
+      return false;  // the database is away: the grace period decides
+    }
+  });
 }
 
 // No service owns the database: this process runs the job. A service starting meanwhile leaves it
@@ -274,6 +314,7 @@ int once_command(const std::vector<std::string>& args) {
   const auto& definition = found->second;
 
   auto store = store::open_job_store({configuration->state_db, configuration->state_db_url});
+  if (configuration->state_db_url) return hand_to_lease_holder(*store, *configuration, definition);
   if (const auto holder = store::service_owner(configuration->state_db))
     return hand_to_service(*store, definition, *holder, configuration->state_db);
   return run_here(*store, configuration, definition);

@@ -17,10 +17,11 @@ int run_command(const std::vector<std::string>& args) {
   auto config = load_config_or_report(path);
   if (!config) return kExitBadConfig;
   const Logger log;
-  // Before the daemon opens anything: a second service on one database would run every row twice.
+  // Before the daemon opens anything: a second service on one SQLite file would run every row twice.
+  // On PostgreSQL several services share the table, each running the accounts it leases.
   std::optional<store::ServiceOwnership> ownership;
   try {
-    ownership.emplace(store::acquire_service_ownership(config->state_db, Clock::now()));
+    if (!config->state_db_url) ownership.emplace(store::acquire_service_ownership(config->state_db, Clock::now()));
   } catch (const store::ServiceRunning& e) {
     log.log(Level::error, std::string("not starting: ") + e.what());
     return kExitServiceRunning;

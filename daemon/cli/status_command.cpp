@@ -15,6 +15,10 @@
 #include "cli/json_fields.hpp"
 #include "cli/status_format.hpp"
 #include "schedule/schedule.hpp"
+#include "config/env_expand.hpp"
+#include "lease/holders.hpp"
+#include "pg/settings.hpp"
+#include "service/config_hash.hpp"
 #include "store/open_store.hpp"
 #include "store/job_store.hpp"
 
@@ -61,6 +65,10 @@ struct StatusReport {
   std::string config_path{};
   std::string state_db{};
   bool job_table_exists{true};
+  // PostgreSQL: the live instances and who holds which account; the hash of this configuration file,
+  // which each instance records (a different one means they run different configurations).
+  std::optional<lease::LeaseView> leases{};
+  std::string config_hash{};
   std::vector<ExportStatus> exports{};          // in the configuration, by name
   std::vector<ExportStatus> unknown_exports{};  // only in the job table, by name
 };
@@ -103,6 +111,16 @@ void read_job_table(StatusReport& report, store::JobStore& store) {
 // Throws std::runtime_error, naming the file, for a job table this binary cannot read (newer, corrupt).
 StatusReport build_report(const config::Config& config, TimePoint now) {
   StatusReport report{.now = now, .config_path = config.source.string(), .state_db = config.state_db.string()};
+  if (config.state_db_url) {
+    const auto settings = pg::parse_database_url(*config.state_db_url, config::process_environment());
+    report.state_db = pg::redacted(settings);
+    report.config_hash = service::config_file_hash(config.source);
+    try {
+      report.leases = lease::read_leases(settings);
+    } catch (const std::exception&) {
+      // No lease tables yet (no instance ever ran), or the database is away: the job table says which.
+    }
+  }
   for (const auto& [name, definition] : config.exports)
     report.exports.push_back({.name = name, .definition = &definition, .next_run = next_run(definition, now)});
   try {
@@ -196,6 +214,32 @@ std::string heading(const ExportStatus& status, const std::string& details, cons
   return marker + palette.paint(palette.bold, name) + rest + "\n";
 }
 
+// "instance 1a2b3c4d (host, pid 42)", or why nobody runs the account's jobs now.
+std::string holder_text(const lease::LeaseView& leases, const std::string& account) {
+  const auto* holder = leases.holder_of(account);
+  if (!holder || !holder->live) return "nobody: no live instance holds account " + account;
+  const auto* instance = leases.instance(*holder->owner);
+  return "instance " + holder->owner->substr(0, 8) +
+         (instance ? " (" + instance->host + ", pid " + std::to_string(instance->pid) + ")" : std::string()) +
+         ", lease epoch " + std::to_string(holder->epoch);
+}
+
+std::string instances_block(const StatusReport& report) {
+  std::string out = "\ninstances (PostgreSQL, sharing the accounts by lease)\n";
+  const auto& leases = *report.leases;
+  if (leases.instances.empty()) out += "  none running\n";
+  for (const auto& instance : leases.instances) {
+    const auto held = std::count_if(leases.accounts.begin(), leases.accounts.end(),
+                                    [&](const auto& a) { return a.live && a.owner == instance.id; });
+    std::string line = instance.id.substr(0, 8) + "  " + instance.host + ", pid " + std::to_string(instance.pid) +
+                       ", " + std::to_string(held) + (held == 1 ? " account" : " accounts") + ", version " +
+                       instance.version;
+    if (instance.config_hash != report.config_hash) line += "; runs a DIFFERENT configuration";
+    add_field(out, "", fit_line(line, kValueWidth));
+  }
+  return out;
+}
+
 std::string export_block(const ExportStatus& status, const StatusReport& report, const Palette& palette) {
   const auto& definition = *status.definition;
   std::string out =
@@ -214,6 +258,7 @@ std::string export_block(const ExportStatus& status, const StatusReport& report,
   }
   add_last_result(out, status, report, palette);
   add_field(out, "in flight", in_flight_text(status));
+  if (report.leases) add_field(out, "run by", fit_line(holder_text(*report.leases, definition.account), kValueWidth));
   return out;
 }
 
@@ -237,6 +282,7 @@ std::string render_text(const StatusReport& report, const Palette& palette) {
   const std::string missing = report.job_table_exists ? "" : "  (no job table yet)";
   add_field(out, "state db", fit_path(report.state_db, kValueWidth - missing.size()) + missing);
   add_field(out, "now", format_local_time_short(report.now, "UTC"));
+  if (report.leases) out += instances_block(report);
   for (const auto& status : report.exports) out += "\n" + export_block(status, report, palette);
   if (report.exports.empty()) out += "\nno exports configured\n";
   if (!report.unknown_exports.empty()) {
@@ -294,13 +340,38 @@ json::object export_json(const ExportStatus& status, TimePoint now) {
   return out;
 }
 
+json::value instances_json(const StatusReport& report) {
+  if (!report.leases) return nullptr;
+  json::array instances;
+  for (const auto& instance : report.leases->instances) {
+    json::array accounts;
+    for (const auto& a : report.leases->accounts)
+      if (a.live && a.owner == instance.id) accounts.emplace_back(a.account);
+    instances.push_back(json::object{{"id", instance.id},
+                                     {"host", instance.host},
+                                     {"pid", instance.pid},
+                                     {"version", instance.version},
+                                     {"same_config", instance.config_hash == report.config_hash},
+                                     {"accounts", std::move(accounts)}});
+  }
+  return instances;
+}
+
 json::object render_json(const StatusReport& report) {
   json::array exports, unknown;
-  for (const auto& status : report.exports) exports.push_back(export_json(status, report.now));
+  for (const auto& status : report.exports) {
+    auto out = export_json(status, report.now);
+    if (report.leases) {
+      const auto* holder = report.leases->holder_of(status.definition->account);
+      out["run_by"] = holder && holder->live ? json::value(*holder->owner) : json::value(nullptr);
+    }
+    exports.push_back(std::move(out));
+  }
   for (const auto& status : report.unknown_exports) unknown.push_back(unknown_export_json(status, report.now));
   return {{"generated_at", format_iso8601(report.now)},
           {"config", report.config_path},
           {"state_db", report.state_db},
+          {"instances", instances_json(report)},
           {"exports", std::move(exports)},
           {"unknown_exports", std::move(unknown)}};
 }

@@ -169,6 +169,7 @@ class Step {
       co_return co_await apply(unverifiable);
     }
     body.reset();  // the connection goes back to the pool
+    co_await confirm_lease();  // a file another instance may publish too is never published here
     sink::Published published;
     try {
       published = co_await download->publish();
@@ -183,6 +184,15 @@ class Step {
     }
     if (failure) co_return co_await apply(*failure);
     co_return co_await deliver(published, content_type, encoding);
+  }
+
+  // Several instances on one PostgreSQL table: LeaseLost (the step ends, the job goes to the lease's
+  // new owner, and the staged file is removed) unless this one still holds the job's account.
+  asio::awaitable<void> confirm_lease() {
+    std::function<void(store::JobStore&)> confirm = [id = job_.row.id](store::JobStore& store) {
+      store.confirm_lease(id);
+    };
+    co_await context_.writer.write(std::move(confirm));
   }
 
   // The file is in place. Its manifest comes next (loaders wait for it), then the row says succeeded.
@@ -245,7 +255,8 @@ class Step {
 
   after_publish::Context after_publish_context() const {
     return {context_.executor, context_.writer, context_.store, *context_.config, *job_.definition,
-            context_.log,      context_.blocking, context_.metrics, context_.now};
+            context_.log,      context_.blocking, context_.metrics, context_.now,
+            context_.instance};
   }
 
   // ---- decisions ----------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ struct JobContext {
   AsyncSemaphore* transfers{nullptr};           // max_concurrent_downloads; null = unlimited
   boost::asio::thread_pool* blocking{nullptr};  // writes, hashes and fsyncs downloads; null = on the loop
   metrics::Metrics* metrics{nullptr};           // null = not measured
+  std::string instance{};                       // this process's instance id (manifests, leases)
 };
 
 // A job in memory: its row, its export's definition (shared by all its jobs), and how its download

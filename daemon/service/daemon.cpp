@@ -24,6 +24,10 @@ namespace apsis::service {
 namespace {
 
 namespace asio = boost::asio;
+
+// PostgreSQL: the loop's few direct store calls wait this long for the database thread's call, then
+// count as Busy (and are tried again), instead of queueing behind its retries while the database is away.
+constexpr Milliseconds kStoreLockWait{100};
 using namespace std::chrono_literals;
 
 constexpr Milliseconds kTriggerCheckInterval = 1s;
@@ -55,7 +59,7 @@ Daemon::Daemon(std::filesystem::path config_path, config::Config config, const L
       config_(std::make_shared<const config::Config>(std::move(config))),
       log_(log),
       leases_(config_->state_db_url ? std::make_shared<store::LeaseBook>() : nullptr),
-      store_owner_(store::open_job_store({config_->state_db, config_->state_db_url}, {.read_only = false, .leases = leases_})),
+      store_owner_(store::open_job_store({config_->state_db, config_->state_db_url}, {.read_only = false, .leases = leases_, .lock_wait = kStoreLockWait})),
       store_(*store_owner_),
       database_(config_->state_db_url ? std::make_unique<asio::thread_pool>(1) : nullptr),
       writer_(io_.get_executor(), store_, std::chrono::seconds(1),
@@ -67,9 +71,10 @@ Daemon::Daemon(std::filesystem::path config_path, config::Config config, const L
       trigger_timer_(io_),
       status_timer_(io_),
       maintenance_timer_(io_) {
+  instance_id_ = lease::random_instance_id(random_);
   dispatcher_ = std::make_unique<dispatch::Dispatcher>(jobs::JobContext{io_.get_executor(), store_, writer_, config_,
                                                                         system_now(), random_, log_, &transfers_,
-                                                                        &blocking_, &metrics_});
+                                                                        &blocking_, &metrics_, instance_id_});
 }
 
 Daemon::~Daemon() = default;
@@ -99,10 +104,13 @@ void Daemon::start() {
   asio::co_spawn(io_, trigger_loop(), log_failure("trigger watch"));
   asio::co_spawn(io_, status_loop(), log_failure("status reporting"));
   asio::co_spawn(io_, maintenance_loop(), log_failure("job history pruning"));
-  if (shares_accounts()) start_leases();
+  if (shares_accounts()) {
+    start_leases();
+    asio::co_spawn(io_, table_view_loop(), log_failure("reading the job table for the admin endpoint"));
+  }
   systemd_.ready();
   log_.log(Level::notice, "started: " + std::to_string(config_->exports.size()) + " exports, " +
-                              std::to_string(dispatcher_->size()) + " jobs resumed");
+                              std::to_string(dispatcher_->size()) + " jobs resumed; instance " + instance_id_);
 }
 
 Daemon::ClientSet Daemon::make_clients(const config::Config& config) {
@@ -323,12 +331,15 @@ void Daemon::reload() {
     systemd_.ready();
     return;
   }
-  if (result.config->state_db != config_->state_db)
-    log_.log(Level::warning, "state_db changed in the file: that takes effect at the next restart");
+  if (result.config->state_db != config_->state_db || result.config->state_db_url != config_->state_db_url ||
+      result.config->lease_ttl != config_->lease_ttl)
+    log_.log(Level::warning, "state_db or lease_ttl changed in the file: that takes effect at the next restart");
   if (result.config->admin_listen != config_->admin_listen)
     log_.log(Level::warning, "admin_listen changed in the file: that takes effect at the next restart");
   auto next = std::move(*result.config);
   next.state_db = config_->state_db;
+  next.state_db_url = config_->state_db_url;
+  next.lease_ttl = config_->lease_ttl;
   next.admin_listen = config_->admin_listen;
   auto config = std::make_shared<const config::Config>(std::move(next));
   auto clients = make_clients(*config);
@@ -354,6 +365,7 @@ void Daemon::stop() {
   trigger_timer_.cancel();
   status_timer_.cancel();
   maintenance_timer_.cancel();
+  table_view_timer_.cancel();
   if (admin_) admin_->stop();
   dispatcher_->stop();
   // "Still in progress" notes not yet written go now; cancelled steps left their rows as last written.

@@ -89,6 +89,21 @@ class Daemon {
   admin::AdminResponse health_page();
   admin::AdminResponse jobs_page();
   void write_waiting(metrics::PrometheusText& out) const;
+  void write_leases(metrics::PrometheusText& out) const;
+  // PostgreSQL: what the admin pages show of the job table, read on the database thread every few
+  // seconds (an admin request must not wait on the network to the database on the loop).
+  struct TableView {
+    std::vector<store::ExportStateCount> counts;
+    std::map<std::string, TimePoint> last_success;
+    std::vector<store::Job> recent;
+    std::optional<std::chrono::steady_clock::time_point> read_at;  // the last successful read
+    std::string error;                                             // why the last read failed
+  };
+  boost::asio::awaitable<void> table_view_loop();
+  std::vector<store::ExportStateCount> job_counts();
+  std::map<std::string, TimePoint> last_successes();
+  std::vector<store::Job> recent_jobs();
+  std::optional<std::string> database_problem();
   void reload();
   void stop();
   // The clients `config` needs: existing ones kept, new ones built (which may throw: a CA bundle);
@@ -132,6 +147,10 @@ class Daemon {
   // PostgreSQL: claims and renews this instance's share of the accounts (daemon_leases.cpp).
   std::unique_ptr<lease::LeaseKeeper> keeper_;
   TimePoint started_at_{Clock::now()};
+  std::chrono::steady_clock::time_point started_steady_{std::chrono::steady_clock::now()};
+  std::string instance_id_;
+  TableView table_view_;
+  boost::asio::steady_timer table_view_timer_{io_};  // names this process in manifests and, on PostgreSQL, in `instances` and `leases`
   bool stopping_{false};
 };
 

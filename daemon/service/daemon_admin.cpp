@@ -1,5 +1,7 @@
 // The daemon's admin endpoint: /metrics, /healthz and /jobs, answered on the event loop from the
 // daemon's own counters, its schedules, its running jobs and the job table.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
 #include "admin/listen_address.hpp"
@@ -11,6 +13,7 @@
 namespace apsis::service {
 namespace {
 
+namespace asio = boost::asio;
 namespace json = boost::json;
 using metrics::MetricType;
 using metrics::PrometheusText;
@@ -19,6 +22,10 @@ using metrics::PrometheusText;
 constexpr std::array<std::int64_t, 10> kLatenessBoundsMs{1, 5, 10, 25, 50, 100, 250, 500, 1000, 4000};
 constexpr std::size_t kMaxRunningListed = 1000;  // /jobs stays small with 100 000 jobs in flight
 constexpr int kRecentJobs = 20;
+// PostgreSQL: how often the admin pages' view of the job table is read, and when /healthz calls an
+// unanswered read a failing database.
+constexpr auto kTableViewInterval = std::chrono::seconds(5);
+constexpr auto kTableViewStale = std::chrono::seconds(20);
 // A write waiting out another connection's lock for longer than this makes /healthz answer 503.
 constexpr Milliseconds kBusyUnhealthyAfter{2000};
 
@@ -149,7 +156,7 @@ admin::AdminResponse Daemon::metrics_page() {
   out.family("apsis_exportd_start_time_seconds", "When this daemon started, Unix time", MetricType::gauge)
       .sample(seconds_since_epoch(started_at_));
   out.family("apsis_jobs", "Jobs in the job table by export and state", MetricType::gauge);
-  for (const auto& row : store_.count_by_export_and_state())
+  for (const auto& row : job_counts())
     out.sample({{"export", row.export_name}, {"state", std::string(store::to_string(row.state))}},
                static_cast<double>(row.count));
   auto running = running_by_state();
@@ -165,12 +172,36 @@ admin::AdminResponse Daemon::metrics_page() {
       .sample(static_cast<double>(writer_.queued()));
   out.family("apsis_export_last_success_timestamp_seconds", "When each export last published a file, Unix time",
              MetricType::gauge);
-  for (const auto& [name, when] : store_.last_success_by_export())
+  for (const auto& [name, when] : last_successes())
     out.sample({{"export", name}}, seconds_since_epoch(when));
   out.family("apsis_export_next_run_timestamp_seconds", "Each scheduled export's next slot, Unix time",
              MetricType::gauge);
   for (const auto& [name, task] : schedules_) out.sample({{"export", name}}, seconds_since_epoch(task->next));
+  if (keeper_) write_leases(out);
   return {200, std::string(PrometheusText::kContentType), out.str()};
+}
+
+// PostgreSQL: which accounts this instance runs, how many instances share them, and whether they
+// run the same configuration.
+void Daemon::write_leases(PrometheusText& out) const {
+  const auto lease = keeper_->snapshot();
+  out.family("apsis_lease_held", "Accounts whose lease this instance holds (1 per account)", MetricType::gauge);
+  for (const auto& account : lease.held) out.sample({{"account", account}, {"instance", lease.instance_id}}, 1);
+  out.family("apsis_lease_accounts_held", "How many accounts this instance runs", MetricType::gauge)
+      .sample(static_cast<double>(lease.held.size()));
+  out.family("apsis_lease_instances_live", "Instances sharing the job table, as of the last lease renewal",
+             MetricType::gauge)
+      .sample(static_cast<double>(lease.live_instances.size()));
+  out.family("apsis_lease_config_mismatches", "Live instances running a configuration file different from this one's",
+             MetricType::gauge)
+      .sample(static_cast<double>(lease.config_mismatches.size()));
+  out.family("apsis_lease_connected", "Whether the lease keeper's database connection is up (1) or not (0)",
+             MetricType::gauge)
+      .sample(lease.connected ? 1 : 0);
+  if (lease.last_renewal)
+    out.family("apsis_lease_last_renewal_timestamp_seconds", "When this instance last renewed its leases, Unix time",
+               MetricType::gauge)
+        .sample(seconds_since_epoch(*lease.last_renewal));
 }
 
 // Jobs held back by the account's budget apart from jobs waiting for APSIS to make the file, and
@@ -204,6 +235,59 @@ void Daemon::write_waiting(PrometheusText& out) const {
            [](const budget::AccountBudget& b, CallKind k) { return b.throttles(k); });
 }
 
+// With SQLite the admin pages read the table directly (a local file); with PostgreSQL they read what
+// table_view_loop last read on the database thread.
+std::vector<store::ExportStateCount> Daemon::job_counts() {
+  return shares_accounts() ? table_view_.counts : store_.count_by_export_and_state();
+}
+
+std::map<std::string, TimePoint> Daemon::last_successes() {
+  return shares_accounts() ? table_view_.last_success : store_.last_success_by_export();
+}
+
+std::vector<store::Job> Daemon::recent_jobs() {
+  return shares_accounts() ? table_view_.recent : store_.list({.limit = kRecentJobs});
+}
+
+std::optional<std::string> Daemon::database_problem() {
+  if (!shares_accounts()) {
+    try {
+      store_.unfinished(0, 1);  // an indexed read: the job table answers
+      return std::nullopt;
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (table_view_.read_at && now - *table_view_.read_at < kTableViewStale) return std::nullopt;
+  if (!table_view_.read_at && now - started_steady_ < kTableViewStale) return std::nullopt;  // first read under way
+  return "the job table has not answered for " +
+         std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - table_view_.read_at.value_or(started_steady_)).count()) +
+         " s" + (table_view_.error.empty() ? std::string() : ": " + table_view_.error);
+}
+
+asio::awaitable<void> Daemon::table_view_loop() {
+  while (!stopping_) {
+    try {
+      std::function<TableView(store::JobStore&)> read = [](store::JobStore& store) {
+        TableView view;
+        view.counts = store.count_by_export_and_state();
+        view.last_success = store.last_success_by_export();
+        view.recent = store.list({.limit = kRecentJobs});
+        return view;
+      };
+      auto view = co_await writer_.call(std::move(read));
+      view.read_at = std::chrono::steady_clock::now();
+      table_view_ = std::move(view);
+    } catch (const std::exception& e) {
+      if (is_cancellation(std::current_exception())) throw;
+      table_view_.error = e.what();  // /healthz says so once the view is stale
+    }
+    table_view_timer_.expires_after(kTableViewInterval);
+    co_await table_view_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
 admin::AdminResponse Daemon::health_page() {
   json::object body{{"status", "ok"},
                     {"started_at", format_iso8601(started_at_)},
@@ -212,13 +296,12 @@ admin::AdminResponse Daemon::health_page() {
                     {"exports", config_->exports.size()},
                     {"stopping", stopping_}};
   unsigned status = 200;
-  try {
-    store_.unfinished(0, 1);  // an indexed read: the job table answers
-    body["database"] = "ok";
-  } catch (const std::exception& e) {
+  if (const auto problem = database_problem()) {
     body["status"] = "failing";
-    body["database"] = e.what();
+    body["database"] = *problem;
     status = 503;
+  } else {
+    body["database"] = "ok";
   }
   // Jobs waiting to write their rows past another connection's lock: nothing is lost, but nothing
   // advances either.
@@ -249,7 +332,7 @@ admin::AdminResponse Daemon::jobs_page() {
       running.push_back(running_json(job, dispatcher_->waiting_for_budget(job.row.id)));
   });
   json::array recent;
-  for (const auto& job : store_.list({.limit = kRecentJobs}))
+  for (const auto& job : recent_jobs())
     if (store::is_final(job.state)) recent.push_back(job_json(job));
   return json_response(200, json::object{{"running_total", dispatcher_->size()},
                                          {"running", std::move(running)},

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "service/config_hash.hpp"
 #include "service/daemon.hpp"
 #include "util/errors.hpp"
 
@@ -25,10 +26,8 @@ inline constexpr Milliseconds kRetryMax = std::chrono::seconds(30);
 
 std::string seconds_text(Milliseconds delay);  // "30 s"
 
-// Account leases (daemon_leases.cpp): the configured account names, and what instances compare to
-// notice they run different configurations (the file's SHA-256).
+// Account leases (daemon_leases.cpp): the configured account names.
 std::vector<std::string> account_names_of(const config::Config& config);
-std::string config_file_hash(const std::filesystem::path& file);
 
 struct Daemon::ScheduleTask {
   ScheduleTask(boost::asio::io_context& io, config::ExportDefinition d, schedule::Schedule s, TimePoint handled_through,

@@ -42,7 +42,7 @@ void Daemon::start_leases() {
   const auto settings = pg::parse_database_url(*config_->state_db_url, config::process_environment());
   lease::KeeperOptions options;
   options.ttl = config_->lease_ttl;
-  auto identity = lease::this_process(lease::random_instance_id(random_), config_file_hash(config_path_), APSIS_VERSION);
+  auto identity = lease::this_process(instance_id_, config_file_hash(config_path_), APSIS_VERSION);
   lease::KeeperCallbacks callbacks{
       [this](const std::string& account, const store::Tenure& tenure) { account_gained(account, tenure); },
       [this](const std::string& account, lease::LossReason reason) { account_lost(account, reason); }};

@@ -1,5 +1,8 @@
 #include "sink/manifest.hpp"
 
+#include <fstream>
+#include <iterator>
+
 #include <boost/json.hpp>
 
 #include "sink/staged_file.hpp"
@@ -29,6 +32,7 @@ std::string to_json(const Manifest& m) {
       {"download_ms", m.download_time.count()},
       {"polls", m.polls},
       {"download_attempts", m.download_attempts},
+      {"written_by", json::object{{"instance", m.instance}, {"host", m.host}}},
   };
   return json::serialize(out) + "\n";
 }
@@ -39,11 +43,31 @@ std::filesystem::path manifest_path_for(const std::filesystem::path& file) {
   return path;
 }
 
+namespace {
+
+// The manifest at `path` describes the same job and the same bytes: this job's own manifest, written
+// before another instance took the job over (its lease moved between the publish and the row write)
+// or before a crash. It stays; any other manifest is never replaced.
+bool describes_same_file(const std::filesystem::path& path, const Manifest& manifest) {
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  boost::system::error_code ec;
+  const auto existing = json::parse(text, ec);
+  if (ec || !existing.is_object()) return false;
+  const auto& object = existing.as_object();
+  const auto* job = object.if_contains("job_id");
+  const auto* sha = object.if_contains("sha256");
+  return job && sha && job->is_int64() && job->as_int64() == manifest.job_id && sha->is_string() &&
+         sha->as_string() == manifest.sha256;
+}
+
+}  // namespace
+
 std::filesystem::path write_manifest(const Manifest& manifest) {
   const auto text = to_json(manifest);
   StagedFile staged(manifest_path_for(manifest.file));
   staged.write(text);
-  staged.publish();
+  staged.publish({}, [&](const std::filesystem::path& existing) { return describes_same_file(existing, manifest); });
   return staged.final_path();
 }
 

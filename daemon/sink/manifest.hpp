@@ -29,6 +29,9 @@ struct Manifest {
   Milliseconds download_time{0};  // first body byte to published
   int polls{0};
   int download_attempts{0};
+  // Which process wrote it: with several instances on one PostgreSQL table, which of them.
+  std::string instance{};  // the instance id (also in logs and in the `instances` table)
+  std::string host{};
 };
 
 std::string to_json(const Manifest& manifest);

@@ -2,22 +2,17 @@
 #include <algorithm>
 #include <vector>
 
+#include "store/job_history.hpp"
 #include "store/sqlite_job_store.hpp"
 
 namespace apsis::store {
 
-std::optional<Milliseconds> SqliteJobStore::typical_duration(const std::string& export_name) {
-  constexpr int kRuns = 10;
+std::optional<Milliseconds> median_duration(const std::vector<std::pair<std::string, std::string>>& runs) {
   constexpr std::size_t kAtLeast = 5;
-  auto query = db_.prepare(
-      "SELECT submitted_at, finished_at FROM jobs WHERE export = ? AND state = 'succeeded' "
-      "AND submitted_at IS NOT NULL AND finished_at IS NOT NULL ORDER BY id DESC LIMIT ?");
-  query.bind(1, export_name);
-  query.bind(2, std::int64_t{kRuns});
   std::vector<Milliseconds> durations;
-  while (query.step()) {
-    const auto submitted = parse_iso8601(query.column_text(0));
-    const auto finished = parse_iso8601(query.column_text(1));
+  for (const auto& [submitted_text, finished_text] : runs) {
+    const auto submitted = parse_iso8601(submitted_text);
+    const auto finished = parse_iso8601(finished_text);
     if (submitted && finished && *finished >= *submitted)
       durations.push_back(std::chrono::duration_cast<Milliseconds>(*finished - *submitted));
   }
@@ -25,6 +20,17 @@ std::optional<Milliseconds> SqliteJobStore::typical_duration(const std::string& 
   const auto middle = durations.begin() + static_cast<std::ptrdiff_t>(durations.size() / 2);
   std::nth_element(durations.begin(), middle, durations.end());
   return *middle;
+}
+
+std::optional<Milliseconds> SqliteJobStore::typical_duration(const std::string& export_name) {
+  auto query = db_.prepare(
+      "SELECT submitted_at, finished_at FROM jobs WHERE export = ? AND state = 'succeeded' "
+      "AND submitted_at IS NOT NULL AND finished_at IS NOT NULL ORDER BY id DESC LIMIT ?");
+  query.bind(1, export_name);
+  query.bind(2, std::int64_t{kTypicalRuns});
+  std::vector<std::pair<std::string, std::string>> runs;
+  while (query.step()) runs.emplace_back(std::string(query.column_text(0)), std::string(query.column_text(1)));
+  return median_duration(runs);
 }
 
 std::int64_t SqliteJobStore::max_id() {

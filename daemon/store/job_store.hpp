@@ -128,6 +128,11 @@ class JobStore {
   // resumes (PostgreSQL: account leases).
   virtual std::vector<Job> unfinished_of_account(const std::string& account, std::int64_t after_id, int limit) = 0;
 
+  // Throws LeaseLost unless this instance still holds the lease of job `id`'s account, by the
+  // database's clock (PostgreSQL with leases): asked right before a file is published, the step
+  // whose effect no fenced row write can take back. Writes nothing; with SQLite it does nothing.
+  virtual void confirm_lease(std::int64_t id) = 0;
+
   // How long the calls so far took (steady clock); nested calls count once.
   virtual const CallTimes& call_times() const = 0;
   // Where the table lives, for messages: the SQLite file, or the PostgreSQL URL without password.

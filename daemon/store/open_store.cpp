@@ -22,6 +22,7 @@ std::unique_ptr<JobStore> open_job_store(const StateDb& where, const OpenOptions
   if (where.postgres()) {
     const auto settings = pg::parse_database_url(*where.url, from_environment);
     PostgresStoreOptions postgres{.leases = options.leases};
+    if (options.lock_wait) postgres.lock_wait = *options.lock_wait;
     if (options.read_only) return PostgresJobStore::open_read_only(settings, std::move(postgres));
     return PostgresJobStore::open(settings, std::move(postgres));
   }

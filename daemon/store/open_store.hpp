@@ -9,6 +9,7 @@
 
 #include "store/fence.hpp"
 #include "store/job_store.hpp"
+#include "util/time.hpp"
 
 namespace apsis::store {
 
@@ -24,6 +25,9 @@ struct OpenOptions {
   bool read_only{false};
   // PostgreSQL with leases: every write for a job is fenced by its account's lease (store/fence.hpp).
   std::shared_ptr<const LeaseBook> leases{};
+  // PostgreSQL: how long a call waits for another thread's call to end (PostgresStoreOptions);
+  // empty: as long as it takes (commands).
+  std::optional<Milliseconds> lock_wait{};
 };
 
 std::unique_ptr<JobStore> open_job_store(const StateDb& where, const OpenOptions& options = {});

@@ -28,8 +28,6 @@ inline constexpr const char* kPostgresUnfinished = "state IN ('pending','submitt
 Job read_postgres_job(const pg::Result& result, int row, std::map<std::int64_t, std::optional<std::string>>& accounts);
 // A time column; throws std::runtime_error for text that is not one.
 TimePoint postgres_time(const pg::Result& result, int row, int column);
-// The median of the (submitted_at, finished_at) runs that parse, once there are at least five.
-std::optional<Milliseconds> median_duration(const std::vector<std::pair<std::string, std::string>>& runs);
 std::optional<std::string> optional_iso(const std::optional<TimePoint>& t);
 std::optional<std::string> optional_number(const std::optional<std::int64_t>& n);
 
@@ -38,7 +36,10 @@ std::optional<std::string> optional_number(const std::optional<std::int64_t>& n)
 // std::runtime_error with the server's message.
 template <typename Body>
 decltype(auto) PostgresJobStore::call(std::string_view operation, Body&& body) {
-  const std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_, std::defer_lock);
+  if (!lock.try_lock_for(options_.lock_wait))
+    throw Busy(description_ + ": database busy: " + std::string(operation) + " waited " +
+               std::to_string(options_.lock_wait.count()) + " ms for another call to end");
   struct Depth {
     PostgresJobStore& store;
     std::chrono::steady_clock::time_point started{std::chrono::steady_clock::now()};

@@ -5,6 +5,8 @@
 #include <algorithm>
 
 #include "postgres_schema_sql.hpp"
+#include "store/first_free_slot.hpp"
+#include "store/job_history.hpp"
 #include "store/postgres_internal.hpp"
 
 namespace apsis::store {
@@ -125,14 +127,7 @@ Job PostgresJobStore::create(const std::string& export_name, TimePoint scheduled
 Job PostgresJobStore::create_asked_for(const std::string& export_name, TimePoint asked_at,
                                        const std::string& definition_json, TimePoint now) {
   return call("create_asked_for", [&]() -> Job {
-    constexpr int kTries = 1000;  // a thousand jobs of one export asked for in one second: the rest fail
-    for (int i = 0;; ++i) {
-      try {
-        return create(export_name, asked_at + Milliseconds(i), definition_json, now);
-      } catch (const DuplicateSlot&) {
-        if (i + 1 >= kTries) throw;
-      }
-    }
+    return create_in_first_free_slot(asked_at, [&](TimePoint slot) { return create(export_name, slot, definition_json, now); });
   });
 }
 
@@ -265,11 +260,10 @@ std::optional<std::int64_t> PostgresJobStore::newest_owner(const std::string& pa
 
 std::optional<Milliseconds> PostgresJobStore::typical_duration(const std::string& export_name) {
   return call("typical_duration", [&] {
-    constexpr int kRuns = 10;
     auto rows = session_->query(
         "SELECT submitted_at, finished_at FROM jobs WHERE export = $1 AND state = 'succeeded' "
         "AND submitted_at IS NOT NULL AND finished_at IS NOT NULL ORDER BY id DESC LIMIT $2::bigint",
-        {export_name, std::to_string(kRuns)});
+        {export_name, std::to_string(kTypicalRuns)});
     std::vector<std::pair<std::string, std::string>> runs;
     for (int row = 0; row < rows.rows(); ++row)
       runs.emplace_back(std::string(rows.text(row, 0)), std::string(rows.text(row, 1)));

@@ -39,6 +39,10 @@ struct PostgresStoreOptions {
   // Connecting, and each statement: a server that stops answering becomes Busy, not a hang.
   Milliseconds connect_timeout{10'000};
   Milliseconds statement_timeout{30'000};
+  // How long a call waits for another thread's call to end before it throws Busy. The daemon keeps it
+  // short: the event loop's few direct calls must not queue behind the database thread's retries
+  // while the database is away.
+  Milliseconds lock_wait{std::chrono::hours(1)};
 };
 
 class PostgresJobStore final : public JobStore {
@@ -96,6 +100,7 @@ class PostgresJobStore final : public JobStore {
   const CallTimes& call_times() const override { return times_; }
   // "PostgreSQL postgresql://user@host/db" with no password: for messages and logs.
   std::string describe() const override { return description_; }
+  void confirm_lease(std::int64_t id) override;
 
  private:
   PostgresJobStore(std::unique_ptr<PostgresSession> session, std::string description, PostgresStoreOptions options);
@@ -121,7 +126,7 @@ class PostgresJobStore final : public JobStore {
   std::map<std::int64_t, std::optional<std::string>> accounts_;  // job id → account, for the fence
   CallTimes times_;
   int depth_{0};  // of nested call()s: only the outermost is timed and rolls back
-  std::recursive_mutex mutex_;  // one call at a time, nested calls included
+  std::recursive_timed_mutex mutex_;  // one call at a time, nested calls included
 };
 
 }  // namespace apsis::store

@@ -83,6 +83,24 @@ void PostgresJobStore::update_row(std::string_view operation, std::int64_t id, c
   });
 }
 
+void PostgresJobStore::confirm_lease(std::int64_t id) {
+  if (!options_.leases) return;
+  call("confirm_lease", [&] {
+    const auto account = account_of("confirm_lease", id);
+    const auto tenure = account ? options_.leases->tenure(*account) : std::nullopt;
+    const auto lost = [&](const std::string& why) {
+      return LeaseLost("confirm_lease: job " + std::to_string(id) + " of account '" + account.value_or("(none)") +
+                       "': " + why + "; nothing published");
+    };
+    if (!tenure) throw lost("this instance holds no lease on the account");
+    const auto held = session_->query("SELECT 1 FROM jobs WHERE id = $1" + fence_clause("$2", "$3"),
+                                      {std::to_string(id), tenure->owner, std::to_string(tenure->epoch)});
+    if (held.rows() == 0)
+      throw lost("this instance no longer holds the account's lease (epoch " + std::to_string(tenure->epoch) +
+                 " taken over, or expired by the database's clock)");
+  });
+}
+
 void PostgresJobStore::save(const Job& job) {
   update_row("save", job.id,
              "state = $1, submit_attempts = $2, submitted_at = $3, poll_url = $4, poll_expires_at = $5, polls = $6, "

@@ -73,21 +73,6 @@ Job read_postgres_job(const pg::Result& r, int row, std::map<std::int64_t, std::
   return job;
 }
 
-std::optional<Milliseconds> median_duration(const std::vector<std::pair<std::string, std::string>>& runs) {
-  constexpr std::size_t kAtLeast = 5;
-  std::vector<Milliseconds> durations;
-  for (const auto& [submitted_text, finished_text] : runs) {
-    const auto submitted = parse_iso8601(submitted_text);
-    const auto finished = parse_iso8601(finished_text);
-    if (submitted && finished && *finished >= *submitted)
-      durations.push_back(std::chrono::duration_cast<Milliseconds>(*finished - *submitted));
-  }
-  if (durations.size() < kAtLeast) return std::nullopt;
-  const auto middle = durations.begin() + static_cast<std::ptrdiff_t>(durations.size() / 2);
-  std::nth_element(durations.begin(), middle, durations.end());
-  return *middle;
-}
-
 std::optional<std::string> optional_iso(const std::optional<TimePoint>& t) {
   if (!t) return std::nullopt;
   return format_iso8601(*t);

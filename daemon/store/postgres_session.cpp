@@ -1,10 +1,15 @@
 #include "store/postgres_session.hpp"
 
+#include <algorithm>
+
 #include "pg/error.hpp"
 #include "pg/run_to_completion.hpp"
 
 namespace apsis::store {
 namespace {
+
+constexpr Milliseconds kFirstConnectBackoff{250};
+constexpr Milliseconds kMaxConnectBackoff{5000};
 
 // run_to_completion hands its result through a std::future, which needs a default-constructible type.
 boost::asio::awaitable<std::optional<pg::Connection>> connect(pg::ConnectionSettings settings,
@@ -24,10 +29,24 @@ PostgresSession::PostgresSession(pg::ConnectionSettings settings, Milliseconds c
 pg::Connection& PostgresSession::connection() {
   if (connection_ && !connection_->ok()) connection_.reset();  // given up after a timeout or failure
   if (!connection_) {
-    auto connected = pg::run_to_completion(io_, connect(settings_, connect_timeout_));
-    if (read_only_)
-      pg::run_to_completion(io_, connected->query("SET default_transaction_read_only = on", {}, statement_timeout_));
-    connection_ = std::move(connected);
+    const auto now = std::chrono::steady_clock::now();
+    if (next_connect_ && now < *next_connect_)
+      throw pg::Error("not connecting again for " +
+                          std::to_string(std::chrono::ceil<Milliseconds>(*next_connect_ - now).count()) +
+                          " ms after a failed connect",
+                      "", /*connection_lost=*/true);
+    try {
+      auto connected = pg::run_to_completion(io_, connect(settings_, connect_timeout_));
+      if (read_only_)
+        pg::run_to_completion(io_, connected->query("SET default_transaction_read_only = on", {}, statement_timeout_));
+      connection_ = std::move(connected);
+      next_connect_.reset();
+      connect_backoff_ = Milliseconds(0);
+    } catch (const pg::Error&) {
+      connect_backoff_ = std::clamp(connect_backoff_ * 2, kFirstConnectBackoff, kMaxConnectBackoff);
+      next_connect_ = std::chrono::steady_clock::now() + connect_backoff_;
+      throw;
+    }
   }
   return *connection_;
 }

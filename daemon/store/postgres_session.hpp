@@ -3,6 +3,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <chrono>
 #include <optional>
 #include <string_view>
 
@@ -40,6 +41,10 @@ class PostgresSession {
   bool read_only_;
   std::optional<pg::Connection> connection_;
   bool in_transaction_{false};
+  // After a failed connect, calls fail at once until this time (doubling back-off up to 5 s): with the
+  // database away, a call costs nothing instead of a connect timeout each.
+  std::optional<std::chrono::steady_clock::time_point> next_connect_;
+  Milliseconds connect_backoff_{0};
 };
 
 }  // namespace apsis::store

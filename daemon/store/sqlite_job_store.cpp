@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "schema_sql.hpp"
+#include "store/first_free_slot.hpp"
 #include "store/prepared.hpp"
 #include "util/directories.hpp"
 
@@ -256,14 +257,7 @@ Job SqliteJobStore::create(const std::string& export_name, TimePoint scheduled_f
 Job SqliteJobStore::create_asked_for(const std::string& export_name, TimePoint asked_at, const std::string& definition_json,
                                TimePoint now) {
   return call("create_asked_for", [&]() -> Job {
-    constexpr int kTries = 1000;  // a thousand jobs of one export asked for in one second: the rest fail
-    for (int i = 0;; ++i) {
-      try {
-        return create(export_name, asked_at + Milliseconds(i), definition_json, now);
-      } catch (const DuplicateSlot&) {
-        if (i + 1 >= kTries) throw;
-      }
-    }
+    return create_in_first_free_slot(asked_at, [&](TimePoint slot) { return create(export_name, slot, definition_json, now); });
   });
 }
 

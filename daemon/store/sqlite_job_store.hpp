@@ -81,6 +81,7 @@ class SqliteJobStore final : public JobStore {
   std::int64_t max_id() override;
   std::int64_t prune_finished_before(TimePoint cutoff) override;
   std::vector<Job> unfinished_of_account(const std::string& account, std::int64_t after_id, int limit) override;
+  void confirm_lease(std::int64_t) override {}  // one instance, no leases
 
   // How long the calls so far took (steady clock); nested calls count once.
   const CallTimes& call_times() const override { return times_; }

@@ -102,14 +102,20 @@ asio::awaitable<void> StoreWriter::write_queued() {
   std::vector<PollProgress> batch;
   batch.reserve(taken.size());
   for (const auto& [id, progress] : taken) batch.push_back(progress);
+  std::string handed_over;
   try {
     const std::function<void(JobStore&)> record = [&batch](JobStore& store) { store.record_progress(batch); };
     co_await run_on_store(record);
+  } catch (const LeaseLost& e) {
+    // Notes of accounts another instance holds now: the batch's other notes are written, these are
+    // not ours to write (the new owner polls the jobs itself). Kept, they would fail every write after.
+    handed_over = e.what();
   } catch (...) {
     taken.merge(queued_);  // a note queued meanwhile is newer than the batch's: it wins
     queued_ = std::move(taken);
     throw;
   }
+  if (!handed_over.empty()) report("progress notes dropped: " + handed_over);
   if (flush_stuck_) {
     flush_stuck_ = false;
     busy_changed(true);

@@ -161,6 +161,14 @@ TEST_CASE("postgres: writes are fenced by the lease of the job's account") {
     CHECK_THROWS_WITH_AS(store->record_hook_result(4242, "x"), doctest::Contains("job 4242 is missing"),
                          std::runtime_error);
   }
+  SUBCASE("confirm_lease before a publish: passes while held, LeaseLost once expired or without a tenure") {
+    CHECK_THROWS_AS(store->confirm_lease(id), LeaseLost);
+    book->hold("acme", {"host-a", 7});
+    CHECK_NOTHROW(store->confirm_lease(id));
+    db.sql("UPDATE leases SET expires_at = now() - interval '1 second'");
+    CHECK_THROWS_WITH_AS(store->confirm_lease(id), doctest::Contains("nothing published"), LeaseLost);
+    CHECK_NOTHROW(unfenced->confirm_lease(id));  // no book: a command, not an instance
+  }
   SUBCASE("creating a slot is not fenced") {
     CHECK_NOTHROW(store->create("dupes", kSlot + 1h, kDefinition, kSlot));
     CHECK_THROWS_AS(store->create("dupes", kSlot + 1h, kDefinition, kSlot), DuplicateSlot);

@@ -117,7 +117,7 @@ TEST_CASE("the manifest is complete JSON, written atomically beside its file") {
   CHECK(text == to_json(manifest));
   CHECK(text.find("\"export\":\"daily\",\"job_id\":42,\"scheduled_for\":\"2026-11-29T12:00:00.000Z\",\"file\":"
                   "\"daily.csv.gz\"") != std::string::npos);
-  CHECK(text.find("\"total_ms\":90000,\"download_ms\":2500,\"polls\":4,\"download_attempts\":1}") !=
+  CHECK(text.find("\"total_ms\":90000,\"download_ms\":2500,\"polls\":4,\"download_attempts\":1,\"written_by\":{\"instance\":\"\",\"host\":\"\"}}") !=
         std::string::npos);
   CHECK(text.back() == '\n');
   std::size_t entries = 0;

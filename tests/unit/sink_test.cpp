@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <boost/json.hpp>
+
 #include <zlib.h>
 
 #include <unistd.h>
@@ -14,6 +16,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include "sink/manifest.hpp"
 #include "sink/download.hpp"
 #include "sink/gzip_check.hpp"
 #include "sink/staged_file.hpp"
@@ -325,4 +328,36 @@ TEST_CASE("a download publishes with its size and SHA-256, or not at all (inline
 TEST_CASE("a download publishes with its size and SHA-256, or not at all (worker thread)") {
   boost::asio::thread_pool worker(1);
   check_download(&worker);
+}
+
+TEST_CASE("a manifest names the instance and host that wrote it") {
+  apsis::sink::Manifest manifest;
+  manifest.export_name = "dupes";
+  manifest.file = "/out/dupes.csv";
+  manifest.instance = "1a2b3c";
+  manifest.host = "worker-2";
+  const auto parsed = boost::json::parse(apsis::sink::to_json(manifest));
+  CHECK(parsed.at("written_by").at("instance").as_string() == "1a2b3c");
+  CHECK(parsed.at("written_by").at("host").as_string() == "worker-2");
+}
+
+TEST_CASE("a job's manifest published again (another instance took the job over) keeps the one in place") {
+  TempDir dir;
+  apsis::sink::Manifest first;
+  first.export_name = "dupes";
+  first.job_id = 31;
+  first.file = dir.path() / "dupes.csv";
+  first.sha256 = "abc";
+  first.instance = "instance-a";
+  const auto written = apsis::sink::write_manifest(first);
+  auto again = first;
+  again.instance = "instance-b";
+  again.polls = 9;
+  CHECK(apsis::sink::write_manifest(again) == written);
+  auto other_job = first;
+  other_job.job_id = 32;
+  CHECK_THROWS_AS(apsis::sink::write_manifest(other_job), std::system_error);
+  auto other_bytes = first;
+  other_bytes.sha256 = "def";
+  CHECK_THROWS_AS(apsis::sink::write_manifest(other_bytes), std::system_error);
 }

@@ -12,6 +12,9 @@
 #include <thread>
 #include <boost/system/system_error.hpp>
 
+#include "postgres_test_database.hpp"
+#include "store/fence.hpp"
+#include "store/postgres_job_store.hpp"
 #include "store/sqlite_job_store.hpp"
 #include "store/store_writer.hpp"
 #include "temp_dir.hpp"
@@ -216,4 +219,35 @@ TEST_CASE("a busy batch keeps its notes, and a note queued while it was written 
   const auto row = f.store.find(id);
   CHECK(row->polls == 6);
   CHECK(f.writer.queued() == 0);
+}
+
+TEST_CASE("postgres: the queued notes of an account handed over are dropped, and the other writes go on") {
+  apsis::testing::PostgresTestDatabase db;
+  auto book = std::make_shared<LeaseBook>();
+  auto unfenced = PostgresJobStore::open(db.settings());
+  const auto released = unfenced->create("a", kSlot, R"({"account":"acme"})", kSlot).id;
+  const auto kept = unfenced->create("b", kSlot, R"({"account":"beta"})", kSlot).id;
+  db.sql("INSERT INTO leases (account, owner, epoch, expires_at, acquired_at) VALUES "
+         "('beta', 'me', 1, now() + interval '1 minute', now())");
+  auto store = PostgresJobStore::open(db.settings(), {.leases = book});
+  book->hold("beta", {"me", 1});
+  asio::io_context io;
+  std::vector<std::string> reports;
+  StoreWriter writer{io.get_executor(), *store, 10s,
+                     StoreWriterOptions{.first_retry = 5ms, .max_retry = 40ms, .seed = 1,
+                                        .report = [&](std::string_view r) { reports.emplace_back(r); }}};
+  // A note of an account this instance no longer holds (released on a rebalance) is still queued.
+  writer.queue_progress({released, JobState::submitted, 5, kSlot + 5s, 404, 0, 0});
+  bool written = false;
+  auto step = [&]() -> asio::awaitable<void> {
+    std::function<void(JobStore&)> write = [&](JobStore& s) { s.record_hook_result(kept, "exit 0"); };
+    co_await writer.write(std::move(write));
+    written = true;
+  };
+  asio::co_spawn(io, step(), rethrow);
+  io.run_for(3s);
+  CHECK(written);
+  CHECK(unfenced->find(kept)->hook_result == "exit 0");
+  CHECK(unfenced->find(released)->polls == 0);  // never written by an instance without the lease
+  CHECK(writer.queued() == 0);
 }
