@@ -203,7 +203,8 @@ int hand_to_lease_holder(store::JobStore& store, const config::Config& configura
   // Some instance must keep holding the account; a hand-over between instances is no reason to stop.
   return follow_handed_job(job, *reader, [&] {
     try {
-      const auto* now_held = lease::read_leases(settings).holder_of(definition.account);
+      const auto now = lease::read_leases(settings);  // holder_of points into it: it must outlive the check
+      const auto* now_held = now.holder_of(definition.account);
       return now_held && now_held->live;
     } catch (const std::exception&) {
       return false;  // the database is away: the grace period decides
