@@ -2,6 +2,8 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -102,9 +104,33 @@ std::optional<Response> refusal(const error_code& ec) {
   return text_response(http::status::bad_request, "bad request: " + ec.message() + "\n");
 }
 
+// A TLS client that closes without close_notify (most do) ends the stream truncated.
 bool is_ordinary_end(const error_code& ec, bool got_some) {
   return ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::operation_aborted ||
+         ec == asio::ssl::error::stream_truncated ||
          (ec == beast::error::timeout && !got_some);  // an idle keep-alive connection
+}
+
+// The answer to a request the authentication refused.
+Response auth_refusal(AuthVerdict verdict) {
+  switch (verdict) {
+    case AuthVerdict::throttled: {
+      auto response = text_response(http::status::too_many_requests,
+                                    "too many failed logins from this address; try again later\n");
+      response.set(http::field::retry_after, "60");
+      return response;
+    }
+    case AuthVerdict::busy: {
+      auto response = text_response(http::status::service_unavailable, "too many logins being checked; retry\n");
+      response.set(http::field::retry_after, "1");
+      return response;
+    }
+    default: {
+      auto response = text_response(http::status::unauthorized, "authentication required\n");
+      response.set(http::field::www_authenticate, "Basic realm=\"apsis-exportd\", charset=\"UTF-8\"");
+      return response;
+    }
+  }
 }
 
 }  // namespace
@@ -118,6 +144,7 @@ class AdminServer::State : public std::enable_shared_from_this<State> {
   tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
   void start();
   void stop();
+  void set_tls(std::shared_ptr<asio::ssl::context> tls) { tls_ = std::move(tls); }
 
  private:
   // One accepted connection's entry in open_, where stop() finds it; removed when its coroutine
@@ -142,8 +169,13 @@ class AdminServer::State : public std::enable_shared_from_this<State> {
 
   asio::awaitable<void> accept_loop();
   static asio::awaitable<void> serve(OpenConnection connection);
-  asio::awaitable<bool> serve_one(beast::tcp_stream& stream, beast::flat_buffer& buffer, const std::string& peer);
-  asio::awaitable<bool> send(beast::tcp_stream& stream, Response& response, const std::string& peer);
+  template <typename Stream>
+  asio::awaitable<void> serve_all(Stream& stream, beast::tcp_stream& tcp, const tcp::endpoint& remote);
+  template <typename Stream>
+  asio::awaitable<bool> serve_one(Stream& stream, beast::tcp_stream& tcp, beast::flat_buffer& buffer,
+                                  const tcp::endpoint& remote, const std::string& peer);
+  template <typename Stream>
+  asio::awaitable<bool> send(Stream& stream, beast::tcp_stream& tcp, Response& response, const std::string& peer);
   void report(const std::string& message) const;
   std::function<void(std::exception_ptr)> report_escape(std::string what);
 
@@ -151,6 +183,7 @@ class AdminServer::State : public std::enable_shared_from_this<State> {
   asio::steady_timer retry_timer_;
   const Routes routes_;
   const Options options_;
+  std::shared_ptr<asio::ssl::context> tls_{options_.tls};
   std::list<beast::tcp_stream> open_;
   bool started_{false};
   bool stopped_{false};
@@ -229,20 +262,43 @@ asio::awaitable<void> AdminServer::State::serve(OpenConnection connection) {
   State& state = connection.state();
   beast::tcp_stream& stream = connection.stream();
   error_code ec;
-  const std::string peer = describe(stream.socket().remote_endpoint(ec));
+  const auto remote = stream.socket().remote_endpoint(ec);
+  const auto tls = state.tls_;
+  if (!tls) {
+    co_await state.serve_all(stream, stream, remote);
+    if (!state.stopped_) stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    co_return;
+  }
+  asio::ssl::stream<beast::tcp_stream&> secure(stream, *tls);
+  stream.expires_after(state.options_.handshake_timeout);
+  // A failed handshake (plain HTTP, a port scanner, an old TLS version) is the client's problem and
+  // not logged: a scan would flood the journal.
+  auto [handshake_error] = co_await secure.async_handshake(asio::ssl::stream_base::server, kTuple);
+  if (handshake_error || state.stopped_) co_return;
+  co_await state.serve_all(secure, stream, remote);
+  if (state.stopped_) co_return;
+  stream.expires_after(state.options_.idle_timeout);
+  co_await secure.async_shutdown(kTuple);  // the peer may not answer: its error is of no use
+}
+
+template <typename Stream>
+asio::awaitable<void> AdminServer::State::serve_all(Stream& stream, beast::tcp_stream& tcp,
+                                                    const tcp::endpoint& remote) {
+  const std::string peer = describe(remote);
   beast::flat_buffer buffer;  // outlives one request: a pipelined next one may already be in it
-  bool keep_open = !state.stopped_;
-  while (keep_open) keep_open = co_await state.serve_one(stream, buffer, peer);
-  if (!state.stopped_) stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  bool keep_open = !stopped_;
+  while (keep_open) keep_open = co_await serve_one(stream, tcp, buffer, remote, peer);
 }
 
 // Reads one request and answers it; false when the connection is to close.
-asio::awaitable<bool> AdminServer::State::serve_one(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+template <typename Stream>
+asio::awaitable<bool> AdminServer::State::serve_one(Stream& stream, beast::tcp_stream& tcp,
+                                                    beast::flat_buffer& buffer, const tcp::endpoint& remote,
                                                     const std::string& peer) {
   http::request_parser<http::empty_body> parser;
   parser.header_limit(options_.max_header_bytes);
   parser.body_limit(0);
-  stream.expires_after(options_.idle_timeout);
+  tcp.expires_after(options_.idle_timeout);
   auto [read_error, n] = co_await http::async_read(stream, buffer, parser, kTuple);
   if (stopped_) co_return false;
   if (read_error) {
@@ -251,22 +307,39 @@ asio::awaitable<bool> AdminServer::State::serve_one(beast::tcp_stream& stream, b
       report("connection from " + peer + ": reading request: " + read_error.message());
     if (response) {
       finish(*response, 11, false, false);
-      co_await send(stream, *response, peer);
+      co_await send(stream, tcp, *response, peer);
     }
     co_return false;
   }
   const Request& request = parser.get();
+  const bool head = request.method() == http::verb::head;
+  if (options_.auth && options_.auth->enabled()) {
+    std::optional<std::string> authorization;
+    if (const auto field = request.find(http::field::authorization); field != request.end())
+      authorization = std::string(field->value());
+    // Even the paths' names are only for those who may read them.
+    const auto verdict = co_await options_.auth->check(std::move(authorization), remote.address().to_string());
+    if (stopped_) co_return false;
+    if (verdict != AuthVerdict::allowed) {
+      auto response = auth_refusal(verdict);
+      finish(response, request.version(), request.keep_alive(), head);
+      const bool sent = co_await send(stream, tcp, response, peer);
+      co_return sent && response.keep_alive();
+    }
+  }
   std::string failure;
   auto response = answer(routes_, request, failure);
   if (!failure.empty()) report("handler for " + std::string(request.target()) + " failed: " + failure);
   if (stopped_) co_return false;  // the handler stopped the server
-  finish(response, request.version(), request.keep_alive(), request.method() == http::verb::head);
-  const bool sent = co_await send(stream, response, peer);
+  finish(response, request.version(), request.keep_alive(), head);
+  const bool sent = co_await send(stream, tcp, response, peer);
   co_return sent && response.keep_alive();
 }
 
-asio::awaitable<bool> AdminServer::State::send(beast::tcp_stream& stream, Response& response, const std::string& peer) {
-  stream.expires_after(options_.idle_timeout);
+template <typename Stream>
+asio::awaitable<bool> AdminServer::State::send(Stream& stream, beast::tcp_stream& tcp, Response& response,
+                                               const std::string& peer) {
+  tcp.expires_after(options_.idle_timeout);
   auto [ec, n] = co_await http::async_write(stream, response, kTuple);
   if (ec && !stopped_ && ec != asio::error::operation_aborted)
     report("connection from " + peer + ": sending response: " + ec.message());
@@ -286,5 +359,7 @@ AdminServer::~AdminServer() { stop(); }
 void AdminServer::start() { state_->start(); }
 
 void AdminServer::stop() { state_->stop(); }
+
+void AdminServer::set_tls(std::shared_ptr<asio::ssl::context> tls) { state_->set_tls(std::move(tls)); }
 
 }  // namespace apsis::admin

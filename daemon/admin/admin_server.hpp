@@ -9,6 +9,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -17,6 +18,8 @@
 #include <map>
 #include <memory>
 #include <string>
+
+#include "admin/auth_service.hpp"
 
 namespace apsis::admin {
 
@@ -37,6 +40,12 @@ struct AdminServerOptions {
   std::size_t max_connections = 32;  // more are closed as soon as they are accepted
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(10);  // to read each request, and to send its answer
   std::uint32_t max_header_bytes = 8 * 1024;
+  // Asks every request for credentials when it has users (401, 429 or 503 otherwise); null or
+  // without users: every request is answered.
+  std::shared_ptr<AuthService> auth{};
+  // HTTPS with this context; null: plain HTTP. set_tls() replaces it for new connections.
+  std::shared_ptr<boost::asio::ssl::context> tls{};
+  std::chrono::milliseconds handshake_timeout = std::chrono::seconds(10);  // a slow client holds no slot longer
 };
 
 class AdminServer {
@@ -58,6 +67,8 @@ class AdminServer {
   void stop();
 
   boost::asio::ip::tcp::endpoint local_endpoint() const { return local_endpoint_; }
+  // A new certificate (a reload): connections accepted from now on use it; open ones keep theirs.
+  void set_tls(std::shared_ptr<boost::asio::ssl::context> tls);
 
  private:
   class State;

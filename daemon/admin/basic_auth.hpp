@@ -1,0 +1,98 @@
+// Who may read the admin endpoint: HTTP basic authentication against bcrypt hashes, with the two
+// guards that keep a guessing client from costing the daemon anything but its own time.
+//
+// The decision only, no I/O and no bcrypt: AuthGate says whether a request passes, is refused, or
+// needs its password checked against a hash (AuthVerdict::verify), and hears the check's result
+// through finish(). The caller runs the check off the event loop (auth_service.hpp). Time is passed
+// in, so tests drive the windows with a virtual clock. Not thread-safe: one thread (the loop) owns it.
+//
+// - A successful check is remembered for cache_ttl under a SHA-256 of user, password and hash, so a
+//   scraper every 15 s pays bcrypt once per cache_ttl; the password itself is never stored.
+// - A client address with max_failures wrong passwords inside failure_window gets `throttled`
+//   without a check until the window ends; already proven credentials still pass from it.
+// - At most max_concurrent_checks checks run at once (`busy` beyond that), whoever sends them.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace apsis::admin {
+
+struct BasicCredentials {
+  std::string user;
+  std::string password;
+};
+
+// The user and password of an "Authorization: Basic <base64(user:password)>" header value (the
+// scheme case-insensitive, as RFC 7617 says); nullopt for any other scheme or a malformed value.
+std::optional<BasicCredentials> parse_basic_authorization(std::string_view header);
+
+struct AuthLimits {
+  std::size_t max_failures = 10;  // wrong passwords per client address within failure_window
+  std::chrono::seconds failure_window{60};
+  std::size_t max_clients_tracked = 4096;  // addresses with recent failures remembered
+  std::size_t max_concurrent_checks = 2;
+  std::chrono::seconds cache_ttl{300};
+  std::size_t max_cached = 1024;
+};
+
+enum class AuthVerdict {
+  allowed,       // no users configured, or credentials proven recently
+  unauthorized,  // no or malformed credentials: 401
+  throttled,     // this address failed too often lately: 429
+  busy,          // too many checks running: 503
+  verify,        // run bcrypt_matches(password, hash), then finish()
+};
+
+using Sha256 = std::array<unsigned char, 32>;
+
+struct AuthAttempt {
+  AuthVerdict verdict = AuthVerdict::unauthorized;
+  // For verify only:
+  std::string user;
+  std::string password;
+  std::string hash;
+  Sha256 key{};
+  bool known_user = false;  // an unknown user is checked against a decoy hash and never matches
+};
+
+class AuthGate {
+ public:
+  using TimePoint = std::chrono::steady_clock::time_point;
+  using Users = std::map<std::string, std::string>;  // user name -> bcrypt hash
+
+  explicit AuthGate(Users users = {}, AuthLimits limits = {});
+
+  bool enabled() const { return !users_.empty(); }
+  // `authorization` is the header's value, if the request had one; `client` the peer's address.
+  AuthAttempt begin(std::optional<std::string_view> authorization, const std::string& client, TimePoint now);
+  // After a `verify`: whether the password matched. Returns the final verdict (allowed or unauthorized).
+  AuthVerdict finish(const AuthAttempt& attempt, const std::string& client, bool matched, TimePoint now);
+  // A reload: new users, and every cached success forgotten. Checks under way still finish().
+  void set_users(Users users);
+
+  std::size_t cached() const { return cache_.size(); }
+  std::size_t checks_running() const { return running_; }
+
+ private:
+  struct Failures {
+    std::size_t count = 0;
+    TimePoint since{};
+  };
+  bool is_throttled(const std::string& client, TimePoint now);
+  void remember_success(const Sha256& key, TimePoint now);
+  void count_failure(const std::string& client, TimePoint now);
+
+  Users users_;
+  AuthLimits limits_;
+  std::map<Sha256, TimePoint> cache_;  // key -> expiry
+  std::map<std::string, Failures> failures_;
+  std::size_t running_ = 0;
+};
+
+}  // namespace apsis::admin
