@@ -143,6 +143,20 @@ struct ExportDefinition {
   std::optional<SuccessHook> on_success;
 };
 
+// admin_web: TLS and basic auth for the admin endpoint, in the shape of the Prometheus exporter
+// toolkit's web configuration (tls_server_config, basic_auth_users).
+struct AdminWeb {
+  struct Tls {
+    std::filesystem::path cert_file;  // PEM: the certificate, then any intermediates
+    std::filesystem::path key_file;   // PEM, unencrypted
+    bool tls13_only{false};           // min_version: TLS13; the default is TLS12
+    bool operator==(const Tls&) const = default;
+  };
+  std::optional<Tls> tls;                                // none: plain HTTP
+  std::map<std::string, std::string> basic_auth_users;  // user -> bcrypt hash; empty: no authentication
+  bool operator==(const AdminWeb&) const = default;
+};
+
 struct Config {
   std::filesystem::path source;  // the YAML file this was loaded from
   std::filesystem::path state_db;              // SQLite: the job table's file
@@ -156,7 +170,8 @@ struct Config {
   int max_concurrent_downloads{8};  // poll/download transfers in flight at once; 0 = unlimited
   // "HOST:PORT" of the HTTP endpoint for /metrics, /healthz and /jobs; none = not served.
   std::optional<std::string> admin_listen;
-  bool admin_allow_remote{false};  // without it, admin_listen must be a loopback address
+  bool admin_allow_remote{false};  // without it, admin_listen must be a loopback address; needs basic_auth_users
+  AdminWeb admin_web{};
   std::optional<int> history_days;  // finished job rows older than this are deleted; none = kept
   std::map<std::string, ExportDefinition> exports;
 };

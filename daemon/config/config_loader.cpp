@@ -16,9 +16,9 @@ namespace apsis::config {
 namespace detail {
 namespace {
 
-constexpr std::array<std::string_view, 11> kTopKeys{
-    "state_db", "output_dir",   "accounts",           "polling",     "retry", "exports", "max_concurrent_downloads",
-    "admin_listen", "admin_allow_remote", "history_days", "lease_ttl"};
+constexpr std::array<std::string_view, 12> kTopKeys{
+    "state_db",     "output_dir",         "accounts",     "polling",   "retry",    "exports", "max_concurrent_downloads",
+    "admin_listen", "admin_allow_remote", "history_days", "lease_ttl", "admin_web"};
 // Renewed every third of it: shorter than this, a busy database or loop would drop leases.
 constexpr Milliseconds kMinLeaseTtl{std::chrono::seconds(1)};
 constexpr std::array<std::string_view, 5> kPollingKeys{"initial_delay", "multiplier", "max_delay", "url_validity",
@@ -131,8 +131,9 @@ std::optional<std::string> read_admin_listen(LoadContext& ctx, const Field& fiel
   }
   if (!admin::is_loopback(*endpoint) && !config.admin_allow_remote) {
     ctx.errors.add(field.mark(), field.path + ": " + *text +
-                                     " is reachable from other machines; /metrics and /jobs have no authentication. "
-                                     "Use 127.0.0.1 or [::1], or set admin_allow_remote: true");
+                                     " is reachable from other machines. Use 127.0.0.1 or [::1], or set "
+                                     "admin_allow_remote: true with admin_web.basic_auth_users (and "
+                                     "admin_web.tls_server_config)");
     return std::nullopt;
   }
   return text;
@@ -188,8 +189,21 @@ Config read_config(LoadContext& ctx, const YAML::Node& root) {
   if (const auto field = top.get("retry")) config.retry = read_retry(ctx, *field);
   if (const auto field = top.get("max_concurrent_downloads"))
     if (const auto value = read_int(ctx, *field, 0)) config.max_concurrent_downloads = *value;
+  if (const auto field = top.get("admin_web")) config.admin_web = read_admin_web(ctx, *field);
   if (const auto field = top.get("admin_allow_remote"))
-    if (const auto value = read_bool(ctx, *field)) config.admin_allow_remote = *value;
+    if (const auto value = read_bool(ctx, *field)) {
+      config.admin_allow_remote = *value;
+      if (*value && config.admin_web.basic_auth_users.empty() && !top.get("admin_web"))
+        ctx.errors.add(field->mark(), field->path + ": other machines may read the admin endpoint only with a "
+                                                    "password: add admin_web: {basic_auth_users: {USER: HASH}} "
+                                                    "with a bcrypt HASH from `htpasswd -nBC 10 USER` "
+                                                    "(apache2-utils) or `mkpasswd -m bcrypt` (whois), and "
+                                                    "admin_web.tls_server_config so it does not travel in clear");
+      else if (*value && config.admin_web.basic_auth_users.empty())
+        ctx.errors.add(field->mark(), field->path + ": needs admin_web.basic_auth_users: other machines may "
+                                                    "read the admin endpoint only with a password (a bcrypt hash "
+                                                    "from `htpasswd -nBC 10 USER` or `mkpasswd -m bcrypt`)");
+    }
   if (const auto field = top.get("admin_listen")) config.admin_listen = read_admin_listen(ctx, *field, config);
   if (const auto field = top.get("history_days")) config.history_days = read_int(ctx, *field, 1);
   if (const auto field = top.get("lease_ttl")) read_lease_ttl(ctx, *field, config);

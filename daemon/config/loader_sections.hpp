@@ -24,6 +24,9 @@ PollingPolicy read_polling(LoadContext& ctx, const Field& field, const PollingPo
 
 RetryPolicy read_retry(LoadContext& ctx, const Field& field);
 
+// admin_web: loads cert_file and key_file with OpenSSL and checks each hash is bcrypt.
+AdminWeb read_admin_web(LoadContext& ctx, const Field& field);
+
 // exports: each must use one of `account_names`; `polling` is what their own polling: overrides.
 std::map<std::string, ExportDefinition> read_exports(LoadContext& ctx, const Field& field,
                                                      const std::vector<std::string>& account_names,

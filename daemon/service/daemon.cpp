@@ -344,10 +344,12 @@ void Daemon::reload() {
   auto config = std::make_shared<const config::Config>(std::move(next));
   auto clients = make_clients(*config);
   auto schedules = make_schedules(*config, false);
+  auto admin_tls = admin_tls_context(*config);  // a renewed certificate takes effect here
   // Nothing below throws.
   config_ = std::move(config);
   transfers_.set_capacity(static_cast<std::size_t>(std::max(0, config_->max_concurrent_downloads)));
   commit_clients(std::move(clients));
+  apply_admin_web(admin_tls);
   dispatcher_->set_config(config_);
   if (keeper_) keeper_->reconfigure(account_names_of(*config_), config_file_hash(config_path_));
   stop_schedules();

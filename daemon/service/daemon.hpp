@@ -85,6 +85,8 @@ class Daemon {
   void prune_history();
   // The admin endpoint (daemon_admin.cpp).
   void start_admin();
+  // admin_web as of the running configuration: the users now, the TLS context to build (or null).
+  void apply_admin_web(const std::shared_ptr<boost::asio::ssl::context>& tls);
   admin::AdminResponse metrics_page();
   admin::AdminResponse health_page();
   admin::AdminResponse jobs_page();
@@ -144,6 +146,7 @@ class Daemon {
   boost::asio::steady_timer status_timer_;
   boost::asio::steady_timer maintenance_timer_;
   std::unique_ptr<admin::AdminServer> admin_;
+  std::shared_ptr<admin::AuthService> admin_auth_;  // admin_web.basic_auth_users; shared with admin_
   // PostgreSQL: claims and renews this instance's share of the accounts (daemon_leases.cpp).
   std::unique_ptr<lease::LeaseKeeper> keeper_;
   TimePoint started_at_{Clock::now()};

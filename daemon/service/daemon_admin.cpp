@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "admin/listen_address.hpp"
+#include "admin/tls_context.hpp"
 #include "jobs/job_steps.hpp"
 #include "metrics/prometheus.hpp"
 #include "service/daemon.hpp"
@@ -138,6 +139,9 @@ void Daemon::start_admin() {
   if (!endpoint) throw std::runtime_error("admin_listen: invalid address " + *config_->admin_listen);
   admin::AdminServer::Options options;
   options.on_error = [this](std::string problem) { log_.log(Level::warning, "admin endpoint: " + problem); };
+  admin_auth_ = std::make_shared<admin::AuthService>(config_->admin_web.basic_auth_users);
+  options.auth = admin_auth_;
+  options.tls = admin_tls_context(*config_);
   admin_ = std::make_unique<admin::AdminServer>(
       io_.get_executor(), *endpoint,
       std::map<std::string, admin::AdminHandler>{{"/metrics", [this] { return metrics_page(); }},
@@ -147,8 +151,24 @@ void Daemon::start_admin() {
   admin_->start();
   const auto bound = admin_->local_endpoint();
   const auto host = bound.address().is_v6() ? "[" + bound.address().to_string() + "]" : bound.address().to_string();
-  log_.log(Level::notice, "admin endpoint on http://" + host + ":" + std::to_string(bound.port()) +
-                              " (/metrics, /healthz, /jobs)");
+  const auto& web = config_->admin_web;
+  log_.log(Level::notice, std::string("admin endpoint on ") + (web.tls ? "https://" : "http://") + host + ":" +
+                              std::to_string(bound.port()) + " (/metrics, /healthz, /jobs)" +
+                              (web.basic_auth_users.empty()
+                                   ? ""
+                                   : ", basic auth for " + std::to_string(web.basic_auth_users.size()) + " user(s)"));
+}
+
+std::shared_ptr<asio::ssl::context> admin_tls_context(const config::Config& config) {
+  if (!config.admin_listen || !config.admin_web.tls) return nullptr;
+  const auto& tls = *config.admin_web.tls;
+  return admin::make_tls_server_context({tls.cert_file, tls.key_file, tls.tls13_only});
+}
+
+void Daemon::apply_admin_web(const std::shared_ptr<asio::ssl::context>& tls) {
+  if (!admin_) return;
+  admin_->set_tls(tls);
+  admin_auth_->set_users(config_->admin_web.basic_auth_users);  // and forgets every cached login
 }
 
 admin::AdminResponse Daemon::metrics_page() {

@@ -26,6 +26,10 @@ inline constexpr Milliseconds kRetryMax = std::chrono::seconds(30);
 
 std::string seconds_text(Milliseconds delay);  // "30 s"
 
+// The admin endpoint's TLS context from admin_web.tls_server_config (daemon_admin.cpp); null
+// without it or without admin_listen. Throws when the files no longer load.
+std::shared_ptr<boost::asio::ssl::context> admin_tls_context(const config::Config& config);
+
 // Account leases (daemon_leases.cpp): the configured account names.
 std::vector<std::string> account_names_of(const config::Config& config);
 
