@@ -254,7 +254,8 @@ TEST_CASE("a non-loopback admin_listen needs admin_allow_remote") {
   CHECK_FALSE(refused.config);
   CHECK(all_errors(refused).find("exportd.yaml:8:15: admin_listen: 0.0.0.0:9464 is reachable from other machines") !=
         std::string::npos);
-  const auto allowed = load("admin_allow_remote: true\nadmin_listen: 0.0.0.0:9464\nexports: {}\n");
+  const auto allowed = load("admin_allow_remote: true\nadmin_listen: 0.0.0.0:9464\nexports: {}\nadmin_web:\n"
+                            "  basic_auth_users: {alice: $2b$04$ZX5JRp1RlXrPcwtVmf2ZW.YnPMvwnarFtlXJROYJxhBRqPirxfv9y}\n");
   REQUIRE_MESSAGE(allowed.config, all_errors(allowed));
   CHECK(allowed.config->admin_allow_remote);
   CHECK(load("admin_listen: '[::1]:9464'\nexports: {}\n").config);
