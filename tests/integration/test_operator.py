@@ -185,7 +185,15 @@ class AdminEndpointTest(OperatorTest):
                                         r"other machines")
         with open(self.ws.config, "a") as f:
             f.write("admin_allow_remote: true\n")
-        self.assertEqual(self.ws.run("check", "--config", self.ws.config).returncode, 0)
+        result = self.ws.run("check", "--config", self.ws.config)
+        self.assertEqual(result.returncode, 2)
+        self.assertRegex(result.stderr, r"exportd\.yaml:\d+:\d+: admin_allow_remote: other machines may read the "
+                                        r"admin endpoint only with a password")
+        with open(self.ws.config, "a") as f:  # "s3cret" at bcrypt cost 4
+            f.write("admin_web: {basic_auth_users: "
+                    "{alice: $2b$04$ZX5JRp1RlXrPcwtVmf2ZW.YnPMvwnarFtlXJROYJxhBRqPirxfv9y}}\n")
+        result = self.ws.run("check", "--config", self.ws.config)
+        self.assertEqual(result.returncode, 0, result.stderr)
 
 
 class ManifestTest(OperatorTest):
