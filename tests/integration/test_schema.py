@@ -27,6 +27,7 @@ except ImportError as e:  # CI installs both through .ci/install-deps
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "../.."))
 SCHEMA = os.path.join(ROOT, "schema/exports.schema.json")
+BCRYPT_S3CRET = "$2b$04$ZX5JRp1RlXrPcwtVmf2ZW.YnPMvwnarFtlXJROYJxhBRqPirxfv9y"  # "s3cret" at cost 4
 CONFIGS = sorted(glob.glob(os.path.join(ROOT, "config/*.yaml")))
 MODELINE = "# yaml-language-server: $schema=../schema/exports.schema.json"
 
@@ -282,6 +283,14 @@ BAD = [
     ("admin_listen with a DNS name", put("admin_listen", "metrics.example.com:9464"), "admin_listen", "pattern",
      "admin_listen: host 'metrics.example.com' is not an IP address"),
     ("admin_allow_remote that is a word", put("admin_allow_remote", "maybe"), "admin_allow_remote", None, "admin_allow_remote: unknown value 'maybe' (expected true or false)"),
+    ("admin_allow_remote without users", put("admin_allow_remote", True), "", "'admin_web' is a required property",
+     "admin_allow_remote: other machines may read the admin endpoint only with a password"),
+    ("a basic auth password in clear", put("admin_web", {"basic_auth_users": {"alice": "s3cret"}}),
+     "admin_web.basic_auth_users.alice", "pattern", "admin_web.basic_auth_users.alice: not a bcrypt hash"),
+    ("a bcrypt cost below 4", put("admin_web", {"basic_auth_users": {"alice": BCRYPT_S3CRET.replace("$04$", "$03$")}}),
+     "admin_web.basic_auth_users.alice", "pattern", "bcrypt cost 3 is outside 04..31"),
+    ("tls_server_config without key_file", put("admin_web", {"tls_server_config": {"cert_file": "secret"}}),
+     "admin_web.tls_server_config", "'key_file' is a required property", "missing required key 'key_file' in admin_web.tls_server_config"),
     ("history_days of 0", put("history_days", 0), "history_days", None, 'history_days: must be between 1'),
     ("keep with an unknown key", put("exports.dupes.keep", {"count": 3, "size": "1G"}), "exports.dupes.keep",
      "'size'", "unknown key 'size' in exports.dupes.keep"),
@@ -362,7 +371,8 @@ GOOD = [
     ("names with '.', '_' and '-'", both(rename("accounts.main", "EU.main_1"), put("exports.dupes.account", "EU.main_1"),
                                          rename("exports.dupes", "a.b_c-1")), {}, True),
     ("admin endpoint and job history",
-     both(put("admin_listen", "[::1]:9464"), put("admin_allow_remote", True), put("history_days", 30)), {}, True),
+     both(put("admin_listen", "[::1]:9464"), put("admin_allow_remote", True), put("history_days", 30),
+          put("admin_web", {"basic_auth_users": {"alice": BCRYPT_S3CRET}})), {}, True),
     ("admin endpoint by name", put("admin_listen", "localhost:9464"), {}, True),
     ("retention, manifest and hook",
      both(put("exports.dupes.keep", {"count": 10, "days": 7}), put("exports.dupes.manifest", False),
@@ -465,6 +475,8 @@ class SchemaTest(unittest.TestCase):
             ("kBudgetKeys", properties(defs["account"]["properties"]["budget"])),
             ("kExportKeys", properties(defs["export"])),
             ("kKeepKeys", properties(defs["export"]["properties"]["keep"])),
+            ("kWebKeys", properties(self.schema["properties"]["admin_web"])),
+            ("kTlsKeys", properties(self.schema["properties"]["admin_web"]["properties"]["tls_server_config"])),
         ]
         for array_name, in_schema in sections:
             with self.subTest(array_name):
