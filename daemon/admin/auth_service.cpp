@@ -12,9 +12,10 @@ namespace apsis::admin {
 
 namespace asio = boost::asio;
 
-AuthService::AuthService(AuthGate::Users users, AuthLimits limits, Now now)
+AuthService::AuthService(AuthGate::Users users, AuthLimits limits, Now now, OnThrottle on_throttle)
     : gate_(std::move(users), limits),
       now_(now ? std::move(now) : Now([] { return std::chrono::steady_clock::now(); })),
+      on_throttle_(std::move(on_throttle)),
       pool_(limits.max_concurrent_checks) {}
 
 AuthService::~AuthService() { pool_.join(); }
@@ -33,7 +34,15 @@ asio::awaitable<AuthVerdict> AuthService::check(std::optional<std::string> autho
       },
       asio::use_awaitable);
   OPENSSL_cleanse(attempt.password.data(), attempt.password.size());
-  co_return gate_.finish(attempt, client, matched, now_());
+  const auto now = now_();
+  const auto verdict = gate_.finish(attempt, client, matched, now);
+  // Checked only when not throttled, so throttled now means it began with this failure.
+  if (verdict == AuthVerdict::unauthorized && on_throttle_ && gate_.throttled(client, now)) {
+    const auto window = std::chrono::duration_cast<std::chrono::seconds>(gate_.limits().failure_window).count();
+    on_throttle_(std::to_string(gate_.limits().max_failures) + " wrong passwords from " + client + " within " +
+                 std::to_string(window) + " s: its new logins get 429 for the rest of that time");
+  }
+  co_return verdict;
 }
 
 }  // namespace apsis::admin

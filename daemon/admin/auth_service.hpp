@@ -18,8 +18,10 @@ namespace apsis::admin {
 class AuthService {
  public:
   using Now = std::function<AuthGate::TimePoint()>;
+  // Told once each time an address starts being throttled, with a sentence for the log.
+  using OnThrottle = std::function<void(std::string)>;
 
-  explicit AuthService(AuthGate::Users users, AuthLimits limits = {}, Now now = {});
+  explicit AuthService(AuthGate::Users users, AuthLimits limits = {}, Now now = {}, OnThrottle on_throttle = {});
   ~AuthService();
   AuthService(const AuthService&) = delete;
   AuthService& operator=(const AuthService&) = delete;
@@ -33,6 +35,7 @@ class AuthService {
  private:
   AuthGate gate_;
   Now now_;
+  OnThrottle on_throttle_;
   boost::asio::thread_pool pool_;
 };
 

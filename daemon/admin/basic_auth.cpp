@@ -150,6 +150,12 @@ bool AuthGate::is_throttled(const std::string& client, TimePoint now) {
   return entry->second.count >= limits_.max_failures;
 }
 
+bool AuthGate::throttled(const std::string& client, TimePoint now) const {
+  const auto entry = failures_.find(client);
+  return entry != failures_.end() && now - entry->second.since < limits_.failure_window &&
+         entry->second.count >= limits_.max_failures;
+}
+
 void AuthGate::remember_success(const Sha256& key, TimePoint now) {
   if (cache_.size() >= limits_.max_cached && !cache_.contains(key)) {
     std::erase_if(cache_, [&](const auto& entry) { return entry.second <= now; });

@@ -76,6 +76,10 @@ class AuthGate {
   // A reload: new users, and every cached success forgotten. Checks under way still finish().
   void set_users(Users users);
 
+  // Whether `client` is refused as `throttled` now (for a log line when it starts).
+  bool throttled(const std::string& client, TimePoint now) const;
+  const AuthLimits& limits() const { return limits_; }
+
   std::size_t cached() const { return cache_.size(); }
   std::size_t checks_running() const { return running_; }
 

@@ -139,7 +139,9 @@ void Daemon::start_admin() {
   if (!endpoint) throw std::runtime_error("admin_listen: invalid address " + *config_->admin_listen);
   admin::AdminServer::Options options;
   options.on_error = [this](std::string problem) { log_.log(Level::warning, "admin endpoint: " + problem); };
-  admin_auth_ = std::make_shared<admin::AuthService>(config_->admin_web.basic_auth_users);
+  admin_auth_ = std::make_shared<admin::AuthService>(
+      config_->admin_web.basic_auth_users, admin::AuthLimits{}, admin::AuthService::Now{},
+      [this](std::string what) { log_.log(Level::warning, "admin endpoint: " + what); });
   options.auth = admin_auth_;
   options.tls = admin_tls_context(*config_);
   admin_ = std::make_unique<admin::AdminServer>(

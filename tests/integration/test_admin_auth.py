@@ -112,6 +112,7 @@ class AdminAuthTest(unittest.TestCase):
         statuses = [self.get("/metrics", basic("alice", f"guess {i}"), source=guesser)[0] for i in range(12)]
         self.assertEqual(statuses[:10], [401] * 10)
         self.assertEqual(statuses[10:], [429, 429])
+        self.assertEqual(self.daemon.log().count("10 wrong passwords from 127.0.0.7 within 60 s"), 1)
         # A new guess, even for another user, is not checked; alice's proven login still passes.
         self.assertEqual(self.get("/metrics", basic("bob", "x"), source=guesser)[0], 429)
         self.assertEqual(self.get("/metrics", ALICE, source=guesser)[0], 200)

@@ -113,6 +113,8 @@ TEST_CASE("an address with max_failures wrong passwords is throttled without bcr
   CHECK(run(gate, kRight, "10.0.0.9", kStart) == AuthVerdict::allowed);  // cached before the attack
   bool checked = false;
   for (int i = 0; i < 3; ++i) CHECK(run(gate, kWrong, "10.0.0.1", kStart + 1s, &checked) == AuthVerdict::unauthorized);
+  CHECK(gate.throttled("10.0.0.1", kStart + 2s));
+  CHECK_FALSE(gate.throttled("10.0.0.2", kStart + 2s));
   CHECK(run(gate, kWrong, "10.0.0.1", kStart + 2s, &checked) == AuthVerdict::throttled);
   CHECK_FALSE(checked);
   CHECK(run(gate, "Basic !!", "10.0.0.1", kStart + 2s) == AuthVerdict::throttled);
