@@ -205,6 +205,8 @@ Config read_config(LoadContext& ctx, const YAML::Node& root) {
                                                     "from `htpasswd -nBC 10 USER` or `mkpasswd -m bcrypt`)");
     }
   if (const auto field = top.get("admin_listen")) config.admin_listen = read_admin_listen(ctx, *field, config);
+  if (const auto field = top.get("admin_web"); field && !top.get("admin_listen"))
+    ctx.errors.warn(field->key.Mark(), "admin_web: has no effect without admin_listen (there is no admin endpoint)");
   if (const auto field = top.get("history_days")) config.history_days = read_int(ctx, *field, 1);
   if (const auto field = top.get("lease_ttl")) read_lease_ttl(ctx, *field, config);
   if (const auto field = top.get("exports")) config.exports = read_exports(ctx, *field, accounts.names, config.polling);

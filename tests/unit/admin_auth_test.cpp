@@ -241,6 +241,11 @@ TEST_CASE("admin_web loads TLS files and bcrypt users") {
   CHECK(web.tls->tls13_only);
   CHECK(web.basic_auth_users == std::map<std::string, std::string>{{"alice", kHash}});
   CHECK_FALSE(load_web("").config->admin_web.tls);
+  CHECK(result.warnings.empty());
+  const auto unused = load_web("admin_web: {basic_auth_users: {alice: '" + kHash + "'}}\n");
+  REQUIRE(unused.warnings.size() == 1);
+  CHECK(unused.warnings[0].to_string() == "/etc/x/exportd.yaml:9:1: warning: admin_web: has no effect without "
+                                          "admin_listen (there is no admin endpoint)");
 }
 
 TEST_CASE("admin_web errors point at the line") {
