@@ -9,6 +9,7 @@
 #include "admin/basic_auth.hpp"
 #include "admin/bcrypt.hpp"
 #include "config/config_loader.hpp"
+#include "test_certificate.hpp"
 
 using namespace apsis::admin;
 using namespace std::chrono_literals;
@@ -172,30 +173,9 @@ TEST_CASE("a reload that removes the user or changes the hash during a check ref
 
 namespace {
 
-const std::string kCert = R"(-----BEGIN CERTIFICATE-----
-MIIBfzCCASWgAwIBAgIUBjIeG4zYOpJbFu9IrAWL6q6+3/EwCgYIKoZIzj0EAwIw
-FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTEzMDE1NTExMFoYDzIxMjYxMTA2
-MTU1MTEwWjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO
-PQMBBwNCAAQqCKLWoH7morjrksFuwf1BluuBJh4kozeFOXzsvyCfYm4GvM/uWdfl
-KTDVz8jQWlQWxJ7y10/9v8xvxQbzxnBxo1MwUTAdBgNVHQ4EFgQUPkUY46RZJyqR
-xMitl5YrUAwE9ZswHwYDVR0jBBgwFoAUPkUY46RZJyqRxMitl5YrUAwE9ZswDwYD
-VR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiEA+1MVhOE8w5qCT3ZqcAIf
-5DpesYj8r+0qX3yFU5XafC0CICa11ggtD0M+fRSrUh5odRGRE/n7s60YGC1KStkj
-Tjhx
------END CERTIFICATE-----
-)";
-const std::string kKey = R"(-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgieH/TRp2+x8Gv7+n
-lyBuTv/ZAIlWmLQXPhrVRDnbtNChRANCAAQqCKLWoH7morjrksFuwf1BluuBJh4k
-ozeFOXzsvyCfYm4GvM/uWdflKTDVz8jQWlQWxJ7y10/9v8xvxQbzxnBx
------END PRIVATE KEY-----
-)";
-const std::string kOtherKey = R"(-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgabdCBkp7XtY1BTL9
-X0t3e1NDPZQ4suLwXfZq0kbrOyqhRANCAARpmgLtZ7tL9i6uJUWq1Vfg+z/yXlH4
-pVPjVdwRbWYWWh+4rqWf4BxxahxGw70NkbWHpafWxAMC8RHPHLlGA+KF
------END PRIVATE KEY-----
-)";
+const std::string kCert(test_pem::kCertificate);
+const std::string kKey(test_pem::kKey);
+const std::string kOtherKey(test_pem::kOtherKey);
 
 const char* kHead = R"(state_db: ./db
 output_dir: ./out

@@ -18,6 +18,9 @@
 
 #include "admin/admin_server.hpp"
 #include "admin/listen_address.hpp"
+#include "admin/tls_context.hpp"
+#include "temp_dir.hpp"
+#include "test_certificate.hpp"
 
 using namespace apsis::admin;
 namespace asio = boost::asio;
@@ -407,4 +410,64 @@ TEST_CASE("a taken port fails at construction, naming the address") {
   }
   CHECK_THROWS_AS(AdminServer(io.get_executor(), {}, {{"metrics", [] { return AdminResponse{}; }}}),
                   std::invalid_argument);
+}
+
+namespace {
+
+// "s3cret" at bcrypt cost 4; base64("alice:s3cret") and base64("alice:wrong").
+const AuthGate::Users kUsers{{"alice", "$2b$04$ZX5JRp1RlXrPcwtVmf2ZW.YnPMvwnarFtlXJROYJxhBRqPirxfv9y"}};
+
+std::string get_with(const std::string& authorization) {
+  return "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+         (authorization.empty() ? std::string() : "Authorization: " + authorization + "\r\n") + "\r\n";
+}
+
+}  // namespace
+
+TEST_CASE("with users, a request is answered only with a right password; 401s keep the connection") {
+  AdminServerOptions options;
+  options.auth = std::make_shared<AuthService>(kUsers);
+  Fixture f(std::move(options));
+  f.run([&]() -> asio::awaitable<void> {
+    Client client(f.io.get_executor());
+    co_await client.connect(f.server.local_endpoint());
+    auto missing = co_await client.raw(get_with(""));
+    CHECK(missing.result_int() == 401);
+    CHECK(missing[http::field::www_authenticate] == "Basic realm=\"apsis-exportd\", charset=\"UTF-8\"");
+    CHECK(missing.body().find("/metrics") == std::string::npos);
+    auto wrong = co_await client.raw(get_with("Basic YWxpY2U6d3Jvbmc="));
+    CHECK(wrong.result_int() == 401);
+    auto right = co_await client.raw(get_with("Basic YWxpY2U6czNjcmV0"));
+    CHECK(right.result_int() == 200);
+    CHECK(right.body() == "apsis_up 1\n");
+    auto head = co_await client.request(http::verb::head, "/nothing");
+    CHECK(head.result_int() == 401);  // before routing: no 404 tells what exists
+  });
+  CHECK(f.scrapes == 1);
+  CHECK(f.errors.empty());
+}
+
+TEST_CASE("with TLS, plain HTTP gets no answer and a client that never starts the handshake is cut off") {
+  TempDir dir;
+  write_file(dir.path() / "cert.pem", std::string(test_pem::kCertificate));
+  write_file(dir.path() / "key.pem", std::string(test_pem::kKey));
+  write_file(dir.path() / "other.pem", std::string(test_pem::kOtherKey));
+  CHECK_THROWS_WITH_AS(make_tls_server_context({dir.path() / "cert.pem", dir.path() / "other.pem"}),
+                       doctest::Contains(("key_file " + (dir.path() / "other.pem").string()).c_str()), std::runtime_error);
+  CHECK_THROWS_AS(make_tls_server_context({dir.path() / "missing.pem", dir.path() / "key.pem"}), std::runtime_error);
+  AdminServerOptions options;
+  options.tls = make_tls_server_context({dir.path() / "cert.pem", dir.path() / "key.pem"});
+  options.handshake_timeout = 100ms;
+  Fixture f(std::move(options));
+  f.run([&]() -> asio::awaitable<void> {
+    Client plain(f.io.get_executor());
+    co_await plain.connect(f.server.local_endpoint());
+    co_await plain.send("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK(co_await plain.closed() != boost::system::error_code{});
+    Client silent(f.io.get_executor());
+    co_await silent.connect(f.server.local_endpoint());
+    CHECK(co_await silent.closed() != boost::system::error_code{});  // ends: the handshake deadline passed
+  });
+  CHECK(f.scrapes == 0);
+  CHECK(f.errors.empty());  // failed handshakes are not logged
 }
