@@ -17,8 +17,8 @@ namespace detail {
 namespace {
 
 constexpr std::array<std::string_view, 12> kTopKeys{
-    "state_db",     "output_dir",         "accounts",     "polling",   "retry",    "exports", "max_concurrent_downloads",
-    "admin_listen", "admin_allow_remote", "history_days", "lease_ttl", "admin_web"};
+    "state_db",     "output_dir",         "accounts",  "polling",      "retry",    "exports",
+    "max_concurrent_downloads", "admin_listen", "admin_allow_remote", "admin_web", "history_days", "lease_ttl"};
 // Renewed every third of it: shorter than this, a busy database or loop would drop leases.
 constexpr Milliseconds kMinLeaseTtl{std::chrono::seconds(1)};
 constexpr std::array<std::string_view, 5> kPollingKeys{"initial_delay", "multiplier", "max_delay", "url_validity",

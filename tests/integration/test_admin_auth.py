@@ -42,9 +42,7 @@ class AdminAuthTest(unittest.TestCase):
         self._tmp = tempfile.TemporaryDirectory()
         self.fake = FakeServer(self._tmp.name, "--ready-after", "600ms", "--size", "5000")
         self.ws = Workspace(self.fake, exports={"dupes": "kind: duplicates"})
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                        "-keyout", "admin.key", "-out", "admin.pem", "-days", "2", "-subj", "/CN=localhost",
-                        "-addext", "subjectAltName=IP:127.0.0.1"], cwd=self.ws.dir, check=True, capture_output=True)
+        self.make_certificate()
         self.cert = f"{self.ws.dir}/admin.pem"
         self.write_users({"alice": bcrypt_hash("correct horse")})
         self.daemon = RunningDaemon(self.ws)
@@ -60,6 +58,11 @@ class AdminAuthTest(unittest.TestCase):
         self.fake.stop()
         self.ws.cleanup()
         self._tmp.cleanup()
+
+    def make_certificate(self):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", "admin.key", "-out", "admin.pem", "-days", "2", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=IP:127.0.0.1"], cwd=self.ws.dir, check=True, capture_output=True)
 
     def write_users(self, users):
         with open(self.ws.config) as f:
@@ -153,12 +156,16 @@ class AdminAuthTest(unittest.TestCase):
         self.assertLessEqual(seen, {401, 429, 503})
         self.assertEqual(self.get("/metrics", ALICE)[0], 200)
 
-    def test_sighup_swaps_the_users_and_forgets_cached_logins(self):
+    def test_sighup_swaps_the_users_and_the_certificate(self):
         self.assertEqual(self.get("/metrics", ALICE)[0], 200)
         self.write_users({"bob": bcrypt_hash("hunter2", cost=4)})
+        self.make_certificate()  # renewed: a new key and certificate in the same files
         self.daemon.send(signal.SIGHUP)
         wait_for(lambda: "configuration reloaded" in self.daemon.log(), what="the reload")
-        self.assertEqual(self.get("/metrics", ALICE)[0], 401)
+        with self.assertRaises(ssl.SSLCertVerificationError):
+            self.get("/metrics", basic("bob", "hunter2"))  # the old certificate is gone
+        self.tls = ssl.create_default_context(cafile=self.cert)
+        self.assertEqual(self.get("/metrics", ALICE)[0], 401)  # cached login forgotten, user gone
         self.assertEqual(self.get("/metrics", basic("bob", "hunter2"))[0], 200)
 
 

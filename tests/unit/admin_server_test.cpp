@@ -452,8 +452,9 @@ TEST_CASE("with TLS, plain HTTP gets no answer and a client that never starts th
   write_file(dir.path() / "cert.pem", std::string(test_pem::kCertificate));
   write_file(dir.path() / "key.pem", std::string(test_pem::kKey));
   write_file(dir.path() / "other.pem", std::string(test_pem::kOtherKey));
+  const auto other = "key_file " + (dir.path() / "other.pem").string();
   CHECK_THROWS_WITH_AS(make_tls_server_context({dir.path() / "cert.pem", dir.path() / "other.pem"}),
-                       doctest::Contains(("key_file " + (dir.path() / "other.pem").string()).c_str()), std::runtime_error);
+                       doctest::Contains(other.c_str()), std::runtime_error);
   CHECK_THROWS_AS(make_tls_server_context({dir.path() / "missing.pem", dir.path() / "key.pem"}), std::runtime_error);
   AdminServerOptions options;
   options.tls = make_tls_server_context({dir.path() / "cert.pem", dir.path() / "key.pem"});
