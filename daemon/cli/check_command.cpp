@@ -22,8 +22,12 @@ int check_command(const std::vector<std::string>& args) {
   const auto path = arguments.required("config");
   const auto config = load_config_or_report(path);
   if (!config) return kExitBadConfig;
-  std::printf("%s: OK (%zu account%s, %zu export%s)\n", path.c_str(), config->accounts.size(),
+  std::printf("%s: OK (%zu account%s, %zu export%s", path.c_str(), config->accounts.size(),
               config->accounts.size() == 1 ? "" : "s", config->exports.size(), config->exports.size() == 1 ? "" : "s");
+  if (!config->drop_ins.empty())
+    std::printf("; %zu drop-in%s", config->drop_ins.size(), config->drop_ins.size() == 1 ? "" : "s");
+  std::printf(")\n");
+  for (const auto& drop_in : config->drop_ins) std::printf("  included %s\n", drop_in.c_str());
   return kExitOk;
 }
 
