@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstdio>
 
 #include "cli/arguments.hpp"
@@ -10,9 +11,10 @@ std::optional<config::Config> load_config_or_report(const std::string& path) {
   auto result = config::load_config_file(path);
   for (const auto& warning : result.warnings) std::fprintf(stderr, "%s\n", warning.to_string().c_str());
   for (const auto& error : result.errors) std::fprintf(stderr, "%s\n", error.to_string().c_str());
+  const bool in_drop_ins = std::ranges::any_of(result.errors, [&](const auto& error) { return error.file != path; });
   if (!result.errors.empty())
-    std::fprintf(stderr, "%zu error%s in %s\n", result.errors.size(), result.errors.size() == 1 ? "" : "s",
-                 path.c_str());
+    std::fprintf(stderr, "%zu error%s in %s%s\n", result.errors.size(), result.errors.size() == 1 ? "" : "s",
+                 path.c_str(), in_drop_ins ? " and the files it includes" : "");
   return std::move(result.config);
 }
 
