@@ -21,6 +21,7 @@
 #include <system_error>
 
 #include "config/loader_sections.hpp"
+#include "config/output_template.hpp"
 
 namespace apsis::config::detail {
 namespace {
@@ -72,7 +73,11 @@ std::vector<Match> matches_of(LoadContext& ctx, const Field& field) {
   if (!has_wildcard(*pattern)) {
     paths.push_back(written.is_relative() ? ctx.base_dir / written : written);
   } else {
-    const std::string full = written.is_relative() ? escape_glob(ctx.base_dir.string()) + "/" + *pattern : *pattern;
+    if (!ctx.options.files.glob) {
+    ctx.errors.add(field.mark(), field.path + ": cannot match " + *pattern + ": no glob in this build");
+    return {};
+  }
+  const std::string full = written.is_relative() ? escape_glob(ctx.base_dir.string()) + "/" + *pattern : *pattern;
     std::string error;
     auto found = ctx.options.files.glob(full, &error);
     if (!found) {
@@ -150,6 +155,35 @@ class FirstDefinitions {
   std::map<std::string, Place, std::less<>> first_;
 };
 
+// config_exports.cpp refuses two exports of one file sharing a template without {export} or {job};
+// this does the same for exports of different files.
+class SharedTemplates {
+ public:
+  void check(const LoadContext& ctx, const Field& field, const std::map<std::string, ExportDefinition>& exports) {
+    if (!field.value.IsMap()) return;
+    for (const auto& entry : field.value) {
+      const YAML::Node& body = entry.second;
+      if (!entry.first.IsScalar() || !body.IsMap() || !body["output"]) continue;
+      const auto found = exports.find(entry.first.Scalar());
+      if (found == exports.end() || names_export_or_job(found->second.output_template)) continue;
+      const auto mark = body["output"].Mark();
+      const auto path = "exports." + found->first + ".output";
+      const auto [first, inserted] =
+          first_.emplace(found->second.output_template, Place{ctx.errors.file(), path + " (" + location(ctx, mark) + ")"});
+      if (!inserted && first->second.file != ctx.errors.file())
+        ctx.errors.add(mark, path + ": the same template as " + first->second.where +
+                                 ": the two exports would write the same files; add {export}");
+    }
+  }
+
+ private:
+  struct Place {
+    std::string file;
+    std::string where;
+  };
+  std::map<std::string, Place> first_;  // template → its first user
+};
+
 }  // namespace
 
 DropIn::DropIn(std::filesystem::path file, std::string shown, const LoadOptions& options)
@@ -195,12 +229,18 @@ void add_drop_in_exports(const LoadContext& ctx, const std::optional<Field>& mai
                          const std::vector<std::string>& account_names, const PollingPolicy& polling,
                          std::map<std::string, ExportDefinition>& exports) {
   FirstDefinitions first("export");
-  if (main_field) first.claim(ctx, *main_field);
+  SharedTemplates templates;
+  if (main_field) {
+    first.claim(ctx, *main_field);
+    templates.check(ctx, *main_field, exports);
+  }
   for (auto& drop_in : drop_ins) {
     if (!drop_in->exports) continue;
     const auto taken = first.claim(drop_in->ctx, *drop_in->exports);
-    for (auto& [name, definition] : read_exports(drop_in->ctx, *drop_in->exports, account_names, polling))
-      if (!taken.contains(name)) exports.emplace(name, std::move(definition));
+    auto more = read_exports(drop_in->ctx, *drop_in->exports, account_names, polling);
+    std::erase_if(more, [&](const auto& entry) { return taken.contains(entry.first); });
+    templates.check(drop_in->ctx, *drop_in->exports, more);
+    exports.merge(more);
   }
 }
 

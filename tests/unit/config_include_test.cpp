@@ -251,3 +251,16 @@ TEST_CASE("include: the configuration hash instances compare covers the drop-ins
   file_only.update(main);
   CHECK(hash() == file_only.hex_digest());  // without drop-ins, the file's own hash as before
 }
+
+TEST_CASE("include: two files' exports may not share a template without {export}") {
+  Files files;
+  const auto drop_in = files.write("conf.d/a.yaml", "exports:\n" + an_export("b") + "    output: \"flat/{job}-x.{ext}\"\n" +
+                                                        an_export("c") + "    output: \"flat/{scheduled}.{ext}\"\n");
+  const auto result = files.load(main_with("conf.d/*.yaml", "exports:\n" + an_export("a") +
+                                                                "    output: \"flat/{scheduled}.{ext}\"\n"));
+  REQUIRE_FALSE(result.config);
+  REQUIRE(result.errors.size() == 1);
+  CHECK(result.errors[0].to_string() ==
+        drop_in.string() + ":9:13: exports.c.output: the same template as exports.a.output (" +
+            files.main_file().string() + ":13:13): the two exports would write the same files; add {export}");
+}
