@@ -78,7 +78,7 @@ std::string adjustment_note(const PreviewSlot& slot) {
 std::string format_offset(seconds offset) {
   const long total = static_cast<long>(offset.count());
   const long magnitude = std::labs(total);
-  char text[16];
+  char text[48];  // room for any long, so the compiler can see nothing is cut
   std::snprintf(text, sizeof text, "%c%02ld:%02ld", total < 0 ? '-' : '+', magnitude / 3600, magnitude / 60 % 60);
   return text;
 }
@@ -96,7 +96,9 @@ std::vector<PreviewSlot> preview(const Schedule& schedule, TimePoint from, int c
                      .local = to_local(slot_seconds, info.offset),
                      .offset = info.offset,
                      .zone = info.abbrev,
-                     .offset_change = change_since(zone, previous_seconds, info)};
+                     .offset_change = change_since(zone, previous_seconds, info),
+                     .dst = {},
+                     .repeated_by = std::nullopt};
     if (const auto* spec = schedule.cron())
       slot.dst = detail::describe_cron_slot(*spec, zone, slot_seconds, previous_seconds);
     if (slot.dst.adjustment == DstAdjustment::repeated_once || slot.dst.adjustment == DstAdjustment::repeated_first)
