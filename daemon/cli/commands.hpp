@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "util/time.hpp"
+
 namespace apsis::cli {
 
 // Exit codes shared by the commands, documented in README.md.
@@ -23,6 +25,8 @@ int jobs_command(const std::vector<std::string>& args);
 int run_command(const std::vector<std::string>& args);
 int trigger_command(const std::vector<std::string>& args);
 int status_command(const std::vector<std::string>& args);
+// `now` is where the slots start unless --from says otherwise.
+int next_command(const std::vector<std::string>& args, const NowFunction& now);
 
 }  // namespace apsis::cli
 

@@ -19,6 +19,8 @@ commands:
   jobs  --config FILE [--export NAME] [--state STATE] [--limit N] [--json]
                                             show the job table
   status --config FILE [--json]             every export: schedule, next run, last result, jobs in flight
+  next  --config FILE [EXPORT] [--count N] [--from TIME] [--json]
+                                            the coming slots of each export, DST changes marked
 )";
 
 }  // namespace
@@ -39,6 +41,7 @@ int main(int argc, char** argv) {
     if (command == "run") return run_command(args);
     if (command == "trigger") return trigger_command(args);
     if (command == "status") return status_command(args);
+    if (command == "next") return next_command(args, apsis::system_now());
     std::fprintf(stderr, "apsis-exportd: unknown command '%s'\n%s", command.c_str(), kUsage);
     return kExitUsage;
   } catch (const UsageError& e) {

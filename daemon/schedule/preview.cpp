@@ -24,7 +24,9 @@ OffsetChange change_between(const date::sys_info& old_info, const date::sys_info
           .from = old_info.offset,
           .to = new_info.offset,
           .dst_starts = old_info.save == none && new_info.save != none,
-          .dst_ends = old_info.save != none && new_info.save == none};
+          .dst_ends = old_info.save != none && new_info.save == none,
+          .zone_before = old_info.abbrev,
+          .zone_after = new_info.abbrev};
 }
 
 // Offsets differ only across a transition, and the latest one before `slot` starts the slot's segment.
@@ -54,10 +56,11 @@ std::string describe(const OffsetChange& change) {
 }
 
 std::string repeat_note(const PreviewSlot& slot) {
+  const auto& change = *slot.repeated_by;
   const std::string runs = slot.dst.adjustment == DstAdjustment::repeated_once
-                               ? "runs once, at the first (" + slot.zone + ")"
-                               : "runs at both, this is the first (" + slot.zone + ")";
-  return describe(*slot.repeated_by) + ": " + clock_time(slot.local) + " occurs twice, " + runs;
+                               ? "runs in " + change.zone_before + ", not again in " + change.zone_after
+                               : "runs in " + change.zone_before + " and again in " + change.zone_after;
+  return describe(change) + ": " + clock_time(slot.local) + " occurs twice, " + runs;
 }
 
 std::string adjustment_note(const PreviewSlot& slot) {
@@ -67,7 +70,7 @@ std::string adjustment_note(const PreviewSlot& slot) {
     case DstAdjustment::gap_skipped:
       return "slots from " + clock_time(local_seconds{slot.dst.wanted}) + " in the gap do not exist, not run";
     case DstAdjustment::repeated_second:
-      return clock_time(slot.local) + " again, the second pass (" + slot.zone + ")";
+      return clock_time(slot.local) + " again, now in " + slot.zone;
     default:
       return "";
   }

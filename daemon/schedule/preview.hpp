@@ -24,6 +24,8 @@ struct OffsetChange {
   std::chrono::seconds to{};     // this slot's offset
   bool dst_starts{false};        // the transition goes from standard time into daylight saving time
   bool dst_ends{false};          // ... or back
+  std::string zone_before;       // the abbreviations on either side of the transition ("CEST", "CET")
+  std::string zone_after;
 
   friend bool operator==(const OffsetChange&, const OffsetChange&) = default;
 };
