@@ -3,8 +3,10 @@
 #include "schedule/preview.hpp"
 
 #include <date/date.h>
+#include <date/tz.h>
 #include <doctest/doctest.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -141,4 +143,51 @@ TEST_CASE("preview: format_offset") {
   CHECK(apsis::schedule::format_offset(minutes{630}) == "+10:30");
   CHECK(apsis::schedule::format_offset(minutes{-300}) == "-05:00");
   CHECK(apsis::schedule::format_offset(minutes{-210}) == "-03:30");
+}
+
+// Every mark checked against date's own reading of the local time (local_info: unique, nonexistent or
+// ambiguous), over two years of slots in zones with 1-hour, 30-minute and southern-hemisphere DST.
+TEST_CASE("preview: marks agree with the zone's local_info over two years") {
+  using apsis::schedule::detail::LocalMinutes;
+  const std::vector<std::string_view> zones = {"Europe/Stockholm", "America/New_York", "Australia/Lord_Howe",
+                                               "Australia/Sydney", "Pacific/Chatham", "UTC"};
+  const std::vector<std::string_view> expressions = {"30 2 * * *", "15 2 * * *", "45 1 * * *", "30 * * * *",
+                                                     "*/20 1-3 * * *", "0 2,3 * * 0", "45 2 * * *"};
+  std::map<DstAdjustment, int> seen;
+  for (const auto zone_name : zones) {
+    for (const auto expression : expressions) {
+      CAPTURE(zone_name);
+      CAPTURE(expression);
+      const auto schedule = make(expression, zone_name);
+      const auto& zone = schedule.zone();
+      const bool fixed = schedule.cron()->fixed_time;
+      const auto slots = preview(schedule, at("2027-01-01T00:00"), 1000);
+      auto previous_offset = zone.get_info(date::floor<std::chrono::seconds>(at("2027-01-01T00:00"))).offset;
+      for (const auto& slot : slots) {
+        CAPTURE(row(slot));
+        CHECK(slot.offset_change.has_value() == (slot.offset != previous_offset));
+        previous_offset = slot.offset;
+        const auto kind = zone.get_info(slot.local).result;
+        const auto adjustment = slot.dst.adjustment;
+        ++seen[adjustment];
+        const bool repeated = adjustment == DstAdjustment::repeated_once ||
+                              adjustment == DstAdjustment::repeated_first ||
+                              adjustment == DstAdjustment::repeated_second;
+        CHECK(repeated == (kind == date::local_info::ambiguous));
+        CHECK((adjustment == DstAdjustment::repeated_once) == (repeated && fixed));
+        if (adjustment == DstAdjustment::gap_moved || adjustment == DstAdjustment::gap_skipped) {
+          CHECK(zone.get_info(date::local_seconds{slot.dst.wanted}).result == date::local_info::nonexistent);
+          CHECK(fixed == (adjustment == DstAdjustment::gap_moved));
+          CHECK(slot.offset_change.has_value());
+        }
+        if (zone_name == "UTC") CHECK(apsis::schedule::dst_note(slot).empty());
+      }
+    }
+  }
+  // The tables above are only worth something if every kind of mark came up.
+  for (const auto kind : {DstAdjustment::gap_moved, DstAdjustment::gap_skipped, DstAdjustment::repeated_once,
+                          DstAdjustment::repeated_first, DstAdjustment::repeated_second}) {
+    CAPTURE(static_cast<int>(kind));
+    CHECK(seen[kind] > 0);
+  }
 }
