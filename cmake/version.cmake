@@ -1,10 +1,5 @@
-# The version apsis-exportd reports (`apsis-exportd --version`) comes from project(VERSION) in the top
-# CMakeLists.txt, the one place it is set; this writes it into a header for the cli.
-#
-#   apsis_version_header(<target>)  gives <target> the include "apsis_version.hpp"
-set(APSIS_VERSION_DIR ${CMAKE_BINARY_DIR}/generated/version)
-configure_file(${CMAKE_CURRENT_LIST_DIR}/apsis_version.hpp.in ${APSIS_VERSION_DIR}/apsis_version.hpp @ONLY)
-
-function(apsis_version_header target)
-  target_include_directories(${target} PRIVATE ${APSIS_VERSION_DIR})
-endfunction()
+# The version, set once in project(VERSION ...), for the code: link apsis_version and
+# #include "apsis_version.hpp" (APSIS_VERSION, apsis::kVersion). The package takes the same number.
+configure_file(${CMAKE_SOURCE_DIR}/cmake/apsis_version.hpp.in ${CMAKE_BINARY_DIR}/generated/apsis_version.hpp @ONLY)
+add_library(apsis_version INTERFACE)
+target_include_directories(apsis_version INTERFACE ${CMAKE_BINARY_DIR}/generated)

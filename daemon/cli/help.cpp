@@ -72,7 +72,7 @@ void print_command_help(std::FILE* out, const CommandHelp& help) {
 
 void print_version(std::FILE* out) {
   std::fprintf(out, "%.*s %s\n", static_cast<int>(kProgram.size()), kProgram.data(), kVersion);
-  std::fputs("Copyright (C) the apsis-exportd authors.\n", out);
+  std::fputs("Copyright (C) apsis-exportd maintainers. All rights reserved: no license has been granted.\n", out);
 }
 
 std::string try_help_line(std::string_view command) {
