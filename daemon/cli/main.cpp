@@ -2,6 +2,7 @@
 #include <array>
 #include <cstdio>
 #include <exception>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -15,22 +16,8 @@ using namespace apsis::cli;
 
 struct Command {
   const CommandHelp* help;
-  int (*run)(const std::vector<std::string>&);
+  std::function<int(const std::vector<std::string>&)> run;
 };
-
-// In the order `--help` lists them.
-const std::array<Command, 6> kCommands{{{&kRunHelp, run_command},
-                                        {&kCheckHelp, check_command},
-                                        {&kOnceHelp, once_command},
-                                        {&kTriggerHelp, trigger_command},
-                                        {&kJobsHelp, jobs_command},
-                                        {&kStatusHelp, status_command}}};
-
-void print_program_help(std::FILE* out) {
-  std::array<const CommandHelp*, kCommands.size()> helps{};
-  for (std::size_t i = 0; i < kCommands.size(); ++i) helps[i] = kCommands[i].help;
-  apsis::cli::print_program_help(out, helps);
-}
 
 int usage_error(const std::string& where, const std::string& message, const std::string& command) {
   std::fprintf(stderr, "%s: %s\n%s\n", where.c_str(), message.c_str(), try_help_line(command).c_str());
@@ -40,12 +27,21 @@ int usage_error(const std::string& where, const std::string& message, const std:
 }  // namespace
 
 int main(int argc, char** argv) {
+  // In the order `--help` lists them. A command that needs more than its arguments gets a closure.
+  const std::array<Command, 6> commands{{{&kRunHelp, run_command},
+                                         {&kCheckHelp, check_command},
+                                         {&kOnceHelp, once_command},
+                                         {&kTriggerHelp, trigger_command},
+                                         {&kJobsHelp, jobs_command},
+                                         {&kStatusHelp, status_command}}};
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) return usage_error("apsis-exportd", "missing command", "");
   const std::string command = args[0];
   args.erase(args.begin());
   if (command == "--help" || command == "-h" || command == "help") {
-    print_program_help(stdout);
+    std::array<const CommandHelp*, commands.size()> helps{};
+    for (std::size_t i = 0; i < commands.size(); ++i) helps[i] = commands[i].help;
+    print_program_help(stdout, helps);
     return kExitOk;
   }
   if (command == "--version" || command == "-V") {
@@ -53,7 +49,7 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   const Command* found = nullptr;
-  for (const auto& c : kCommands)
+  for (const auto& c : commands)
     if (c.help->name == command) found = &c;
   if (!found) {
     if (command.starts_with("-")) return usage_error("apsis-exportd", "unknown option '" + command + "'", "");
