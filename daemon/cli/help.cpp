@@ -26,11 +26,12 @@ void print_options(std::FILE* out, std::span<const OptionHelp> options) {
 }
 
 void print_footer(std::FILE* out) {
-  std::fputs("\nExit status: 0 ok, 1 job failed, 2 invalid configuration, 3 job expired, 64 usage error,\n"
-             "69 no instance holds the account (once on PostgreSQL), 75 another service owns the state\n"
-             "database (run), 130 interrupted.\n"
-             "\nFull documentation: man apsis-exportd; the configuration file: man apsis-exportd.yaml\n",
-             out);
+  std::fputs(
+      "\nExit status: 0 ok, 1 job failed, 2 invalid configuration, 3 job expired, 64 usage error,\n"
+      "69 no instance holds the account (once on PostgreSQL), 75 another service owns the state\n"
+      "database (run), 130 interrupted.\n"
+      "\nFull documentation: man apsis-exportd; the configuration file: man apsis-exportd.yaml\n",
+      out);
 }
 
 bool contains_any(const std::vector<std::string>& args, std::string_view a, std::string_view b) {
@@ -64,8 +65,7 @@ void print_command_help(std::FILE* out, const CommandHelp& help) {
   std::string sentence(help.summary);
   if (!sentence.empty()) sentence[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(sentence[0])));
   std::fprintf(out, "%s.\n", sentence.c_str());
-  if (!help.details.empty())
-    std::fprintf(out, "\n%.*s\n", static_cast<int>(help.details.size()), help.details.data());
+  if (!help.details.empty()) std::fprintf(out, "\n%.*s\n", static_cast<int>(help.details.size()), help.details.data());
   print_options(out, help.options);
   print_footer(out);
 }

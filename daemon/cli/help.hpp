@@ -16,10 +16,10 @@ struct OptionHelp {
 };
 
 struct CommandHelp {
-  std::string_view name;       // "jobs"
-  std::string_view synopsis;   // what follows the command name on the Usage line
-  std::string_view summary;    // one line for `apsis-exportd --help`
-  std::string_view details;    // a few lines after the summary, may be empty
+  std::string_view name;      // "jobs"
+  std::string_view synopsis;  // what follows the command name on the Usage line
+  std::string_view summary;   // one line for `apsis-exportd --help`
+  std::string_view details;   // a few lines after the summary, may be empty
   std::span<const OptionHelp> options;
 };
 
