@@ -87,6 +87,12 @@ class CompletionTest(unittest.TestCase):
         # .ci/install-deps installs it; without it only the fallback path is tested.
         self.assertTrue(os.path.exists(BASH_COMPLETION), "install Debian's bash-completion")
 
+    def test_sourcing_registers_the_function_for_the_command(self):
+        result = subprocess.run(["bash", "--norc", "--noprofile", "-c",
+                                 f"source {shlex.quote(SCRIPT)} && complete -p apsis-exportd"],
+                                capture_output=True, text=True, timeout=30)
+        self.assertEqual(result.stdout.strip(), "complete -F _apsis_exportd apsis-exportd", result.stderr)
+
     def test_command_prefix(self):
         self.each_mode(["tr"], ["trigger"])
         self.each_mode(["ch"], ["check"])
