@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/help.hpp"
 #include "util/time.hpp"
 
 namespace apsis::cli {
@@ -18,6 +19,15 @@ inline constexpr int kExitServiceRunning = 75;  // `run`: another service owns t
 // `once` on PostgreSQL: no running instance holds the export's account, so nothing would run the job.
 inline constexpr int kExitServiceNotRunning = 69;  // EX_UNAVAILABLE
 inline constexpr int kExitInterrupted = 130;
+
+// Each command's --help text, beside its code.
+extern const CommandHelp kCheckHelp;
+extern const CommandHelp kOnceHelp;
+extern const CommandHelp kJobsHelp;
+extern const CommandHelp kRunHelp;
+extern const CommandHelp kTriggerHelp;
+extern const CommandHelp kStatusHelp;
+extern const CommandHelp kNextHelp;
 
 int check_command(const std::vector<std::string>& args);
 int once_command(const std::vector<std::string>& args);

@@ -1,11 +1,8 @@
 // `apsis-exportd next`: a thin shell around schedule::preview. It reads the configuration only (no job
 // table, no network), so whoever can read the file can check a schedule across a DST change.
-#include "cli/next_command.hpp"
-
 #include <boost/json.hpp>
 #include <date/date.h>
 
-#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <string_view>
@@ -139,13 +136,24 @@ json::object export_json(const config::ExportDefinition& definition, TimePoint f
           {"slots", std::move(slots)}};
 }
 
+constexpr OptionHelp kNextOptions[] = {
+    {"--config FILE", "the configuration file (see apsis-exportd.yaml(5))"},
+    {"--count N", "how many slots per export, 1 to 1000 (default 5)"},
+    {"--from TIME", "list the slots after TIME instead of now: ISO 8601 with Z or an offset"},
+    {"--json", "print one JSON document: each export with its slots (local, utc, offset, zone, dst_note)"}};
+
 }  // namespace
 
+const CommandHelp kNextHelp{
+    .name = "next",
+    .synopsis = "--config FILE [EXPORT] [--count N] [--from TIME] [--json]",
+    .summary = "the coming slots of each export, in its time zone and UTC, DST changes marked",
+    .details = "Slots that daylight saving time moves, skips or repeats are marked, as is every change of\n"
+               "the UTC offset; the slots come from the service's own schedule code. Reads the\n"
+               "configuration only: no job table, no network.",
+    .options = kNextOptions};
+
 int next_command(const std::vector<std::string>& args, const NowFunction& now) {
-  if (std::ranges::find(args, "--help") != args.end() || std::ranges::find(args, "-h") != args.end()) {
-    std::fputs(std::string(kNextUsage).c_str(), stdout);
-    return kExitOk;
-  }
   const auto arguments = parse_arguments(args, {"config", "count", "from"}, {"json"});
   if (arguments.positional.size() > 1) throw UsageError("next takes at most one export name");
   const auto path = arguments.required("config");
