@@ -64,7 +64,24 @@ struct Match {
   std::string shown;
 };
 
-// The files `field`'s pattern names, in byte order; reports a directory that cannot be read.
+// The paths a pattern with wildcards matches, in byte order; nullopt when a directory cannot be read.
+std::optional<std::vector<std::filesystem::path>> glob_pattern(LoadContext& ctx, const Field& field,
+                                                               const std::string& pattern) {
+  std::string error = "no glob in this build";
+  std::optional<std::vector<std::filesystem::path>> paths;
+  if (ctx.options.files.glob) {
+    const bool relative = std::filesystem::path(pattern).is_relative();
+    paths = ctx.options.files.glob(relative ? escape_glob(ctx.base_dir.string()) + "/" + pattern : pattern, &error);
+  }
+  if (!paths) {
+    ctx.errors.add(field.mark(), field.path + ": cannot match " + pattern + ": " + error);
+    return std::nullopt;
+  }
+  std::ranges::sort(*paths, [](const auto& a, const auto& b) { return a.native() < b.native(); });
+  return paths;
+}
+
+// The files `field`'s pattern names, in byte order.
 std::vector<Match> matches_of(LoadContext& ctx, const Field& field) {
   const auto pattern = read_nonempty_string(ctx, field);
   if (!pattern) return {};
@@ -72,20 +89,8 @@ std::vector<Match> matches_of(LoadContext& ctx, const Field& field) {
   std::vector<std::filesystem::path> paths;
   if (!has_wildcard(*pattern)) {
     paths.push_back(written.is_relative() ? ctx.base_dir / written : written);
-  } else {
-    if (!ctx.options.files.glob) {
-    ctx.errors.add(field.mark(), field.path + ": cannot match " + *pattern + ": no glob in this build");
-    return {};
-  }
-  const std::string full = written.is_relative() ? escape_glob(ctx.base_dir.string()) + "/" + *pattern : *pattern;
-    std::string error;
-    auto found = ctx.options.files.glob(full, &error);
-    if (!found) {
-      ctx.errors.add(field.mark(), field.path + ": cannot match " + *pattern + ": " + error);
-      return {};
-    }
+  } else if (auto found = glob_pattern(ctx, field, *pattern)) {
     paths = std::move(*found);
-    std::ranges::sort(paths, [](const auto& a, const auto& b) { return a.native() < b.native(); });
   }
   // Named beside the main file as the user named it: "etc/conf.d/a.yaml", not /home/.../etc/conf.d/a.yaml.
   const auto shown_dir = std::filesystem::path(ctx.errors.file()).parent_path();
@@ -168,8 +173,8 @@ class SharedTemplates {
       if (found == exports.end() || names_export_or_job(found->second.output_template)) continue;
       const auto mark = body["output"].Mark();
       const auto path = "exports." + found->first + ".output";
-      const auto [first, inserted] =
-          first_.emplace(found->second.output_template, Place{ctx.errors.file(), path + " (" + location(ctx, mark) + ")"});
+      const Place here{ctx.errors.file(), path + " (" + location(ctx, mark) + ")"};
+      const auto [first, inserted] = first_.emplace(found->second.output_template, here);
       if (!inserted && first->second.file != ctx.errors.file())
         ctx.errors.add(mark, path + ": the same template as " + first->second.where +
                                  ": the two exports would write the same files; add {export}");

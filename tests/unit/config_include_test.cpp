@@ -254,8 +254,9 @@ TEST_CASE("include: the configuration hash instances compare covers the drop-ins
 
 TEST_CASE("include: two files' exports may not share a template without {export}") {
   Files files;
-  const auto drop_in = files.write("conf.d/a.yaml", "exports:\n" + an_export("b") + "    output: \"flat/{job}-x.{ext}\"\n" +
-                                                        an_export("c") + "    output: \"flat/{scheduled}.{ext}\"\n");
+  const auto drop_in = files.write("conf.d/a.yaml", "exports:\n" + an_export("b") +
+                                                        "    output: \"flat/{job}-x.{ext}\"\n" + an_export("c") +
+                                                        "    output: \"flat/{scheduled}.{ext}\"\n");
   const auto result = files.load(main_with("conf.d/*.yaml", "exports:\n" + an_export("a") +
                                                                 "    output: \"flat/{scheduled}.{ext}\"\n"));
   REQUIRE_FALSE(result.config);
@@ -263,4 +264,14 @@ TEST_CASE("include: two files' exports may not share a template without {export}
   CHECK(result.errors[0].to_string() ==
         drop_in.string() + ":9:13: exports.c.output: the same template as exports.a.output (" +
             files.main_file().string() + ":13:13): the two exports would write the same files; add {export}");
+}
+
+TEST_CASE("include: the main file's directory may hold glob characters: only the pattern is a glob") {
+  Files files;
+  files.write("we[ir]d*/conf.d/a.yaml", "exports:\n" + an_export("a"));
+  files.write("we[ir]d*/apsis.yaml", main_with("conf.d/*.yaml"));
+  const auto result = load_config_file(files.dir.path() / "we[ir]d*/apsis.yaml");
+  INFO(all_errors(result));
+  REQUIRE(result.config);
+  CHECK(result.config->exports.contains("a"));
 }
