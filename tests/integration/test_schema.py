@@ -449,6 +449,17 @@ class SchemaTest(unittest.TestCase):
         for key in ("$id", "title", "description"):
             self.assertTrue(self.schema.get(key), key)
 
+    def test_schema_has_no_duplicate_keys(self):
+        # json.load keeps the last of two equal keys: a merge that adds a second top-level "if" would
+        # silently drop the first rule.
+        def no_duplicates(pairs):
+            keys = [k for k, _ in pairs]
+            self.assertEqual(len(keys), len(set(keys)), f"duplicate keys among {keys}")
+            return dict(pairs)
+
+        with open(SCHEMA) as f:
+            json.load(f, object_pairs_hook=no_duplicates)
+
     def test_every_property_has_a_description(self):
         undocumented = []
 
