@@ -7,8 +7,10 @@
 
 namespace apsis::cli {
 
-std::optional<config::Config> load_config_or_report(const std::string& path) {
-  auto result = config::load_config_file(path);
+std::optional<config::Config> load_config_or_report(const std::string& path, bool read_private_files) {
+  config::LoadOptions options;
+  options.read_private_files = read_private_files;
+  auto result = config::load_config_file(path, options);
   for (const auto& warning : result.warnings) std::fprintf(stderr, "%s\n", warning.to_string().c_str());
   for (const auto& error : result.errors) std::fprintf(stderr, "%s\n", error.to_string().c_str());
   const bool in_drop_ins = std::ranges::any_of(result.errors, [&](const auto& error) { return error.file != path; });
@@ -22,7 +24,7 @@ namespace {
 
 constexpr OptionHelp kCheckOptions[] = {
     {"--config FILE", "the configuration file to check (see apsis-exportd.yaml(5))"},
-    {"--list-exports", "print only the export names, one per line (for shell completion)"}};
+    {"--list-exports", "print only the export names, one per line (for shell completion; opens no secret file)"}};
 
 }  // namespace
 
@@ -39,9 +41,10 @@ int check_command(const std::vector<std::string>& args) {
   const auto arguments = parse_arguments(args, {"config"}, {"list-exports"});
   if (!arguments.positional.empty()) throw UsageError("check takes no positional arguments");
   const auto path = arguments.required("config");
-  const auto config = load_config_or_report(path);
+  const bool names_only = arguments.flag("list-exports");
+  const auto config = load_config_or_report(path, !names_only);
   if (!config) return kExitBadConfig;
-  if (arguments.flag("list-exports")) {
+  if (names_only) {
     for (const auto& [name, definition] : config->exports) std::printf("%s\n", name.c_str());
     return kExitOk;
   }

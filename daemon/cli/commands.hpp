@@ -47,6 +47,8 @@ int next_command(const std::vector<std::string>& args, const NowFunction& now);
 namespace apsis::cli {
 
 // Loads and validates the file; on errors prints each as "file:line:col: message" and returns nullopt.
-std::optional<config::Config> load_config_or_report(const std::string& path);
+// `read_private_files` false: secret, certificate and key files are named but not opened (commands
+// that only show the configuration work for an operator outside the service's group).
+std::optional<config::Config> load_config_or_report(const std::string& path, bool read_private_files = true);
 
 }  // namespace apsis::cli

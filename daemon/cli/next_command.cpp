@@ -159,7 +159,7 @@ int next_command(const std::vector<std::string>& args, const NowFunction& now) {
   const auto path = arguments.required("config");
   const int count = parse_count(arguments.option("count"));
   const TimePoint from = arguments.option("from") ? parse_from(*arguments.option("from")) : now();
-  const auto config = load_config_or_report(path);
+  const auto config = load_config_or_report(path, /*read_private_files=*/false);
   if (!config) return kExitBadConfig;
   std::vector<const config::ExportDefinition*> shown;
   if (arguments.positional.empty()) {

@@ -59,7 +59,7 @@ void read_base_url(LoadContext& ctx, const Field& field, Account& account) {
 // The secret's value must never appear in a message: only paths and OS reasons do.
 std::optional<std::string> read_secret_file(LoadContext& ctx, const Field& field) {
   const auto path = read_path(ctx, field);
-  if (!path) return std::nullopt;
+  if (!path || !ctx.options.read_private_files) return std::nullopt;
   std::string reason;
   auto secret = ctx.options.files.read_text(*path, kMaxSecretBytes, &reason);
   if (!secret) {

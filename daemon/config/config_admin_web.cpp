@@ -76,6 +76,14 @@ std::optional<AdminWeb::Tls> read_tls(LoadContext& ctx, const Field& field) {
     if (choice) tls.tls13_only = *choice;
   }
   if (!cert_field || !key_field) return std::nullopt;
+  if (!ctx.options.read_private_files) {
+    const auto cert = read_path(ctx, *cert_field);
+    const auto key = read_path(ctx, *key_field);
+    if (!cert || !key) return std::nullopt;
+    tls.cert_file = *cert;
+    tls.key_file = *key;
+    return tls;
+  }
   const auto cert_pem = read_pem(ctx, *cert_field, tls.cert_file);
   const auto key_pem = read_pem(ctx, *key_field, tls.key_file);
   if (!cert_pem || !key_pem) return std::nullopt;

@@ -57,6 +57,10 @@ struct LoadOptions {
   // Time zone names must name a file below this directory; not checked if it does not exist.
   std::filesystem::path zoneinfo_dir = "/usr/share/zoneinfo";
   FileAccess files = system_files();
+  // false: client_secret_file and the admin certificate and key are named but never opened, for
+  // commands that only show the configuration (next, check --list-exports) to an operator who may
+  // not be in the service's group. Everything else is checked as usual.
+  bool read_private_files = true;
 };
 
 // Reads `file` and validates it, with the drop-in files its include: names (config_include.cpp has the

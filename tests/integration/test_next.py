@@ -53,6 +53,20 @@ class NextTest(unittest.TestCase):
             self.assertEqual(zone, expected.tzname())
             self.assertEqual(offset, expected.strftime("%z")[:3] + ":" + expected.strftime("%z")[3:])
 
+    def test_an_operator_who_cannot_read_the_secret_still_sees_the_slots(self):
+        """`next` names the secret file but never opens it (the package's secret is 0640 for the
+        service's group); `check` still reports it."""
+        os.remove(os.path.join(self.ws.dir, "secret"))
+        result = self.next("nightly", "--count", "1", "--from", "2027-03-26T00:00:00Z")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(len(slots_of(result.stdout, "nightly")), 1)
+        names = self.ws.run("check", "--config", self.ws.config, "--list-exports")
+        self.assertEqual(names.returncode, 0, names.stderr)
+        self.assertEqual(sorted(names.stdout.split()), sorted(EXPORTS))
+        check = self.ws.run("check", "--config", self.ws.config)
+        self.assertEqual(check.returncode, 2)
+        self.assertIn("client_secret_file: cannot read", check.stderr)
+
     def test_spring_forward_moves_the_skipped_slot_to_the_end_of_the_gap(self):
         result = self.next("nightly", "--from", "2027-03-26T00:00:00Z")
         self.assertEqual(result.returncode, 0, result.stderr)

@@ -729,6 +729,23 @@ TEST_CASE("client secrets: exactly one source, readable, non-empty, single line"
   CHECK(has_error(load_account("    client_secret: ${EMPTY}\n"), 7, 20, {"must not be empty"}));
 }
 
+TEST_CASE("without private files, secret files are named but never opened; their syntax is still checked") {
+  Fixture f;
+  f.options.read_private_files = false;
+  const auto account = [](std::string_view secret_line) {
+    return "state_db: s\noutput_dir: o\naccounts:\n  a:\n    base_url: https://api.apsis.one\n"
+           "    client_id: i\n" +
+           std::string(secret_line);
+  };
+  const auto unreadable = f.load(account("    client_secret_file: /nonexistent/secret\n"));
+  CHECK(unreadable.errors.empty());
+  REQUIRE(unreadable.config);
+  CHECK(unreadable.config->accounts.at("a").client_secret.empty());
+  CHECK(has_error(f.load(account("")), 4, 3, {"missing client_secret_file"}));
+  CHECK(has_error(f.load(account("    client_secret: x\n    client_secret_file: secret\n")), 8, 5,
+                  {"both client_secret and client_secret_file are set"}));
+}
+
 TEST_CASE("a secret file below a regular file names the OS reason") {
   Fixture f;
   const auto result = f.load(
