@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "cli/log_setup.hpp"
+
 namespace apsis::cli {
 
 // Exit codes shared by the commands, documented in README.md.
@@ -18,9 +20,9 @@ inline constexpr int kExitServiceNotRunning = 69;  // EX_UNAVAILABLE
 inline constexpr int kExitInterrupted = 130;
 
 int check_command(const std::vector<std::string>& args);
-int once_command(const std::vector<std::string>& args);
+int once_command(const std::vector<std::string>& args, const LogEnvironment& log_environment);
 int jobs_command(const std::vector<std::string>& args);
-int run_command(const std::vector<std::string>& args);
+int run_command(const std::vector<std::string>& args, const LogEnvironment& log_environment);
 int trigger_command(const std::vector<std::string>& args);
 int status_command(const std::vector<std::string>& args);
 

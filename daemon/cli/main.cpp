@@ -12,9 +12,11 @@ namespace {
 constexpr const char* kUsage = R"(usage: apsis-exportd COMMAND [options]
 
 commands:
-  run   --config FILE                       the service: run every export on its schedule until SIGTERM
+  run   --config FILE [--log-format text|json]
+                                            the service: run every export on its schedule until SIGTERM
   check --config FILE                       validate the configuration; exit 0, or print every error and exit 2
-  once  --config FILE EXPORT                run one job of EXPORT now, in the foreground, and print the file's path
+  once  --config FILE EXPORT [--log-format text|json]
+                                            run one job of EXPORT now, in the foreground, and print the file's path
   trigger --config FILE EXPORT              make the running service start a job of EXPORT now
   jobs  --config FILE [--export NAME] [--state STATE] [--limit N] [--json]
                                             show the job table
@@ -31,12 +33,13 @@ int main(int argc, char** argv) {
     return args.empty() ? kExitUsage : kExitOk;
   }
   const std::string command = args[0];
+  const auto log_environment = LogEnvironment::from_process();
   args.erase(args.begin());
   try {
     if (command == "check") return check_command(args);
-    if (command == "once") return once_command(args);
+    if (command == "once") return once_command(args, log_environment);
     if (command == "jobs") return jobs_command(args);
-    if (command == "run") return run_command(args);
+    if (command == "run") return run_command(args, log_environment);
     if (command == "trigger") return trigger_command(args);
     if (command == "status") return status_command(args);
     std::fprintf(stderr, "apsis-exportd: unknown command '%s'\n%s", command.c_str(), kUsage);

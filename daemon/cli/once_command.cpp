@@ -215,11 +215,14 @@ int hand_to_lease_holder(store::JobStore& store, const config::Config& configura
 // No service owns the database: this process runs the job. A service starting meanwhile leaves it
 // alone (OnceLock).
 int run_here(store::JobStore& store, const std::shared_ptr<const config::Config>& configuration,
-             const config::ExportDefinition& definition) {
+             const config::ExportDefinition& definition, std::optional<LogFormat> log_format,
+             const LogEnvironment& log_environment) {
   asio::io_context io;
   Random random(std::random_device{}());
-  const bool progress = wants_progress();
-  const Logger log(stderr, Logger::stderr_is_journal(), Level::info, progress);
+  // No progress line among JSON lines: whatever reads them wants JSON only.
+  const bool progress = wants_progress() && log_format != LogFormat::json;
+  const auto logger = make_logger(log_format, log_environment, progress);
+  const Logger& log = *logger;
   // A job of this export whose `once` was killed resumes here, with the definition it started with
   // (no second export at APSIS One); otherwise a new job. Either way this process holds its lock.
   auto resumed = resume_abandoned(store, configuration->state_db, definition.name);
@@ -300,8 +303,9 @@ int run_here(store::JobStore& store, const std::shared_ptr<const config::Config>
 
 }  // namespace
 
-int once_command(const std::vector<std::string>& args) {
-  const auto arguments = parse_arguments(args, {"config"}, {});
+int once_command(const std::vector<std::string>& args, const LogEnvironment& log_environment) {
+  const auto arguments = parse_arguments(args, {"config", "log-format"}, {});
+  const auto log_format = requested_log_format(arguments);
   if (arguments.positional.size() != 1) throw UsageError("once needs exactly one EXPORT name");
   const auto loaded = load_config_or_report(arguments.required("config"));
   if (!loaded) return kExitBadConfig;
@@ -318,7 +322,7 @@ int once_command(const std::vector<std::string>& args) {
   if (configuration->state_db_url) return hand_to_lease_holder(*store, *configuration, definition);
   if (const auto holder = store::service_owner(configuration->state_db))
     return hand_to_service(*store, definition, *holder, configuration->state_db);
-  return run_here(*store, configuration, definition);
+  return run_here(*store, configuration, definition, log_format, log_environment);
 }
 
 }  // namespace apsis::cli

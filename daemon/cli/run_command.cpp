@@ -10,13 +10,15 @@
 
 namespace apsis::cli {
 
-int run_command(const std::vector<std::string>& args) {
-  const auto arguments = parse_arguments(args, {"config"}, {});
+int run_command(const std::vector<std::string>& args, const LogEnvironment& log_environment) {
+  const auto arguments = parse_arguments(args, {"config", "log-format"}, {});
+  const auto log_format = requested_log_format(arguments);
   if (!arguments.positional.empty()) throw UsageError("run takes no positional arguments");
   const auto path = arguments.required("config");
   auto config = load_config_or_report(path);
   if (!config) return kExitBadConfig;
-  const Logger log;
+  const auto logger = make_logger(log_format, log_environment);
+  const Logger& log = *logger;
   // Before the daemon opens anything: a second service on one SQLite file would run every row twice.
   // On PostgreSQL several services share the table, each running the accounts it leases.
   std::optional<store::ServiceOwnership> ownership;
