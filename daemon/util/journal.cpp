@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -83,6 +84,13 @@ JournalSender::JournalSender(std::filesystem::path socket_path) : path_(std::mov
   address_of(path_);  // a path that can never be sent to is an error now, not at every line
   fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd_ < 0) throw std::system_error(last_error(), "journal socket");
+  const auto timeout_us = std::chrono::duration_cast<std::chrono::microseconds>(kJournalSendTimeout).count();
+  const timeval timeout{static_cast<time_t>(timeout_us / 1'000'000), static_cast<suseconds_t>(timeout_us % 1'000'000)};
+  if (::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout)) != 0) {
+    const auto error = last_error();
+    ::close(fd_);
+    throw std::system_error(error, "journal socket send timeout");
+  }
 }
 
 JournalSender::~JournalSender() {
@@ -115,7 +123,7 @@ std::error_code JournalSender::send_datagram(std::string_view entry) const {
   message.msg_namelen = sizeof(address);
   message.msg_iov = &part;
   message.msg_iovlen = 1;
-  while (::sendmsg(fd_, &message, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+  while (::sendmsg(fd_, &message, MSG_NOSIGNAL) < 0) {
     if (errno != EINTR) return last_error();
   }
   return {};
@@ -142,7 +150,7 @@ std::error_code JournalSender::send_as_memfd(std::string_view entry) const {
   header->cmsg_len = CMSG_LEN(sizeof(int));
   const int passed = memory.get();
   std::memcpy(CMSG_DATA(header), &passed, sizeof(int));
-  while (::sendmsg(fd_, &message, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+  while (::sendmsg(fd_, &message, MSG_NOSIGNAL) < 0) {
     if (errno != EINTR) return last_error();
   }
   return {};

@@ -3,6 +3,7 @@
 // at a socket of its own.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -21,10 +22,13 @@ using JournalFields = std::vector<std::pair<std::string, std::string>>;
 std::string encode_journal_entry(const JournalFields& fields);
 
 inline constexpr std::string_view kJournalSocket = "/run/systemd/journal/socket";
+inline constexpr std::chrono::milliseconds kJournalSendTimeout{500};
 
 // An unbound AF_UNIX datagram socket that sends entries to `socket_path`. Thread-safe: each send is one
-// sendmsg(2). Sends never block (MSG_DONTWAIT): a journald that is not reading must not stall the
-// event loop; the caller hears EAGAIN and writes the line elsewhere.
+// sendmsg(2). A send waits while journald's queue is full, as sd_journal_send does (the queue holds only
+// net.unix.max_dgram_qlen datagrams, so a burst of lines would otherwise lose their fields), but at most
+// kJournalSendTimeout: a wedged journald costs that per entry, then the caller hears EAGAIN and writes
+// the line to stderr (where it would have waited as long before there was a journal sender).
 class JournalSender {
  public:
   // Throws std::system_error when no socket can be made, std::invalid_argument when the path does not
