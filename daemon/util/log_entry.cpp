@@ -58,9 +58,11 @@ std::string text_line(std::string_view message, const LogFields& fields) {
   std::string line;
   if (!fields.export_name.empty()) line += "export=" + fields.export_name + " ";
   if (fields.job_id) line += "job=" + std::to_string(*fields.job_id) + " ";
-  if (!fields.account.empty()) line += "account=" + fields.account + " ";
-  if (fields.http_status) line += "http_status=" + std::to_string(*fields.http_status) + " ";
   line.append(message);
+  std::string more;
+  if (!fields.account.empty()) more += "account=" + fields.account;
+  if (fields.http_status) more += (more.empty() ? "" : " ") + ("http_status=" + std::to_string(*fields.http_status));
+  if (!more.empty()) line += " [" + more + "]";
   return line;
 }
 

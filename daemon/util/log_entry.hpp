@@ -27,8 +27,9 @@ struct LogFields {
   std::optional<int> http_status{};  // the HTTP status of the APSIS One answer the entry is about
 };
 
-// "export=daily job=7 account=main http_status=503 message" (the fields that are present, in this order;
-// integration tests and operators grep for `export=` and `job=`).
+// "export=daily job=7 message [account=main http_status=503]", with the fields that are present. The
+// message follows `export=` and `job=` as it always has (operators and tests grep "export=X job=N text");
+// the later fields trail it.
 std::string text_line(std::string_view message, const LogFields& fields);
 
 // {"time":"2026-11-29T06:30:00.000Z","level":"info","message":...,"export":...,"job_id":7,"account":...,

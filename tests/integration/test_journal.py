@@ -125,8 +125,8 @@ class LoggingTest(unittest.TestCase):
         open(other, "w").close()
         job, stderr = self.run_one_job(lambda stderr_path: other)
         self.assertEqual(self.journal.entries, [])
-        self.assertIn(f"export=dupes job={job['id']} account=main ", stderr)
-        self.assertIn(f"export=dupes job={job['id']} account=main http_status=503 ", stderr)
+        self.assertIn(f"info: export=dupes job={job['id']} published ", stderr)
+        self.assertRegex(stderr, rf"warning: export=dupes job={job['id']} .*503.* \[account=main http_status=503\]\n")
         self.assertNotIn("<6>", stderr)
 
     def test_json_lines_when_asked_for_even_under_the_journal(self):

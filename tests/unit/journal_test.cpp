@@ -209,11 +209,13 @@ TEST_CASE("JOURNAL_STREAM counts only when it names stderr's own device and inod
   CHECK_FALSE(is_journal_stream(value, stream));  // closed: nothing to compare
 }
 
-TEST_CASE("text lines keep export= and job= first and add account= and http_status= when known") {
+TEST_CASE("text lines keep export= and job= before the message and add account= and http_status= after it") {
   CHECK(text_line("submitted", {}) == "submitted");
   CHECK(text_line("submitted", {.export_name = "daily", .job_id = 7}) == "export=daily job=7 submitted");
   CHECK(text_line("failed: 503", {.export_name = "daily", .job_id = 7, .account = "main", .http_status = 503}) ==
-        "export=daily job=7 account=main http_status=503 failed: 503");
+        "export=daily job=7 failed: 503 [account=main http_status=503]");
+  CHECK(text_line("schedule stopped", {.export_name = "daily", .account = "main"}) ==
+        "export=daily schedule stopped [account=main]");
 }
 
 TEST_CASE("a JSON line has time, level and message, and only the fields that are known") {
@@ -259,7 +261,7 @@ TEST_CASE("an entry the journal does not take becomes a stderr line, and the fai
   log.log(Level::error, "failed", {.export_name = "daily", .job_id = 7, .http_status = 503});
   log.log(Level::info, "second");
   const auto text = lines.text();
-  CHECK(text.find("<3>export=daily job=7 http_status=503 failed\n") != std::string::npos);
+  CHECK(text.find("<3>export=daily job=7 failed [http_status=503]\n") != std::string::npos);
   CHECK(text.find("<6>second\n") != std::string::npos);
   const auto note = text.find("journal socket " + (dir.path() / "gone").string());
   CHECK(note != std::string::npos);
