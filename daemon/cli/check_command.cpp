@@ -16,12 +16,32 @@ std::optional<config::Config> load_config_or_report(const std::string& path) {
   return std::move(result.config);
 }
 
+namespace {
+
+constexpr OptionHelp kCheckOptions[] = {
+    {"--config FILE", "the configuration file to check (see apsis-exportd.yaml(5))"},
+    {"--list-exports", "print only the export names, one per line (for shell completion)"}};
+
+}  // namespace
+
+const CommandHelp kCheckHelp{
+    .name = "check",
+    .synopsis = "--config FILE [--list-exports]",
+    .summary = "validate the configuration; print every error as file:line:col and exit 2",
+    .details = "Reads the file as `run` would (accounts' secrets and CA files included) without any network\n"
+               "request, prints every warning and error at once and exits 0 when there is no error.",
+    .options = kCheckOptions};
+
 int check_command(const std::vector<std::string>& args) {
-  const auto arguments = parse_arguments(args, {"config"}, {});
+  const auto arguments = parse_arguments(args, {"config"}, {"list-exports"});
   if (!arguments.positional.empty()) throw UsageError("check takes no positional arguments");
   const auto path = arguments.required("config");
   const auto config = load_config_or_report(path);
   if (!config) return kExitBadConfig;
+  if (arguments.flag("list-exports")) {
+    for (const auto& [name, definition] : config->exports) std::printf("%s\n", name.c_str());
+    return kExitOk;
+  }
   std::printf("%s: OK (%zu account%s, %zu export%s)\n", path.c_str(), config->accounts.size(),
               config->accounts.size() == 1 ? "" : "s", config->exports.size(), config->exports.size() == 1 ? "" : "s");
   return kExitOk;

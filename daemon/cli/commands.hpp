@@ -4,7 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "cli/help.hpp"
 #include "cli/log_setup.hpp"
+#include "util/time.hpp"
 
 namespace apsis::cli {
 
@@ -19,12 +21,23 @@ inline constexpr int kExitServiceRunning = 75;  // `run`: another service owns t
 inline constexpr int kExitServiceNotRunning = 69;  // EX_UNAVAILABLE
 inline constexpr int kExitInterrupted = 130;
 
+// Each command's --help text, beside its code.
+extern const CommandHelp kCheckHelp;
+extern const CommandHelp kOnceHelp;
+extern const CommandHelp kJobsHelp;
+extern const CommandHelp kRunHelp;
+extern const CommandHelp kTriggerHelp;
+extern const CommandHelp kStatusHelp;
+extern const CommandHelp kNextHelp;
+
 int check_command(const std::vector<std::string>& args);
 int once_command(const std::vector<std::string>& args, const LogEnvironment& log_environment);
 int jobs_command(const std::vector<std::string>& args);
 int run_command(const std::vector<std::string>& args, const LogEnvironment& log_environment);
 int trigger_command(const std::vector<std::string>& args);
 int status_command(const std::vector<std::string>& args);
+// `now` is where the slots start unless --from says otherwise.
+int next_command(const std::vector<std::string>& args, const NowFunction& now);
 
 }  // namespace apsis::cli
 

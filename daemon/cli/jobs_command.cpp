@@ -71,7 +71,21 @@ int parse_limit(const std::string& text) {
   return value;
 }
 
+constexpr OptionHelp kJobsOptions[] = {
+    {"--config FILE", "the configuration file (see apsis-exportd.yaml(5))"},
+    {"--export NAME", "only the jobs of this export"},
+    {"--state STATE", "only jobs in STATE: pending, submitted, downloading, succeeded, failed, expired"},
+    {"--limit N", "at most N rows (0 or less: no limit)"},
+    {"--json", "print a JSON array of the rows, every column"}};
+
 }  // namespace
+
+const CommandHelp kJobsHelp{
+    .name = "jobs",
+    .synopsis = "--config FILE [--export NAME] [--state STATE] [--limit N] [--json]",
+    .summary = "show the job table",
+    .details = "Reads the job table read-only; it needs no running service.",
+    .options = kJobsOptions};
 
 int jobs_command(const std::vector<std::string>& args) {
   const auto arguments = parse_arguments(args, {"config", "export", "state", "limit"}, {"json"});

@@ -18,9 +18,7 @@ std::optional<std::string> variable(const char* name) {
 
 }  // namespace
 
-LogEnvironment LogEnvironment::from_process() {
-  return {variable("JOURNAL_STREAM"), variable("APSIS_JOURNAL_SOCKET")};
-}
+LogEnvironment LogEnvironment::from_process() { return {variable("JOURNAL_STREAM"), variable("APSIS_JOURNAL_SOCKET")}; }
 
 std::optional<LogFormat> requested_log_format(const Arguments& arguments) {
   const auto value = arguments.option("log-format");

@@ -301,7 +301,19 @@ int run_here(store::JobStore& store, const std::shared_ptr<const config::Config>
   return report_final(*row);
 }
 
+constexpr OptionHelp kOnceOptions[] = {
+    {"--config FILE", "the configuration file (see apsis-exportd.yaml(5))"},
+    {"--log-format text|json", "json lines on stderr; text (default): lines, or journal entries under systemd"}};
+
 }  // namespace
+
+const CommandHelp kOnceHelp{
+    .name = "once",
+    .synopsis = "--config FILE [--log-format text|json] EXPORT",
+    .summary = "run one job of EXPORT now, in the foreground, and print the published file's path",
+    .details = "Beside a running service (or on PostgreSQL, the instance holding the export's account) the\n"
+               "job is handed over and followed until it ends. Ctrl-C leaves the job row resumable (exit 130).",
+    .options = kOnceOptions};
 
 int once_command(const std::vector<std::string>& args, const LogEnvironment& log_environment) {
   const auto arguments = parse_arguments(args, {"config", "log-format"}, {});

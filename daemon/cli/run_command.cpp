@@ -9,6 +9,32 @@
 #include "store/ownership.hpp"
 
 namespace apsis::cli {
+namespace {
+
+constexpr OptionHelp kConfigOption[] = {{"--config FILE", "the configuration file (see apsis-exportd.yaml(5))"}};
+constexpr OptionHelp kRunOptions[] = {
+    {"--config FILE", "the configuration file (see apsis-exportd.yaml(5))"},
+    {"--log-format text|json", "json lines on stderr; text (default): lines, or journal entries under systemd"}};
+
+}  // namespace
+
+const CommandHelp kRunHelp{
+    .name = "run",
+    .synopsis = "--config FILE [--log-format text|json]",
+    .summary = "the service: run every export on its schedule until SIGTERM",
+    .details = "Resumes every unfinished job of the state database, then starts jobs on their schedules.\n"
+               "SIGHUP re-reads the configuration (a broken file is logged and the running one kept);\n"
+               "SIGTERM or SIGINT stop it within a second and leave every job row resumable (exit 0).\n"
+               "Under systemd it reports READY=1, STATUS= and WATCHDOG=1 (Type=notify).",
+    .options = kRunOptions};
+
+const CommandHelp kTriggerHelp{
+    .name = "trigger",
+    .synopsis = "--config FILE EXPORT",
+    .summary = "queue a job of EXPORT; the running service starts it within a second",
+    .details = "Writes a pending row into the job table and prints its id; a stopped service starts it\n"
+               "at its next start. Needs no socket, only the permissions of `jobs`.",
+    .options = kConfigOption};
 
 int run_command(const std::vector<std::string>& args, const LogEnvironment& log_environment) {
   const auto arguments = parse_arguments(args, {"config", "log-format"}, {});

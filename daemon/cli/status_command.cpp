@@ -376,7 +376,19 @@ json::object render_json(const StatusReport& report) {
           {"unknown_exports", std::move(unknown)}};
 }
 
+constexpr OptionHelp kStatusOptions[] = {
+    {"--config FILE", "the configuration file (see apsis-exportd.yaml(5))"},
+    {"--json", "print the same as one JSON document (times in ISO 8601)"}};
+
 }  // namespace
+
+const CommandHelp kStatusHelp{
+    .name = "status",
+    .synopsis = "--config FILE [--json]",
+    .summary = "every export at a glance: schedule, next run, last result, jobs in flight",
+    .details = "Reads the configuration and the job table read-only; it needs no running service.\n"
+               "Colour only on a terminal and without NO_COLOR.",
+    .options = kStatusOptions};
 
 int status_command(const std::vector<std::string>& args) {
   const auto arguments = parse_arguments(args, {"config"}, {"json"});

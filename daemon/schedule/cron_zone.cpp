@@ -36,7 +36,37 @@ bool gap_matches(const CronSpec& spec, const Transition& transition) {
          spec.next_match(ceil_minutes(transition.before), ceil_minutes(transition.after)).has_value();
 }
 
+// The first local minute of `spec` inside a gap, or nullopt if the transition is no gap or holds none.
+std::optional<LocalMinutes> match_in_gap(const CronSpec& spec, const Transition& transition) {
+  if (transition.before >= transition.after) return std::nullopt;
+  return spec.next_match(ceil_minutes(transition.before), ceil_minutes(transition.after));
+}
+
+// Overlaps last hours at most; a segment ending further away than this cannot repeat the slot's local time.
+constexpr seconds kLongestOverlap = std::chrono::hours{24};
+
 }  // namespace
+
+SlotDst describe_cron_slot(const CronSpec& spec, const date::time_zone& zone, SysSeconds slot, SysSeconds previous) {
+  const auto segment = zone.get_info(slot);
+  const LocalSeconds local = to_local(slot, segment.offset);
+  // Only a transition since the previous slot can have skipped times for this one; a repeat is near by definition.
+  const bool changed_since_previous = segment.begin > previous;
+  if (changed_since_previous || slot - segment.begin <= kLongestOverlap) {
+    const Transition into = transition_into(zone, segment);
+    const auto wanted = changed_since_previous ? match_in_gap(spec, into) : std::nullopt;
+    if (wanted && spec.fixed_time && slot == segment.begin) return {DstAdjustment::gap_moved, *wanted};
+    if (wanted && !spec.fixed_time) return {DstAdjustment::gap_skipped, *wanted};
+    if (into.before > into.after && local < into.before) return {DstAdjustment::repeated_second};
+  }
+  if (segment.end - slot <= kLongestOverlap) {
+    const auto next = zone.get_info(segment.end);
+    const LocalSeconds repeated_from = to_local(segment.end, next.offset);
+    if (repeated_from <= local)
+      return {spec.fixed_time ? DstAdjustment::repeated_once : DstAdjustment::repeated_first};
+  }
+  return {};
+}
 
 std::optional<SysSeconds> next_cron_slot(const CronSpec& spec, const date::time_zone& zone, SysSeconds after,
                                          SysSeconds limit) {

@@ -31,4 +31,23 @@ std::optional<SysSeconds> next_cron_slot(const CronSpec& spec, const date::time_
 std::optional<SysSeconds> latest_cron_slot(const CronSpec& spec, const date::time_zone& zone, SysSeconds at,
                                            SysSeconds lower);
 
+// What the rules above did to one slot, for showing a schedule before it runs (schedule/preview.hpp).
+// Kept beside next_cron_slot so the two read the same transitions the same way.
+enum class DstAdjustment {
+  none,
+  gap_moved,        // fixed-time: `wanted` never happened (a gap); this slot, the gap's end, runs it instead
+  gap_skipped,      // wildcard: the matching local times from `wanted` on fell into a gap just before: not run
+  repeated_once,    // fixed-time: the slot's local time comes again after the next transition; runs only now
+  repeated_first,   // wildcard: the same, but the job runs again at the second pass
+  repeated_second,  // wildcard: the second pass of a repeated local time
+};
+
+struct SlotDst {
+  DstAdjustment adjustment{DstAdjustment::none};
+  LocalMinutes wanted{};  // gap_moved, gap_skipped: the job's first local time inside the gap
+};
+
+// `slot` is a slot next_cron_slot returned after `previous` (the slot before it, or where the search began).
+SlotDst describe_cron_slot(const CronSpec& spec, const date::time_zone& zone, SysSeconds slot, SysSeconds previous);
+
 }  // namespace apsis::schedule::detail

@@ -38,6 +38,9 @@ class Schedule {
 
   const std::string& expression() const { return expression_; }
   const std::string& timezone() const { return timezone_; }
+  const date::time_zone& zone() const { return *zone_; }
+  // The cron fields, or nullptr for an "every" schedule.
+  const detail::CronSpec* cron() const { return std::get_if<detail::CronSpec>(&rule_); }
 
  private:
   // Cron fields, or the period of an "every" schedule.

@@ -40,8 +40,8 @@ class FakeJournal {
   FakeJournal& operator=(const FakeJournal&) = delete;
 
   struct Received {
-    std::string payload;       // the datagram's bytes
-    std::optional<int> fd;     // a descriptor passed with SCM_RIGHTS
+    std::string payload;    // the datagram's bytes
+    std::optional<int> fd;  // a descriptor passed with SCM_RIGHTS
   };
 
   // One datagram, or nullopt when none is waiting.
@@ -144,7 +144,8 @@ TEST_CASE("a journal entry arrives as one datagram with its fields; a value with
   const auto entry = encode_journal_entry(
       {{"MESSAGE", "failed: APSIS One answered 503\nthree times"}, {"PRIORITY", "3"}, {"EXPORT", "daily-duplicates"}});
   CHECK(entry.find("MESSAGE\n") == 0);  // binary form: NAME, newline, length
-  CHECK(read_le64(std::string_view(entry).substr(8)) == std::string("failed: APSIS One answered 503\nthree times").size());
+  CHECK(read_le64(std::string_view(entry).substr(8)) ==
+        std::string("failed: APSIS One answered 503\nthree times").size());
 
   REQUIRE_FALSE(sender.send(entry));
   const auto received = journal.receive();
@@ -221,8 +222,9 @@ TEST_CASE("text lines keep export= and job= before the message and add account= 
 TEST_CASE("a JSON line has time, level and message, and only the fields that are known") {
   CHECK(json_line(t0, Level::warning, "say \"hi\"\n\tback\\slash\x01", {}) ==
         R"({"time":"2026-11-29T06:30:00.250Z","level":"warning","message":"say \"hi\"\n\tback\\slash\u0001"})");
-  CHECK(json_line(t0, Level::info, "ok", {.export_name = "daily", .job_id = 7, .account = "main", .http_status = 200}) ==
-        R"({"time":"2026-11-29T06:30:00.250Z","level":"info","message":"ok","export":"daily","job_id":7,"account":"main","http_status":200})");
+  CHECK(
+      json_line(t0, Level::info, "ok", {.export_name = "daily", .job_id = 7, .account = "main", .http_status = 200}) ==
+      R"({"time":"2026-11-29T06:30:00.250Z","level":"info","message":"ok","export":"daily","job_id":7,"account":"main","http_status":200})");
 }
 
 TEST_CASE("journal fields: MESSAGE, PRIORITY, SYSLOG_IDENTIFIER and the known structured fields") {
@@ -273,5 +275,6 @@ TEST_CASE("a JSON Logger writes one object per line, at the injected time") {
   const Logger log(lines.file, {.format = LogFormat::json, .now = [] { return t0; }});
   log.log(Level::info, "submitted", {.export_name = "daily", .job_id = 7});
   CHECK(lines.text() ==
-        "{\"time\":\"2026-11-29T06:30:00.250Z\",\"level\":\"info\",\"message\":\"submitted\",\"export\":\"daily\",\"job_id\":7}\n");
+        "{\"time\":\"2026-11-29T06:30:00.250Z\",\"level\":\"info\",\"message\":\"submitted\",\"export\":\"daily\","
+        "\"job_id\":7}\n");
 }
