@@ -30,7 +30,8 @@ void record_interrupted(const Context& context, const PublishedJob& job) {
   try {
     context.store.record_hook_result(job.id, "interrupted by shutdown");
   } catch (const std::exception& e) {
-    context.log.log(Level::warning, std::string("on_success: interrupted by shutdown, not recorded: ") + e.what(), log_fields(context, job));
+    context.log.log(Level::warning, std::string("on_success: interrupted by shutdown, not recorded: ") + e.what(),
+                    log_fields(context, job));
   }
 }
 

@@ -209,7 +209,6 @@ void Daemon::spawn(store::Job job, std::shared_ptr<const config::ExportDefinitio
   }
 }
 
-// A row this process cannot run (its definition or account is gone) ends failed, saying why.
 LogFields Daemon::job_fields(const store::Job& job) const {
   const auto definition = config_->exports.find(job.export_name);
   return {.export_name = job.export_name,
@@ -217,6 +216,7 @@ LogFields Daemon::job_fields(const store::Job& job) const {
           .account = definition == config_->exports.end() ? std::string() : definition->second.account};
 }
 
+// A row this process cannot run (its definition or account is gone) ends failed, saying why.
 void Daemon::fail_unrunnable(const store::Job& job, const std::string& why) {
   store_.record_finished(job.id, {store::JobState::failed, Clock::now(), why, std::nullopt, std::nullopt, std::nullopt, {}, {}, {}, {}});
   log_.log(Level::error, why, job_fields(job));
