@@ -144,6 +144,22 @@ class LoggingTest(unittest.TestCase):
             self.assertEqual((line["export"], line["account"]), ("dupes", "main"))
         self.assertTrue(any(l.get("http_status") == 503 and l["level"] == "warning" for l in job_lines), job_lines)
 
+    def test_once_in_json_says_everything_in_json_lines_even_its_outcome(self):
+        self.fake.faults(submit_400=1)
+        result = self.ws.run("once", "--config", self.ws.config, "dupes", "--log-format", "json",
+                             env={"JOURNAL_STREAM": "", "APSIS_JOURNAL_SOCKET": self.journal.path})
+        self.assertEqual(result.returncode, 1, result.stderr)
+        lines = [json.loads(line) for line in result.stderr.splitlines()]
+        job_id = lines[-1]["job_id"]
+        # The job's end, with APSIS One's answer, and then `once`'s own outcome line.
+        refused = [l for l in lines if l.get("http_status") == 400]
+        self.assertTrue(refused, lines)
+        self.assertEqual((refused[0]["level"], refused[0]["export"], refused[0]["job_id"], refused[0]["account"]),
+                         ("error", "dupes", job_id, "main"))
+        self.assertEqual(lines[-1]["level"], "error")
+        self.assertRegex(lines[-1]["message"], rf"^job {job_id} failed: ")
+        self.assertEqual(self.journal.entries, [])
+
     def test_an_unknown_log_format_is_a_usage_error(self):
         result = self.ws.run("run", "--config", self.ws.config, "--log-format", "xml")
         self.assertEqual(result.returncode, 64)
