@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstdio>
 
 #include "cli/arguments.hpp"
@@ -10,9 +11,10 @@ std::optional<config::Config> load_config_or_report(const std::string& path) {
   auto result = config::load_config_file(path);
   for (const auto& warning : result.warnings) std::fprintf(stderr, "%s\n", warning.to_string().c_str());
   for (const auto& error : result.errors) std::fprintf(stderr, "%s\n", error.to_string().c_str());
+  const bool in_drop_ins = std::ranges::any_of(result.errors, [&](const auto& error) { return error.file != path; });
   if (!result.errors.empty())
-    std::fprintf(stderr, "%zu error%s in %s\n", result.errors.size(), result.errors.size() == 1 ? "" : "s",
-                 path.c_str());
+    std::fprintf(stderr, "%zu error%s in %s%s\n", result.errors.size(), result.errors.size() == 1 ? "" : "s",
+                 path.c_str(), in_drop_ins ? " and the files it includes" : "");
   return std::move(result.config);
 }
 
@@ -28,8 +30,9 @@ const CommandHelp kCheckHelp{
     .name = "check",
     .synopsis = "--config FILE [--list-exports]",
     .summary = "validate the configuration; print every error as file:line:col and exit 2",
-    .details = "Reads the file as `run` would (accounts' secrets and CA files included) without any network\n"
-               "request, prints every warning and error at once and exits 0 when there is no error.",
+    .details = "Reads the file as `run` would (accounts' secrets and CA files included, and the drop-in files\n"
+               "its include: names) without any network request, prints every warning and error of every file\n"
+               "at once and exits 0 when there is no error.",
     .options = kCheckOptions};
 
 int check_command(const std::vector<std::string>& args) {
@@ -42,8 +45,12 @@ int check_command(const std::vector<std::string>& args) {
     for (const auto& [name, definition] : config->exports) std::printf("%s\n", name.c_str());
     return kExitOk;
   }
-  std::printf("%s: OK (%zu account%s, %zu export%s)\n", path.c_str(), config->accounts.size(),
+  std::printf("%s: OK (%zu account%s, %zu export%s", path.c_str(), config->accounts.size(),
               config->accounts.size() == 1 ? "" : "s", config->exports.size(), config->exports.size() == 1 ? "" : "s");
+  if (!config->drop_ins.empty())
+    std::printf("; %zu drop-in%s", config->drop_ins.size(), config->drop_ins.size() == 1 ? "" : "s");
+  std::printf(")\n");
+  for (const auto& drop_in : config->drop_ins) std::printf("  included %s\n", drop_in.c_str());
   return kExitOk;
 }
 

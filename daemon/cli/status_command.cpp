@@ -114,7 +114,7 @@ StatusReport build_report(const config::Config& config, TimePoint now) {
   if (config.state_db_url) {
     const auto settings = pg::parse_database_url(*config.state_db_url, config::process_environment());
     report.state_db = pg::redacted(settings);
-    report.config_hash = service::config_file_hash(config.source);
+    report.config_hash = service::config_hash(config);
     try {
       report.leases = lease::read_leases(settings);
     } catch (const std::exception&) {

@@ -145,6 +145,7 @@ struct ExportDefinition {
 
 struct Config {
   std::filesystem::path source;  // the YAML file this was loaded from
+  std::vector<std::filesystem::path> drop_ins;  // the files its include: read, in the order read
   std::filesystem::path state_db;              // SQLite: the job table's file
   std::optional<std::string> state_db_url;     // PostgreSQL instead: the URL as written (${ENV} unexpanded)
   // PostgreSQL: how long this instance's account leases last unrenewed (renewed every third of it).

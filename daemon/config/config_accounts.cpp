@@ -186,10 +186,10 @@ Account read_account(LoadContext& ctx, const Field& field) {
 
 }  // namespace
 
-AccountsSection read_accounts(LoadContext& ctx, const Field& field) {
+AccountsSection read_accounts(LoadContext& ctx, const Field& field, bool may_be_empty) {
   const auto names = Mapping::of_names(ctx, field, "account name");
   AccountsSection section;
-  if (names.fields().empty() && (field.value.IsMap() || field.value.IsNull()))
+  if (!may_be_empty && names.fields().empty() && (field.value.IsMap() || field.value.IsNull()))
     ctx.errors.add(field.mark(), field.path + ": at least one account is required");
   for (const auto& entry : names.fields()) {
     const std::string& name = entry.key.Scalar();

@@ -3,7 +3,9 @@
 
 #include <yaml-cpp/eventhandler.h>
 
+#include <algorithm>
 #include <array>
+#include <iterator>
 #include <sstream>
 #include <system_error>
 
@@ -16,16 +18,15 @@ namespace apsis::config {
 namespace detail {
 namespace {
 
-constexpr std::array<std::string_view, 11> kTopKeys{
+constexpr std::array<std::string_view, 12> kTopKeys{
     "state_db", "output_dir",   "accounts",           "polling",     "retry", "exports", "max_concurrent_downloads",
-    "admin_listen", "admin_allow_remote", "history_days", "lease_ttl"};
+    "admin_listen", "admin_allow_remote", "history_days", "lease_ttl", "include"};
 // Renewed every third of it: shorter than this, a busy database or loop would drop leases.
 constexpr Milliseconds kMinLeaseTtl{std::chrono::seconds(1)};
 constexpr std::array<std::string_view, 5> kPollingKeys{"initial_delay", "multiplier", "max_delay", "url_validity",
                                                        "failed_export_after_503s"};
 constexpr std::array<std::string_view, 5> kRetryKeys{"initial_delay", "multiplier", "max_delay", "max_attempts",
                                                      "max_download_attempts"};
-constexpr std::size_t kMaxConfigBytes = 16 * 1024 * 1024;
 
 // initial_delay, multiplier and max_delay over `backoff`. The order of the delays is checked where
 // this mapping sets one of them, so an inherited pair is not blamed twice.
@@ -173,17 +174,36 @@ void read_lease_ttl(LoadContext& ctx, const Field& field, Config& config) {
   config.lease_ttl = std::chrono::duration_cast<Milliseconds>(*value);
 }
 
-Config read_config(LoadContext& ctx, const YAML::Node& root) {
+// With include:, the accounts may all live in drop-ins; at least one must exist somewhere.
+void require_an_account(LoadContext& ctx, const Mapping& top, const std::optional<Field>& field,
+                        const AccountsSection& accounts) {
+  if (!accounts.names.empty()) return;
+  if (field)
+    ctx.errors.add(field->mark(), field->path + ": at least one account is required, here or in a file include: reads");
+  else
+    ctx.errors.add(top.mark(), "missing required key 'accounts' at the top level: expected a mapping from account "
+                               "names to API credentials, here or in a file include: reads");
+}
+
+// `drop_ins` receives the files include: reads, whose errors the caller collects.
+Config read_config(LoadContext& ctx, const YAML::Node& root, const std::filesystem::path& source, DropIns& drop_ins) {
   const Mapping top(ctx, root, kTopKeys);
   Config config;
+  const auto include = top.get("include");
+  if (include) drop_ins = read_includes(ctx, *include, source, kTopKeys);
   if (const auto field = top.require("state_db", "the path of the job database, e.g. ./state/jobs.sqlite3, or a "
                                                  "postgresql:// URL"))
     read_state_db(ctx, *field, config);
   if (const auto field = top.require("output_dir", "the directory exports are written to"))
     if (auto path = read_path(ctx, *field)) config.output_dir = std::move(*path);
   AccountsSection accounts;
-  if (const auto field = top.require("accounts", "a mapping from account names to API credentials"))
-    accounts = read_accounts(ctx, *field);
+  const auto accounts_field =
+      include ? top.get("accounts") : top.require("accounts", "a mapping from account names to API credentials");
+  if (accounts_field) accounts = read_accounts(ctx, *accounts_field, include.has_value());
+  if (include) {
+    add_drop_in_accounts(ctx, accounts_field, drop_ins, accounts);
+    require_an_account(ctx, top, accounts_field, accounts);
+  }
   if (const auto field = top.get("polling")) config.polling = read_polling(ctx, *field, config.polling);
   if (const auto field = top.get("retry")) config.retry = read_retry(ctx, *field);
   if (const auto field = top.get("max_concurrent_downloads"))
@@ -193,12 +213,33 @@ Config read_config(LoadContext& ctx, const YAML::Node& root) {
   if (const auto field = top.get("admin_listen")) config.admin_listen = read_admin_listen(ctx, *field, config);
   if (const auto field = top.get("history_days")) config.history_days = read_int(ctx, *field, 1);
   if (const auto field = top.get("lease_ttl")) read_lease_ttl(ctx, *field, config);
-  if (const auto field = top.get("exports")) config.exports = read_exports(ctx, *field, accounts.names, config.polling);
+  const auto exports_field = top.get("exports");
+  if (exports_field) config.exports = read_exports(ctx, *exports_field, accounts.names, config.polling);
+  if (include) add_drop_in_exports(ctx, exports_field, drop_ins, accounts.names, config.polling, config.exports);
   config.accounts = std::move(accounts.accounts);
   return config;
 }
 
 }  // namespace
+
+std::optional<YAML::Node> parse_document(const std::string& text, ErrorSink& errors) {
+  DocumentScan scan;
+  std::optional<YAML::Node> root;  // emplaced, not assigned: assigning a YAML::Node writes through it
+  try {
+    scan = scan_documents(text);
+    if (!scan.stuck) root.emplace(YAML::Load(text));
+  } catch (const YAML::Exception& e) {
+    errors.add(e.mark, "invalid YAML: " + e.msg);
+    return std::nullopt;
+  }
+  if (!root) {
+    errors.add(scan.roots.back(), unexpected_token(text, scan.roots.back()));
+    return std::nullopt;
+  }
+  if (!root->IsNull() && scan.roots.size() > 1)
+    errors.add(scan.roots[1], "a second YAML document ('---'): expected a single configuration");
+  return root;
+}
 
 PollingPolicy read_polling(LoadContext& ctx, const Field& field, const PollingPolicy& base) {
   const Mapping mapping(ctx, field, kPollingKeys);
@@ -224,7 +265,7 @@ RetryPolicy read_retry(LoadContext& ctx, const Field& field) {
 
 }  // namespace detail
 
-FileAccess system_files() { return {detail::read_text_file, detail::check_readable_file}; }
+FileAccess system_files() { return {detail::read_text_file, detail::check_readable_file, detail::glob_files}; }
 
 std::string ConfigError::to_string() const {
   if (line == 0) return file + ": " + message;
@@ -240,35 +281,25 @@ LoadResult load_config_string(std::string_view yaml, const std::filesystem::path
   source = source.lexically_normal();
   detail::LoadContext ctx{errors, options, source.parent_path()};
 
-  const std::string text(yaml);
-  detail::DocumentScan scan;
-  std::optional<YAML::Node> root;  // emplaced, not assigned: assigning a YAML::Node writes through it
-  try {
-    scan = detail::scan_documents(text);
-    if (!scan.stuck) root.emplace(YAML::Load(text));
-  } catch (const YAML::Exception& e) {
-    errors.add(e.mark, "invalid YAML: " + e.msg);
-    return {std::nullopt, errors.take()};
-  }
-  if (!root) {
-    errors.add(scan.roots.back(), detail::unexpected_token(text, scan.roots.back()));
-    return {std::nullopt, errors.take()};
-  }
+  const auto root = detail::parse_document(std::string(yaml), errors);
+  if (!root) return {std::nullopt, errors.take()};
   if (root->IsNull()) {
     errors.add(YAML::Mark::null_mark(),
                "the configuration is empty: expected a mapping with state_db, output_dir and accounts");
     return {std::nullopt, errors.take()};
   }
-  if (scan.roots.size() > 1)
-    errors.add(scan.roots[1], "a second YAML document ('---'): expected a single configuration");
 
-  Config config = detail::read_config(ctx, *root);
+  detail::DropIns drop_ins;
+  Config config = detail::read_config(ctx, *root, source, drop_ins);
   config.source = source;
-  LoadResult result{std::nullopt, {}, errors.take_warnings()};
-  if (errors.empty())
-    result.config = std::move(config);
-  else
-    result.errors = errors.take();
+  // Each file's errors in its own order, the main file's first.
+  LoadResult result{std::nullopt, errors.take(), errors.take_warnings()};
+  for (auto& drop_in : drop_ins) {
+    std::ranges::move(drop_in->errors.take(), std::back_inserter(result.errors));
+    std::ranges::move(drop_in->errors.take_warnings(), std::back_inserter(result.warnings));
+    config.drop_ins.push_back(drop_in->path);
+  }
+  if (result.errors.empty()) result.config = std::move(config);
   return result;
 }
 

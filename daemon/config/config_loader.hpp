@@ -30,18 +30,22 @@ struct ConfigError {
 
 struct LoadResult {
   std::optional<Config> config;         // set exactly when `errors` is empty
-  std::vector<ConfigError> errors;      // in file order
+  std::vector<ConfigError> errors;      // the main file's in file order, then each drop-in's
   std::vector<ConfigError> warnings{};  // in file order; messages start with "warning: "
 };
 
-// How the loader opens the files a configuration names (client_secret_file, ca_file). Injected so a
-// fuzzer never opens what its input names: a FIFO or /dev/stdin would block the load forever.
+// How the loader opens the files a configuration names (client_secret_file, ca_file, include:). Injected
+// so a fuzzer never opens what its input names: a FIFO or /dev/stdin would block the load forever.
 struct FileAccess {
   // The whole file, at most max_bytes; nullopt with the reason in *error.
   std::function<std::optional<std::string>(const std::filesystem::path&, std::size_t max_bytes, std::string* error)>
       read_text;
   // nullopt when the path is a regular file this process can open for reading, else the reason.
   std::function<std::optional<std::string>(const std::filesystem::path&)> check_readable;
+  // The paths a glob(7) pattern matches, in any order (none is no error); nullopt with the reason in
+  // *error when a directory on the way cannot be read.
+  std::function<std::optional<std::vector<std::filesystem::path>>(const std::string& pattern, std::string* error)>
+      glob;
 };
 
 // The real file system.
@@ -55,8 +59,9 @@ struct LoadOptions {
   FileAccess files = system_files();
 };
 
-// Reads `file` and validates it. Relative paths in it resolve against the file's directory. Reads the
-// account secrets (client_secret_file) and checks ca_file is readable; touches nothing else.
+// Reads `file` and validates it, with the drop-in files its include: names (config_include.cpp has the
+// rules). Relative paths resolve against the directory of the file that holds them. Reads the account
+// secrets (client_secret_file) and checks ca_file is readable; touches nothing else.
 LoadResult load_config_file(const std::filesystem::path& file, const LoadOptions& options = {});
 
 // As load_config_file for YAML text already in memory; errors name `file_name_for_errors`, and

@@ -29,6 +29,7 @@ class ErrorSink {
   // A problem that does not stop the load: reported as "FILE:LINE:COL: warning: MESSAGE".
   void warn(const YAML::Mark& mark, std::string message);
   bool empty() const { return errors_.empty(); }
+  const std::string& file() const { return file_; }
   std::vector<ConfigError> take();           // in file order
   std::vector<ConfigError> take_warnings();  // in file order
 

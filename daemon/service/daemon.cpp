@@ -356,7 +356,7 @@ void Daemon::reload() {
   transfers_.set_capacity(static_cast<std::size_t>(std::max(0, config_->max_concurrent_downloads)));
   commit_clients(std::move(clients));
   dispatcher_->set_config(config_);
-  if (keeper_) keeper_->reconfigure(account_names_of(*config_), config_file_hash(config_path_));
+  if (keeper_) keeper_->reconfigure(account_names_of(*config_), config_hash(*config_));
   stop_schedules();
   start_schedules(std::move(schedules));
   log_.log(Level::notice, "configuration reloaded: " + std::to_string(config_->exports.size()) +

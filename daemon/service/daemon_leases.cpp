@@ -20,13 +20,25 @@ namespace {
 
 namespace asio = boost::asio;
 
+std::string file_text(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
 }  // namespace
 
-std::string config_file_hash(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+// Without drop-ins the hash stays that of the file alone, as older instances record it. Each drop-in is
+// length-prefixed so moving bytes from one file into the next changes the hash.
+std::string config_hash(const config::Config& config) {
   sink::Sha256 hash;
-  hash.update(text);
+  hash.update(file_text(config.source));
+  for (const auto& drop_in : config.drop_ins) {
+    const auto text = file_text(drop_in);
+    const auto name = drop_in.lexically_relative(config.source.parent_path()).string();
+    hash.update(std::string(1, '\0') + "include " + std::to_string(name.size()) + " " + name + " " +
+                std::to_string(text.size()) + "\n");
+    hash.update(text);
+  }
   return hash.hex_digest();
 }
 
@@ -42,7 +54,7 @@ void Daemon::start_leases() {
   const auto settings = pg::parse_database_url(*config_->state_db_url, config::process_environment());
   lease::KeeperOptions options;
   options.ttl = config_->lease_ttl;
-  auto identity = lease::this_process(instance_id_, config_file_hash(config_path_), APSIS_VERSION);
+  auto identity = lease::this_process(instance_id_, config_hash(*config_), APSIS_VERSION);
   lease::KeeperCallbacks callbacks{
       [this](const std::string& account, const store::Tenure& tenure) { account_gained(account, tenure); },
       [this](const std::string& account, lease::LossReason reason) { account_lost(account, reason); }};
