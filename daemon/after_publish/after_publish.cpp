@@ -56,7 +56,7 @@ boost::asio::awaitable<void> after_success(const Context& context, const Publish
     if (context.definition.keep.any()) co_await apply_retention(context, job);
   } catch (const std::exception& e) {
     if (is_shutdown(e)) throw;
-    context.log.job(Level::warning, job.export_name, job.id, std::string("keep: ") + e.what());
+    context.log.log(Level::warning, std::string("keep: ") + e.what(), log_fields(context, job));
   }
   if (!context.definition.on_success) co_return;
   try {
@@ -64,7 +64,7 @@ boost::asio::awaitable<void> after_success(const Context& context, const Publish
   } catch (const std::exception& e) {
     if (is_shutdown(e)) throw;
     // The row could not take the hook's result (gone, say): the job stays succeeded all the same.
-    context.log.job(Level::warning, job.export_name, job.id, std::string("on_success: ") + e.what());
+    context.log.log(Level::warning, std::string("on_success: ") + e.what(), log_fields(context, job));
   }
 }
 

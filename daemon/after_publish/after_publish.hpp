@@ -53,6 +53,11 @@ struct Context {
   std::string_view instance{};  // this process's instance id, named in the manifest
 };
 
+// The job's export, id and account, for its log entries.
+inline LogFields log_fields(const Context& context, const PublishedJob& job) {
+  return {.export_name = job.export_name, .job_id = job.id, .account = context.definition.account};
+}
+
 // Writes <file>.json beside the published file (durably) and returns its path. Writes no row: the
 // path goes into the row that says succeeded. Throws std::system_error when it cannot.
 boost::asio::awaitable<std::filesystem::path> write_manifest(const Context& context, const PublishedJob& job);

@@ -30,8 +30,8 @@ void record_interrupted(const Context& context, const PublishedJob& job) {
   try {
     context.store.record_hook_result(job.id, "interrupted by shutdown");
   } catch (const std::exception& e) {
-    context.log.job(Level::warning, job.export_name, job.id,
-                    std::string("on_success: interrupted by shutdown, not recorded: ") + e.what());
+    context.log.log(Level::warning, std::string("on_success: interrupted by shutdown, not recorded: ") + e.what(),
+                    log_fields(context, job));
   }
 }
 
@@ -62,8 +62,7 @@ boost::asio::awaitable<void> run_hook(const Context& context, const PublishedJob
   }
   co_await context.writer.write([&](store::JobStore& store) { store.record_hook_result(job.id, result); });
   if (context.metrics) ++context.metrics->hook_runs[outcome];
-  context.log.job(outcome == "ok" ? Level::info : Level::warning, job.export_name, job.id,
-                  "on_success: " + result);
+  context.log.log(outcome == "ok" ? Level::info : Level::warning, "on_success: " + result, log_fields(context, job));
 }
 
 }  // namespace apsis::after_publish

@@ -41,13 +41,12 @@ boost::asio::awaitable<void> apply_retention(const Context& context, const Publi
   std::vector<std::int64_t> removed;
   for (std::size_t i = 0; i < retention.remove.size(); ++i) {
     if (!problems[i].empty()) {
-      context.log.job(Level::warning, job.export_name, job.id, "keep: " + problems[i]);
+      context.log.log(Level::warning, "keep: " + problems[i], log_fields(context, job));
       continue;
     }
     removed.push_back(retention.remove[i].job_id);
     if (context.metrics) ++context.metrics->files_removed;
-    context.log.job(Level::info, job.export_name, job.id,
-                    "keep: deleted " + retention.remove[i].path.string());
+    context.log.log(Level::info, "keep: deleted " + retention.remove[i].path.string(), log_fields(context, job));
   }
   removed.insert(removed.end(), retention.superseded.begin(), retention.superseded.end());
   if (removed.empty()) co_return;

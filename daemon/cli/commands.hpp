@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cli/help.hpp"
+#include "cli/log_setup.hpp"
 #include "util/time.hpp"
 
 namespace apsis::cli {
@@ -30,9 +31,9 @@ extern const CommandHelp kStatusHelp;
 extern const CommandHelp kNextHelp;
 
 int check_command(const std::vector<std::string>& args);
-int once_command(const std::vector<std::string>& args);
+int once_command(const std::vector<std::string>& args, const LogEnvironment& log_environment);
 int jobs_command(const std::vector<std::string>& args);
-int run_command(const std::vector<std::string>& args);
+int run_command(const std::vector<std::string>& args, const LogEnvironment& log_environment);
 int trigger_command(const std::vector<std::string>& args);
 int status_command(const std::vector<std::string>& args);
 // `now` is where the slots start unless --from says otherwise.

@@ -29,9 +29,12 @@ int usage_error(const std::string& where, const std::string& message, const std:
 int main(int argc, char** argv) {
   // In the order `--help` lists them. A command that needs more than its arguments gets a closure.
   const auto next = [](const std::vector<std::string>& args) { return next_command(args, apsis::system_now()); };
-  const std::array<Command, 7> commands{{{&kRunHelp, run_command},
+  const auto log_environment = LogEnvironment::from_process();  // read once, here
+  const auto run = [&](const std::vector<std::string>& args) { return run_command(args, log_environment); };
+  const auto once = [&](const std::vector<std::string>& args) { return once_command(args, log_environment); };
+  const std::array<Command, 7> commands{{{&kRunHelp, run},
                                          {&kCheckHelp, check_command},
-                                         {&kOnceHelp, once_command},
+                                         {&kOnceHelp, once},
                                          {&kTriggerHelp, trigger_command},
                                          {&kJobsHelp, jobs_command},
                                          {&kStatusHelp, status_command},

@@ -54,14 +54,34 @@ int exit_code_for(const store::Job& job) {
   }
 }
 
+// What `once` says about its job on stderr: "apsis-exportd once: ..." lines, or, with --log-format json,
+// entries of the JSON log, so that every line a log shipper reads is JSON.
+class Report {
+ public:
+  Report(const Logger& log, bool as_log_entries) : log_(log), as_log_entries_(as_log_entries) {}
+
+  void say(Level level, const std::string& text, const LogFields& fields = {}) const {
+    if (as_log_entries_) return log_.log(level, text, fields);
+    std::fprintf(stderr, "apsis-exportd once: %s\n", text.c_str());
+  }
+
+ private:
+  const Logger& log_;
+  bool as_log_entries_;
+};
+
+LogFields job_fields(const store::Job& job) { return {.export_name = job.export_name, .job_id = job.id}; }
+
 // The published path on stdout, or why there is none on stderr; the exit code says which.
-int report_final(const store::Job& job) {
+int report_final(const store::Job& job, const Report& report) {
   if (job.state == store::JobState::succeeded) {
     std::printf("%s\n", job.output_path.value_or("").c_str());
-    if (job.hook_result) std::fprintf(stderr, "apsis-exportd once: on_success: %s\n", job.hook_result->c_str());
+    if (job.hook_result) report.say(Level::info, "on_success: " + *job.hook_result, job_fields(job));
   } else {
-    std::fprintf(stderr, "apsis-exportd once: job %lld %s: %s\n", static_cast<long long>(job.id),
-                 std::string(store::to_string(job.state)).c_str(), job.error.value_or("").c_str());
+    report.say(Level::error,
+               "job " + std::to_string(job.id) + " " + std::string(store::to_string(job.state)) + ": " +
+                   job.error.value_or(""),
+               job_fields(job));
   }
   return exit_code_for(job);
 }
@@ -140,8 +160,8 @@ class SignalWait {
 
 // Follows a job handed to a running service (or to its account's lease holder) to its end, as `once`
 // would have run it. `owner_running` says whether something still runs the job.
-int follow_handed_job(const store::Job& job, store::JobStore& reader, const std::function<bool()>& owner_running) {
-  const bool progress = wants_progress();
+int follow_handed_job(const store::Job& job, store::JobStore& reader, const std::function<bool()>& owner_running,
+                      bool progress, const Report& report) {
   const TimePoint started = Clock::now();
   const SignalWait signals;
   const auto outcome = follow_row(
@@ -156,49 +176,58 @@ int follow_handed_job(const store::Job& job, store::JobStore& reader, const std:
   if (progress) std::fputs("\r\033[K", stderr);
   const auto state = std::string(store::to_string(outcome.row.state));
   switch (outcome.end) {
-    case FollowOutcome::End::final_state: return report_final(outcome.row);
+    case FollowOutcome::End::final_state: return report_final(outcome.row, report);
     case FollowOutcome::End::interrupted:
-      std::fprintf(stderr, "apsis-exportd once: interrupted; job %lld continues in the service (state '%s')\n",
-                   static_cast<long long>(job.id), state.c_str());
+      report.say(Level::notice,
+                 "interrupted; job " + std::to_string(job.id) + " continues in the service (state '" + state + "')",
+                 job_fields(job));
       return kExitInterrupted;
     case FollowOutcome::End::service_gone: break;
   }
-  std::fprintf(stderr, "apsis-exportd once: the service stopped; job %lld stays '%s' until a service starts\n",
-               static_cast<long long>(job.id), state.c_str());
+  report.say(Level::warning,
+             "the service stopped; job " + std::to_string(job.id) + " stays '" + state + "' until a service starts",
+             job_fields(job));
   return kExitInterrupted;
 }
 
 // A service owns the database: it runs the job (a `once` beside it would run the row twice), and this
 // process follows the row to its end.
 int hand_to_service(store::JobStore& store, const config::ExportDefinition& definition,
-                    const store::ServiceHolder& holder, const std::filesystem::path& state_db) {
+                    const store::ServiceHolder& holder, const std::filesystem::path& state_db, bool progress,
+                    const Report& report) {
   const auto job = queue_for_service(store, definition, Clock::now());
-  std::fprintf(stderr, "apsis-exportd once: job %lld handed to the running service (pid %ld); following it\n",
-               static_cast<long long>(job.id), holder.pid);
+  report.say(Level::info,
+             "job " + std::to_string(job.id) + " handed to the running service (pid " + std::to_string(holder.pid) +
+                 "); following it",
+             job_fields(job));
   auto reader = store::open_job_store({state_db, std::nullopt}, {.read_only = true});
-  return follow_handed_job(job, *reader, [&] { return store::service_owner(state_db).has_value(); });
+  return follow_handed_job(
+      job, *reader, [&] { return store::service_owner(state_db).has_value(); }, progress, report);
 }
 
 // PostgreSQL: instances share the accounts by lease, and only the account's holder may run its jobs
 // (its writes are fenced by the lease; ours would not be). So `once` hands the job to the holder and
 // follows it, or refuses when no live instance holds the account.
 int hand_to_lease_holder(store::JobStore& store, const config::Config& configuration,
-                         const config::ExportDefinition& definition) {
+                         const config::ExportDefinition& definition, bool progress, const Report& report) {
   const auto settings = pg::parse_database_url(*configuration.state_db_url, config::process_environment());
   const auto view = lease::read_leases(settings);
   const auto* holder = view.holder_of(definition.account);
   if (!holder || !holder->live) {
-    std::fprintf(stderr,
-                 "apsis-exportd once: no running instance holds account '%s' of export '%s' (start `apsis-exportd "
-                 "run` with this configuration); nothing queued\n",
-                 definition.account.c_str(), definition.name.c_str());
+    report.say(Level::error,
+               "no running instance holds account '" + definition.account + "' of export '" + definition.name +
+                   "' (start `apsis-exportd run` with this configuration); nothing queued",
+               {.export_name = definition.name, .account = definition.account});
     return kExitServiceNotRunning;
   }
   const auto* instance = view.instance(*holder->owner);
   const auto job = queue_for_service(store, definition, Clock::now());
-  std::fprintf(stderr, "apsis-exportd once: job %lld handed to instance %s (%s, pid %lld), which holds account '%s'; following it\n",
-               static_cast<long long>(job.id), holder->owner->c_str(), instance ? instance->host.c_str() : "?",
-               static_cast<long long>(instance ? instance->pid : 0), definition.account.c_str());
+  report.say(Level::info,
+             "job " + std::to_string(job.id) + " handed to instance " + *holder->owner + " (" +
+                 (instance ? instance->host : std::string("?")) + ", pid " +
+                 std::to_string(instance ? instance->pid : 0) + "), which holds account '" + definition.account +
+                 "'; following it",
+             {.export_name = definition.name, .job_id = job.id, .account = definition.account});
   auto reader = store::open_job_store({configuration.state_db, configuration.state_db_url}, {.read_only = true});
   // Some instance must keep holding the account; a hand-over between instances is no reason to stop.
   return follow_handed_job(job, *reader, [&] {
@@ -209,17 +238,15 @@ int hand_to_lease_holder(store::JobStore& store, const config::Config& configura
     } catch (const std::exception&) {
       return false;  // the database is away: the grace period decides
     }
-  });
+  }, progress, report);
 }
 
 // No service owns the database: this process runs the job. A service starting meanwhile leaves it
 // alone (OnceLock).
 int run_here(store::JobStore& store, const std::shared_ptr<const config::Config>& configuration,
-             const config::ExportDefinition& definition) {
+             const config::ExportDefinition& definition, const Logger& log, bool progress, const Report& report) {
   asio::io_context io;
   Random random(std::random_device{}());
-  const bool progress = wants_progress();
-  const Logger log(stderr, Logger::stderr_is_journal(), Level::info, progress);
   // A job of this export whose `once` was killed resumes here, with the definition it started with
   // (no second export at APSIS One); otherwise a new job. Either way this process holds its lock.
   auto resumed = resume_abandoned(store, configuration->state_db, definition.name);
@@ -227,8 +254,10 @@ int run_here(store::JobStore& store, const std::shared_ptr<const config::Config>
   std::optional<service::OnceLock> lock = std::move(resumed.second);
   auto job_definition = std::make_shared<const config::ExportDefinition>(definition);
   if (lock) {
-    std::fprintf(stderr, "apsis-exportd once: resuming job %lld, left in state '%s' by a `once` that did not finish\n",
-                 static_cast<long long>(job.id), std::string(store::to_string(job.state)).c_str());
+    report.say(Level::notice,
+               "resuming job " + std::to_string(job.id) + ", left in state '" + std::string(store::to_string(job.state)) +
+                   "' by a `once` that did not finish",
+               job_fields(job));
     job_definition = std::make_shared<const config::ExportDefinition>(jobs::definition_from_json(job.definition_json));
   } else {
     // The lock is taken before the row is committed: a `run` starting now never sees the row unowned.
@@ -290,28 +319,32 @@ int run_here(store::JobStore& store, const std::shared_ptr<const config::Config>
   // A final row needs no owner; an unfinished one keeps its lock file for the next `once` or `run`.
   if (final_state) lock->remove();
   if (!finished || !final_state) {
-    std::fprintf(stderr, "apsis-exportd once: %s; job %lld left in state '%s'\n",
-                 interrupted ? "interrupted" : "stopped", static_cast<long long>(job.id),
-                 row ? std::string(store::to_string(row->state)).c_str() : "unknown");
+    report.say(Level::notice,
+               std::string(interrupted ? "interrupted" : "stopped") + "; job " + std::to_string(job.id) +
+                   " left in state '" + (row ? std::string(store::to_string(row->state)) : std::string("unknown")) + "'",
+               job_fields(job));
     return kExitInterrupted;
   }
-  return report_final(*row);
+  return report_final(*row, report);
 }
 
-constexpr OptionHelp kOnceOptions[] = {{"--config FILE", "the configuration file (see apsis-exportd.yaml(5))"}};
+constexpr OptionHelp kOnceOptions[] = {
+    {"--config FILE", "the configuration file (see apsis-exportd.yaml(5))"},
+    {"--log-format text|json", "json lines on stderr; text (default): lines, or journal entries under systemd"}};
 
 }  // namespace
 
 const CommandHelp kOnceHelp{
     .name = "once",
-    .synopsis = "--config FILE EXPORT",
+    .synopsis = "--config FILE [--log-format text|json] EXPORT",
     .summary = "run one job of EXPORT now, in the foreground, and print the published file's path",
     .details = "Beside a running service (or on PostgreSQL, the instance holding the export's account) the\n"
                "job is handed over and followed until it ends. Ctrl-C leaves the job row resumable (exit 130).",
     .options = kOnceOptions};
 
-int once_command(const std::vector<std::string>& args) {
-  const auto arguments = parse_arguments(args, {"config"}, {});
+int once_command(const std::vector<std::string>& args, const LogEnvironment& log_environment) {
+  const auto arguments = parse_arguments(args, {"config", "log-format"}, {});
+  const auto log_format = requested_log_format(arguments);
   if (arguments.positional.size() != 1) throw UsageError("once needs exactly one EXPORT name");
   const auto loaded = load_config_or_report(arguments.required("config"));
   if (!loaded) return kExitBadConfig;
@@ -324,11 +357,16 @@ int once_command(const std::vector<std::string>& args) {
   }
   const auto& definition = found->second;
 
+  // No progress line among JSON lines: whatever reads them wants JSON only.
+  const bool progress = wants_progress() && log_format != LogFormat::json;
+  const auto log = make_logger(log_format, log_environment, progress);
+  const Report report(*log, log_format == LogFormat::json);
+
   auto store = store::open_job_store({configuration->state_db, configuration->state_db_url});
-  if (configuration->state_db_url) return hand_to_lease_holder(*store, *configuration, definition);
+  if (configuration->state_db_url) return hand_to_lease_holder(*store, *configuration, definition, progress, report);
   if (const auto holder = store::service_owner(configuration->state_db))
-    return hand_to_service(*store, definition, *holder, configuration->state_db);
-  return run_here(*store, configuration, definition);
+    return hand_to_service(*store, definition, *holder, configuration->state_db, progress, report);
+  return run_here(*store, configuration, definition, *log, progress, report);
 }
 
 }  // namespace apsis::cli

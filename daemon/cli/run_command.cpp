@@ -12,18 +12,21 @@ namespace apsis::cli {
 namespace {
 
 constexpr OptionHelp kConfigOption[] = {{"--config FILE", "the configuration file (see apsis-exportd.yaml(5))"}};
+constexpr OptionHelp kRunOptions[] = {
+    {"--config FILE", "the configuration file (see apsis-exportd.yaml(5))"},
+    {"--log-format text|json", "json lines on stderr; text (default): lines, or journal entries under systemd"}};
 
 }  // namespace
 
 const CommandHelp kRunHelp{
     .name = "run",
-    .synopsis = "--config FILE",
+    .synopsis = "--config FILE [--log-format text|json]",
     .summary = "the service: run every export on its schedule until SIGTERM",
     .details = "Resumes every unfinished job of the state database, then starts jobs on their schedules.\n"
                "SIGHUP re-reads the configuration (a broken file is logged and the running one kept);\n"
                "SIGTERM or SIGINT stop it within a second and leave every job row resumable (exit 0).\n"
                "Under systemd it reports READY=1, STATUS= and WATCHDOG=1 (Type=notify).",
-    .options = kConfigOption};
+    .options = kRunOptions};
 
 const CommandHelp kTriggerHelp{
     .name = "trigger",
@@ -33,13 +36,15 @@ const CommandHelp kTriggerHelp{
                "at its next start. Needs no socket, only the permissions of `jobs`.",
     .options = kConfigOption};
 
-int run_command(const std::vector<std::string>& args) {
-  const auto arguments = parse_arguments(args, {"config"}, {});
+int run_command(const std::vector<std::string>& args, const LogEnvironment& log_environment) {
+  const auto arguments = parse_arguments(args, {"config", "log-format"}, {});
+  const auto log_format = requested_log_format(arguments);
   if (!arguments.positional.empty()) throw UsageError("run takes no positional arguments");
   const auto path = arguments.required("config");
   auto config = load_config_or_report(path);
   if (!config) return kExitBadConfig;
-  const Logger log;
+  const auto logger = make_logger(log_format, log_environment);
+  const Logger& log = *logger;
   // Before the daemon opens anything: a second service on one SQLite file would run every row twice.
   // On PostgreSQL several services share the table, each running the accounts it leases.
   std::optional<store::ServiceOwnership> ownership;

@@ -218,8 +218,8 @@ void Dispatcher::step_done(std::int64_t id, std::exception_ptr error, jobs::Deci
   job.working = false;
   --queue.working;
   if (released_.erase(id) > 0 || lease_lost(error)) {
-    context_.log.job(Level::notice, job.definition->name, id,
-                     "left to the instance that holds account '" + job.definition->account + "' now");
+    context_.log.log(Level::notice, "left to the instance that holds account '" + job.definition->account + "' now",
+                     jobs::log_fields(job));
     let_go(found);
     pump(queue);
     return;
@@ -228,7 +228,7 @@ void Dispatcher::step_done(std::int64_t id, std::exception_ptr error, jobs::Deci
     // Steps end in a decision; only shutdown cancels one. Anything else is a bug, said loudly: the
     // row stays as last written, and the job resumes at the next start.
     if (!is_cancellation(error) || !stopping_)
-      context_.log.job(Level::error, job.definition->name, id, "step ended unexpectedly: " + describe(error));
+      context_.log.log(Level::error, "step ended unexpectedly: " + describe(error), jobs::log_fields(job));
     return;
   }
   job.row = decision.row;
@@ -288,7 +288,7 @@ void Dispatcher::fail_orphan(std::int64_t id) {
     if (error) {
       // Shutdown, most likely: the row stays as it was and the next start says what is wrong.
       if (!stopping_)
-        context_.log.job(Level::error, found->second.definition->name, id, "could not record: " + describe(error));
+        context_.log.log(Level::error, "could not record: " + describe(error), jobs::log_fields(found->second));
       found->second.working = false;
       return;
     }
@@ -308,7 +308,7 @@ asio::awaitable<void> Dispatcher::record_orphan(std::int64_t id, std::string acc
     store.record_finished(id, columns);
   };
   co_await context_.writer.write(std::move(write));
-  context_.log.job(Level::error, jobs_.at(id).definition->name, id, why);
+  context_.log.log(Level::error, why, jobs::log_fields(jobs_.at(id)));
 }
 
 std::optional<Milliseconds> Dispatcher::typical_duration(const std::string& export_name) {
@@ -320,7 +320,7 @@ std::optional<Milliseconds> Dispatcher::typical_duration(const std::string& expo
     typical = context_.store.typical_duration(export_name);
   } catch (const std::exception& e) {
     // Only a hint for the planner: without it the export is planned like a first run.
-    context_.log.log(Level::warning, "reading the history of " + export_name + ": " + e.what());
+    context_.log.log(Level::warning, std::string("reading the history: ") + e.what(), {.export_name = export_name});
   }
   typical_[export_name] = {now, typical};
   return typical;

@@ -341,9 +341,10 @@ class Step {
       co_await context_.writer.write(std::move(write));
       job_.row_written_at = now();
     }
-    if (!decision.warning.empty()) log(Level::warning, decision.warning);
+    // A decision's lines name the last APSIS One answer the job had, as its row does.
+    if (!decision.warning.empty()) log(Level::warning, decision.warning, status);
     if (decision.action == Action::finish && row.state != JobState::succeeded)
-      log(Level::error, std::string(store::to_string(row.state)) + ": " + decision.error);
+      log(Level::error, std::string(store::to_string(row.state)) + ": " + decision.error, status);
     job_.row = decision.row;
     co_return decision;
   }
@@ -353,8 +354,10 @@ class Step {
       context_.metrics->poll_timer_lateness.record(std::chrono::duration_cast<Milliseconds>(now() - *job_.row.next_poll_at));
   }
 
-  void log(Level level, const std::string& message) const {
-    context_.log.job(level, job_.definition->name, job_.row.id, message);
+  void log(Level level, const std::string& message, std::optional<int> http_status = {}) const {
+    auto fields = log_fields(job_);
+    fields.http_status = http_status;
+    context_.log.log(level, message, fields);
   }
   TimePoint now() const { return context_.now(); }
 

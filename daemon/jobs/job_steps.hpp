@@ -57,6 +57,11 @@ struct ActiveJob {
   bool working{false};  // a step runs now
 };
 
+// The job's export, id and account, for its log entries.
+inline LogFields log_fields(const ActiveJob& job) {
+  return {.export_name = job.definition->name, .job_id = job.row.id, .account = job.definition->account};
+}
+
 // Runs the job's next step with a ticket of its account's budget (for a pending job a submit, else
 // a poll). The context is taken by value: a coroutine keeps its parameters, and a reference to a
 // caller's temporary would dangle at the first suspension. Never throws but for cancellation (shutdown: the row stays resumable); every other

@@ -163,9 +163,9 @@ void Daemon::adopt(store::Job job, bool may_have_once_lock) {
   if (may_have_once_lock && !shares_accounts()) {
     if (auto abandoned = OnceLock::take_abandoned(config_->state_db, job.id)) {
       abandoned->remove();
-      log_.job(Level::notice, job.export_name, job.id, "taken over from a `once` that did not finish");
+      log_.log(Level::notice, "taken over from a `once` that did not finish", job_fields(job));
     } else if (OnceLock::owner(config_->state_db, job.id) == OnceLock::Owner::alive) {
-      log_.job(Level::info, job.export_name, job.id, "left to the `once` running it");
+      log_.log(Level::info, "left to the `once` running it", job_fields(job));
       return;
     }
   }
@@ -177,7 +177,7 @@ void Daemon::adopt(store::Job job, bool may_have_once_lock) {
     return;
   }
   if (!holds(definition->account)) return;  // another instance's: its owner runs it
-  log_.job(Level::info, job.export_name, job.id, "picked up in state " + std::string(store::to_string(job.state)));
+  log_.log(Level::info, "picked up in state " + std::string(store::to_string(job.state)), job_fields(job));
   spawn(std::move(job), std::move(definition));
 }
 
@@ -209,10 +209,17 @@ void Daemon::spawn(store::Job job, std::shared_ptr<const config::ExportDefinitio
   }
 }
 
+LogFields Daemon::job_fields(const store::Job& job) const {
+  const auto definition = config_->exports.find(job.export_name);
+  return {.export_name = job.export_name,
+          .job_id = job.id,
+          .account = definition == config_->exports.end() ? std::string() : definition->second.account};
+}
+
 // A row this process cannot run (its definition or account is gone) ends failed, saying why.
 void Daemon::fail_unrunnable(const store::Job& job, const std::string& why) {
   store_.record_finished(job.id, {store::JobState::failed, Clock::now(), why, std::nullopt, std::nullopt, std::nullopt, {}, {}, {}, {}});
-  log_.job(Level::error, job.export_name, job.id, why);
+  log_.log(Level::error, why, job_fields(job));
 }
 
 // Each loop below outlives its errors: it logs them and goes on (a reload that fails keeps the running

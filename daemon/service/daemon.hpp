@@ -66,6 +66,8 @@ class Daemon {
   void start_slot(const config::ExportDefinition& definition, TimePoint slot);
   void spawn(store::Job job, std::shared_ptr<const config::ExportDefinition> definition);
   void fail_unrunnable(const store::Job& job, const std::string& why);
+  // The row's export and id, and the account its export has in the running configuration.
+  LogFields job_fields(const store::Job& job) const;
   std::shared_ptr<const config::ExportDefinition> shared_definition(const std::string& json);
   boost::asio::awaitable<void> signal_loop();
   boost::asio::awaitable<void> trigger_loop();

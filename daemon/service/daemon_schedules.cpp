@@ -29,6 +29,10 @@ schedule::CatchUp catch_up_rule(config::Catchup catchup) {
   return catchup == config::Catchup::latest ? schedule::CatchUp::latest : schedule::CatchUp::none;
 }
 
+LogFields schedule_fields(const config::ExportDefinition& definition) {
+  return {.export_name = definition.name, .account = definition.account};
+}
+
 }  // namespace
 
 std::map<std::string, std::shared_ptr<Daemon::ScheduleTask>> Daemon::make_schedules(
@@ -42,7 +46,7 @@ std::map<std::string, std::shared_ptr<Daemon::ScheduleTask>> Daemon::make_schedu
     std::string error;
     auto schedule = schedule::Schedule::parse(*definition.schedule, definition.timezone, &error);
     if (!schedule) {
-      log_.log(Level::error, "export=" + name + " schedule not started: " + error);
+      log_.log(Level::error, "schedule not started: " + error, {.export_name = name, .account = definition.account});
       continue;
     }
     // Where the schedule stands: a running one keeps its place over a reload; otherwise the export's
@@ -67,7 +71,8 @@ void Daemon::start_schedules(std::map<std::string, std::shared_ptr<ScheduleTask>
 
 void Daemon::spawn_schedule(const std::string& name, const std::shared_ptr<ScheduleTask>& task) {
   asio::co_spawn(io_, schedule_loop(task), [this, name](std::exception_ptr error) {
-    if (error && !is_cancellation(error)) log_.log(Level::error, "export=" + name + " schedule stopped: " + describe(error));
+    if (error && !is_cancellation(error))
+      log_.log(Level::error, "schedule stopped: " + describe(error), {.export_name = name});
   });
 }
 
@@ -88,16 +93,16 @@ asio::awaitable<void> Daemon::schedule_loop(std::shared_ptr<ScheduleTask> task) 
     try {
       sleep = advance_schedule(*task);
       if (task->error)
-        log_.log(Level::notice, "export=" + task->definition.name + " schedule advancing again; next slot " +
-                                    format_iso8601(task->next));
+        log_.log(Level::notice, "schedule advancing again; next slot " + format_iso8601(task->next),
+                 schedule_fields(task->definition));
       task->error.reset();
       retry = kRetryFirst;
     } catch (const std::exception& e) {
       task->error = e.what();
       sleep = retry;
       retry = std::min(retry * 2, kRetryMax);
-      log_.log(Level::error, "export=" + task->definition.name + " schedule: " + e.what() + "; trying again in " +
-                                 seconds_text(sleep));
+      log_.log(Level::error, std::string("schedule: ") + e.what() + "; trying again in " + seconds_text(sleep),
+               schedule_fields(task->definition));
     }
     if (task->stopped) break;
     task->timer.expires_after(sleep);
@@ -106,7 +111,6 @@ asio::awaitable<void> Daemon::schedule_loop(std::shared_ptr<ScheduleTask> task) 
 }
 
 Milliseconds Daemon::advance_schedule(ScheduleTask& task) {
-  const auto& name = task.definition.name;
   const auto due = schedule::due_slots(task.schedule, task.handled, Clock::now(),
                                        task.at_start ? Milliseconds::zero() : kLateAfter,
                                        catch_up_rule(task.definition.catchup));
@@ -114,12 +118,13 @@ Milliseconds Daemon::advance_schedule(ScheduleTask& task) {
     const auto upto =
         due.start ? " up to before " + format_iso8601(*due.start) : " up to " + format_iso8601(due.handled);
     const std::string rule(config::to_string(task.definition.catchup));
-    log_.log(Level::notice, "export=" + name + " slot(s) from " + format_iso8601(*due.first_passed) + upto +
-                                " passed without a job (catchup: " + rule + ")");
+    log_.log(Level::notice,
+             "slot(s) from " + format_iso8601(*due.first_passed) + upto + " passed without a job (catchup: " + rule + ")",
+             schedule_fields(task.definition));
   }
   if (due.start) {
     if (due.caught_up)
-      log_.log(Level::notice, "export=" + name + " catching up the missed slot " + format_iso8601(*due.start));
+      log_.log(Level::notice, "catching up the missed slot " + format_iso8601(*due.start), schedule_fields(task.definition));
     start_slot(task.definition, *due.start);  // throws before any change if the row cannot be written
   }
   task.handled = due.handled;
@@ -154,7 +159,8 @@ void Daemon::start_slot(const config::ExportDefinition& definition, TimePoint sl
     job.finished_at = now;
     job.error = "the export's previous job was still running (overlap: skip)";
     store_.save(job);
-    log_.job(Level::notice, job.export_name, job.id, "slot " + format_iso8601(slot) + " skipped: " + *job.error);
+    log_.log(Level::notice, "slot " + format_iso8601(slot) + " skipped: " + *job.error,
+             {.export_name = job.export_name, .job_id = job.id, .account = definition.account});
     return;
   }
   spawn(std::move(job), std::make_shared<const config::ExportDefinition>(definition));

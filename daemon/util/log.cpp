@@ -1,43 +1,41 @@
 #include "util/log.hpp"
 
-#include <cstdlib>
-
 namespace apsis {
-namespace {
 
-std::string_view level_name(Level level) {
-  switch (level) {
-    case Level::error: return "error";
-    case Level::warning: return "warning";
-    case Level::notice: return "notice";
-    case Level::info: return "info";
-    case Level::debug: return "debug";
-  }
-  return "info";
+Logger::Logger(std::FILE* out, LogOptions options) : out_(out), options_(std::move(options)) {
+  if (!options_.now) options_.now = system_now();
 }
 
-}  // namespace
+Logger::Logger(std::FILE* out, LogOptions options, JournalSender journal) : Logger(out, std::move(options)) {
+  journal_.emplace(std::move(journal));
+}
 
-Logger::Logger(std::FILE* out, bool priority_prefix, Level threshold, bool erase_line)
-    : out_(out), priority_prefix_(priority_prefix), threshold_(threshold), erase_line_(erase_line) {}
-
-bool Logger::stderr_is_journal() { return std::getenv("JOURNAL_STREAM") != nullptr; }
-
-void Logger::log(Level level, std::string_view message) const {
-  if (static_cast<int>(level) > static_cast<int>(threshold_)) return;
-  std::string line = erase_line_ ? "\r\033[K" : "";
-  if (priority_prefix_)
+void Logger::log(Level level, std::string_view message, const LogFields& fields) const {
+  if (static_cast<int>(level) > static_cast<int>(options_.threshold)) return;
+  if (journal_) return send_to_journal(level, message, fields);
+  if (options_.format == LogFormat::json) return write_line(json_line(options_.now(), level, message, fields));
+  std::string line = options_.erase_line ? "\r\033[K" : "";
+  if (options_.priority_prefix)
     line += "<" + std::to_string(static_cast<int>(level)) + ">";
   else
     line += std::string(level_name(level)) + ": ";
-  line.append(message);
+  write_line(line + text_line(message, fields));
+}
+
+void Logger::write_line(std::string line) const {
   line += '\n';
   std::fwrite(line.data(), 1, line.size(), out_);
   std::fflush(out_);
 }
 
-void Logger::job(Level level, std::string_view export_name, std::int64_t job_id, std::string_view message) const {
-  log(level, "export=" + std::string(export_name) + " job=" + std::to_string(job_id) + " " + std::string(message));
+void Logger::send_to_journal(Level level, std::string_view message, const LogFields& fields) const {
+  const auto error = journal_->send(encode_journal_entry(journal_fields(level, message, fields)));
+  const int previous = journal_failure_.exchange(error.value());
+  const auto prefix = [](Level l) { return "<" + std::to_string(static_cast<int>(l)) + ">"; };
+  if (error && error.value() != previous)
+    write_line(prefix(Level::warning) + "journal socket " + journal_->socket_path().string() + ": " + error.message() +
+               "; writing log lines to stderr until it takes them again");
+  if (error) write_line(prefix(level) + text_line(message, fields));
 }
 
 }  // namespace apsis

@@ -127,7 +127,7 @@ struct JobRig {
   Random random{42};
   std::string log_text;
   FILE* log_file{::fmemopen(nullptr, 1 << 16, "w")};
-  Logger log{log_file, false, Level::debug, false};
+  Logger log{log_file, {.threshold = Level::debug}};
   std::shared_ptr<config::Config> config = [this] {
     auto c = std::make_shared<config::Config>();
     c->output_dir = dir.path() / "out";
