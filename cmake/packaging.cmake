@@ -14,7 +14,10 @@ install(TARGETS apsis-exportd RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(FILES ${CMAKE_SOURCE_DIR}/systemd/apsis-exportd.service DESTINATION ${APSIS_SYSTEMD_UNITDIR})
 apsis_packaged_config(${CMAKE_BINARY_DIR}/packaging/apsis-exportd.yaml)
 install(FILES ${CMAKE_BINARY_DIR}/packaging/apsis-exportd.yaml DESTINATION ${APSIS_CONFDIR})
-install(FILES ${CMAKE_SOURCE_DIR}/schema/exports.schema.json DESTINATION ${CMAKE_INSTALL_DATADIR}/apsis-exportd)
+# Side by side: drop-in.schema.json takes its account and export definitions from exports.schema.json by
+# a relative $ref, which editors resolve against the directory they loaded it from.
+install(FILES ${CMAKE_SOURCE_DIR}/schema/exports.schema.json ${CMAKE_SOURCE_DIR}/schema/drop-in.schema.json
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/apsis-exportd)
 install(FILES ${CMAKE_SOURCE_DIR}/packaging/sysusers.conf DESTINATION lib/sysusers.d
         RENAME apsis-exportd.conf)
 install(FILES ${CMAKE_SOURCE_DIR}/packaging/debian/copyright DESTINATION ${CMAKE_INSTALL_DOCDIR})
