@@ -2,7 +2,8 @@
 
 It is a valid draft 2020-12 schema, accepts every config/*.yaml, rejects the mistakes the loader
 rejects (pointing at the same key), names the same keys as the loader, and agrees with
-`apsis-exportd check` on every case the loader knows today.
+`apsis-exportd check` on every case the loader knows today. schema/drop-in.schema.json, the one for
+include:d drop-in files, is held to the same: it agrees with `check` on a main file including it.
 """
 
 import copy
@@ -13,6 +14,7 @@ import re
 import subprocess
 import tempfile
 import unittest
+from urllib.parse import urljoin
 
 from harness import DAEMON
 
@@ -27,6 +29,7 @@ except ImportError as e:  # CI installs both through .ci/install-deps
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "../.."))
 SCHEMA = os.path.join(ROOT, "schema/exports.schema.json")
+DROP_IN_SCHEMA = os.path.join(ROOT, "schema/drop-in.schema.json")
 BCRYPT_S3CRET = "$2b$04$ZX5JRp1RlXrPcwtVmf2ZW.YnPMvwnarFtlXJROYJxhBRqPirxfv9y"  # "s3cret" at cost 4
 CONFIGS = sorted(glob.glob(os.path.join(ROOT, "config/*.yaml")))
 MODELINE = "# yaml-language-server: $schema=../schema/exports.schema.json"
@@ -587,6 +590,173 @@ class SchemaTest(unittest.TestCase):
                 if loader_knows:
                     result = self.check(doc, env)
                     self.assertEqual(result.returncode, 0, result.stderr)
+
+
+# Drop-in files (include:): `check` reads them through a main file, BASE with this include:.
+DROP_IN_NAME = "conf.d/50-test.yaml"
+ACME = {"base_url": "http://127.0.0.1:18080", "client_id": "acme-id", "client_secret_file": "acme.secret"}
+ACME_CONSENTS = {"account": "acme", "kind": "consents", "schedule": "@daily"}
+
+# A value the main file accepts for each top-level key, so that a drop-in's refusal is about the key;
+# a key missing here is tried with null.
+MAIN_VALUES = {**{key: value for key, value in BASE.items() if key not in ("accounts", "exports")},
+               "include": "more/*.yaml", "admin_listen": "127.0.0.1:9464", "admin_allow_remote": False,
+               "admin_web": {"basic_auth_users": {"alice": BCRYPT_S3CRET}}, "history_days": 30,
+               "lease_ttl": "15s", "accounts": {}, "exports": {}}
+
+# (what, the drop-in: a document or its text)
+DROP_IN_GOOD = [
+    ("accounts only", {"accounts": {"acme": ACME}}),
+    ("exports only, of the main file's account", {"exports": {"acme-dupes": {**BASE["exports"]["dupes"],
+                                                                             "output": "acme/{export}-{job}.{ext}"}}}),
+    ("accounts and exports", {"accounts": {"acme": ACME}, "exports": {"acme-consents": ACME_CONSENTS}}),
+    ("an empty mapping", {}),
+    ("an empty file", ""),
+    ("a file of comments only", "# acme: moved to 60-acme.yaml\n"),
+    ("empty accounts and exports", "accounts:\nexports:\n"),
+    ("an export of a kind with its own rules", {"exports": {"acme-events": {**EVENTS}}}),
+]
+
+# (what, the drop-in, where the schema's error is, a part of its message, what `check` says)
+DROP_IN_BAD = [
+    ("a list at the top", ["accounts"], "", "not of type", "expected a mapping at the top level with accounts: and "
+     "exports: (a drop-in file)"),
+    ("a typo at the top", {"export": {"acme-consents": ACME_CONSENTS}}, "", "'export'", "unknown key 'export'"),
+    ("a typo in an export", {"exports": {"e": {**ACME_CONSENTS, "account": "main", "schedul": "@daily"}}},
+     "exports.e", "'schedul'", "unknown key 'schedul' in exports.e"),
+    ("a typo in an account", {"accounts": {"acme": {**ACME, "client_secert": "x"}}}, "accounts.acme",
+     "'client_secert'", "unknown key 'client_secert' in accounts.acme"),
+    ("a bad value in an export", {"exports": {"e": {**ACME_CONSENTS, "account": "main", "catchup": "all"}}},
+     "exports.e.catchup", "", "exports.e.catchup: unknown value 'all'"),
+    ("a bad export name", {"exports": {"-e": {**ACME_CONSENTS, "account": "main"}}}, "exports", "",
+     "invalid export name '-e'"),
+    ("accounts that is a list", {"accounts": ["acme"]}, "accounts", "not of type", "accounts"),
+] + [(f"the main file's {key}", {key: value}, "", f"'{key}'", f"{key}: ")
+     for key, value in MAIN_VALUES.items() if key not in ("accounts", "exports")]
+
+
+def drop_in_validator(main, drop_in):
+    """A validator of `drop_in` that finds exports.schema.json, which it $refs, by its $id."""
+    try:
+        from referencing import Registry, Resource
+    except ImportError:  # jsonschema before 4.18 (Debian 12 has 4.10): a RefResolver with a store
+        resolver = jsonschema.RefResolver.from_schema(drop_in, store={main["$id"]: main})
+        return jsonschema.Draft202012Validator(drop_in, resolver=resolver)
+    registry = Registry().with_resource(main["$id"], Resource.from_contents(main))
+    return jsonschema.Draft202012Validator(drop_in, registry=registry)
+
+
+def refs(node):
+    """Every $ref in a schema."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from refs(value)
+
+
+class DropInSchemaTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if MISSING:
+            return
+        with open(SCHEMA) as f:
+            cls.main = json.load(f)
+        with open(DROP_IN_SCHEMA) as f:
+            cls.schema = json.load(f)
+        cls.validator = drop_in_validator(cls.main, cls.schema)
+
+    def setUp(self):
+        if MISSING:
+            self.fail(MISSING)
+
+    def check(self, drop_in):
+        """`apsis-exportd check` on BASE including `drop_in` (a document or its text) from conf.d."""
+        with tempfile.TemporaryDirectory() as d:
+            os.mkdir(os.path.join(d, "conf.d"))
+            with open(os.path.join(d, "conf.d/acme.secret"), "w") as f:
+                f.write("acme-secret\n")
+            with open(os.path.join(d, DROP_IN_NAME), "w") as f:
+                f.write(drop_in if isinstance(drop_in, str) else yaml.safe_dump(drop_in, sort_keys=False))
+            path = os.path.join(d, "exportd.yaml")
+            with open(path, "w") as f:
+                yaml.safe_dump({**BASE, "include": "conf.d/*.yaml"}, f, sort_keys=False)
+            return subprocess.run([DAEMON, "check", "--config", path], capture_output=True, text=True, timeout=60)
+
+    def errors(self, drop_in):
+        doc = yaml.safe_load(drop_in if isinstance(drop_in, str) else yaml.safe_dump(drop_in, sort_keys=False))
+        return [(tuple(e.absolute_path), e.message) for e in self.validator.iter_errors(doc)]
+
+    def test_schema_is_valid_draft_2020_12(self):
+        self.assertEqual(self.schema["$schema"], "https://json-schema.org/draft/2020-12/schema")
+        jsonschema.Draft202012Validator.check_schema(self.schema)
+        for key in ("$id", "title", "description"):
+            self.assertTrue(self.schema.get(key), key)
+        self.assertEqual([f"properties/{name}" for name, sub in self.schema["properties"].items()
+                          if "description" not in sub], [])
+
+    def test_accounts_and_exports_are_the_main_schemas(self):
+        # One source of truth: the drop-in describes no account or export of its own, it points at
+        # exports.schema.json's $defs, by a path relative to its own (editors load it from the file
+        # beside it, jsonschema by $id).
+        self.assertEqual(sorted(set(refs(self.schema))), ["exports.schema.json#/$defs/account",
+                                                          "exports.schema.json#/$defs/export",
+                                                          "exports.schema.json#/$defs/name"])
+        for ref in refs(self.schema):
+            with self.subTest(ref):
+                url, fragment = urljoin(self.schema["$id"], ref).split("#")
+                self.assertEqual(url, self.main["$id"])
+                self.assertIn(fragment.rsplit("/", 1)[1], self.main["$defs"])
+        for section in ("accounts", "exports"):
+            self.assertNotIn("properties", self.schema["properties"][section])
+        self.assertEqual(self.schema["properties"]["accounts"]["propertyNames"],
+                         {"$ref": "exports.schema.json#/$defs/name"})
+        self.assertEqual(self.main["properties"]["accounts"]["propertyNames"], {"$ref": "#/$defs/name"})
+
+    def test_top_level_keys_are_the_loaders(self):
+        # What the loader keeps in a drop-in, learnt from `check`: every key the main file knows, in a
+        # drop-in. A refused key is named where it stands (line 1, column 1 of the drop-in).
+        allowed, refused = set(), set()
+        for key in sorted(loader_keys("kTopKeys")):
+            with self.subTest(key):
+                result = self.check({key: MAIN_VALUES.get(key)})
+                if result.returncode == 0:
+                    allowed.add(key)
+                    continue
+                self.assertEqual(result.returncode, 2, result.stderr)
+                self.assertIn(f"{DROP_IN_NAME}:1:1: {key}: ", result.stderr)
+                refused.add(key)
+        self.assertTrue(refused, "the loader takes every key in a drop-in")
+        self.assertEqual(set(self.schema["properties"]), allowed)
+        self.assertIs(self.schema["additionalProperties"], False)
+        self.assertEqual(set(key for key in MAIN_VALUES if key not in allowed), refused,
+                         "DROP_IN_BAD tries the main file's keys of MAIN_VALUES: add the new one")
+
+    def test_good_drop_ins_are_accepted_by_both(self):
+        for what, drop_in in DROP_IN_GOOD:
+            with self.subTest(what):
+                self.assertEqual(self.errors(drop_in), [])
+                result = self.check(drop_in)
+                self.assertEqual(result.returncode, 0, result.stderr)
+                self.assertIn("; 1 drop-in)", result.stdout, "check read the drop-in")
+
+    def test_bad_drop_ins_are_rejected_by_both_at_the_key(self):
+        for what, drop_in, where, words, loader_says in DROP_IN_BAD:
+            with self.subTest(what):
+                errors = self.errors(drop_in)
+                self.assertTrue(errors, "the schema accepts it")
+                self.assertTrue(all(path[:len(at(where))] == at(where) for path, _ in errors),
+                                f"errors outside {where or 'the top level'}: {errors}")
+                self.assertTrue(any(path == at(where) and words in message for path, message in errors),
+                                f"no error at {where!r} saying {words!r}: {errors}")
+                result = self.check(drop_in)
+                self.assertEqual(result.returncode, 2, result.stdout + result.stderr)
+                self.assertIn(f"{DROP_IN_NAME}:", result.stderr)
+                self.assertIn(loader_says, result.stderr)
 
 
 if __name__ == "__main__":
