@@ -710,6 +710,8 @@ class DropInSchemaTest(unittest.TestCase):
             with self.subTest(ref):
                 url, fragment = urljoin(self.schema["$id"], ref).split("#")
                 self.assertEqual(url, self.main["$id"])
+                # yaml-language-server ignores $id: it resolves the file name against where it loaded this one.
+                self.assertEqual(os.path.join(os.path.dirname(DROP_IN_SCHEMA), ref.split("#")[0]), SCHEMA)
                 self.assertIn(fragment.rsplit("/", 1)[1], self.main["$defs"])
         for section in ("accounts", "exports"):
             self.assertNotIn("properties", self.schema["properties"][section])
