@@ -691,6 +691,28 @@ class DropInSchemaTest(unittest.TestCase):
         doc = yaml.safe_load(drop_in if isinstance(drop_in, str) else yaml.safe_dump(drop_in, sort_keys=False))
         return [(tuple(e.absolute_path), e.message) for e in self.validator.iter_errors(doc)]
 
+    def test_an_empty_accounts_key_in_the_main_file_is_valid_with_include_only(self):
+        """With include:, the accounts may all live in drop-ins and the main file's `accounts:` stay
+        empty: `check` and the main schema agree on it, and both refuse it without include:."""
+        main_validator = jsonschema.Draft202012Validator(self.main)
+        drop_in = {"accounts": {"main": BASE["accounts"]["main"]}}
+        with tempfile.TemporaryDirectory() as d:
+            os.mkdir(os.path.join(d, "conf.d"))
+            with open(os.path.join(d, DROP_IN_NAME), "w") as f:
+                yaml.safe_dump(drop_in, f, sort_keys=False)
+            for include, accepted in ((True, True), (False, False)):
+                doc = {**BASE, "accounts": None, "exports": None}
+                if include:
+                    doc["include"] = "conf.d/*.yaml"
+                path = os.path.join(d, "exportd.yaml")
+                with open(path, "w") as f:
+                    yaml.safe_dump(doc, f, sort_keys=False)
+                result = subprocess.run([DAEMON, "check", "--config", path], capture_output=True, text=True,
+                                        timeout=60)
+                with self.subTest(include=include):
+                    self.assertEqual(result.returncode == 0, accepted, result.stderr)
+                    self.assertEqual(main_validator.is_valid(doc), accepted)
+
     def test_schema_is_valid_draft_2020_12(self):
         self.assertEqual(self.schema["$schema"], "https://json-schema.org/draft/2020-12/schema")
         jsonschema.Draft202012Validator.check_schema(self.schema)
