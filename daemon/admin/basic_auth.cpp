@@ -160,16 +160,18 @@ bool AuthGate::is_throttled(const std::string& client, TimePoint now) {
   return entry->second.count >= limits_.max_failures;
 }
 
+bool AuthGate::refuses(const Failures& failures, TimePoint now) const {
+  return now - failures.since < limits_.failure_window && failures.count >= limits_.max_failures;
+}
+
 bool AuthGate::throttled(const std::string& client, TimePoint now) const {
   const auto entry = failures_.find(client);
-  return entry != failures_.end() && now - entry->second.since < limits_.failure_window &&
-         entry->second.count >= limits_.max_failures;
+  return entry != failures_.end() && refuses(entry->second, now);
 }
 
 std::size_t AuthGate::throttled_addresses(TimePoint now) const {
-  return static_cast<std::size_t>(std::count_if(failures_.begin(), failures_.end(), [&](const auto& entry) {
-    return now - entry.second.since < limits_.failure_window && entry.second.count >= limits_.max_failures;
-  }));
+  return static_cast<std::size_t>(
+      std::count_if(failures_.begin(), failures_.end(), [&](const auto& entry) { return refuses(entry.second, now); }));
 }
 
 void AuthGate::remember_success(const Sha256& key, TimePoint now) {

@@ -106,6 +106,7 @@ class AuthGate {
     std::size_t count = 0;
     TimePoint since{};
   };
+  bool refuses(const Failures& failures, TimePoint now) const;  // within the window and over the limit
   bool is_throttled(const std::string& client, TimePoint now);
   void remember_success(const Sha256& key, TimePoint now);
   void count_failure(const std::string& client, TimePoint now);
