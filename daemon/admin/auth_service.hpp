@@ -31,6 +31,9 @@ class AuthService {
   // allowed, unauthorized, throttled or busy. Resumes on the caller's executor.
   boost::asio::awaitable<AuthVerdict> check(std::optional<std::string> authorization, std::string client);
   void set_users(AuthGate::Users users) { gate_.set_users(std::move(users)); }
+  // For /metrics: the gate's answers so far, and the addresses it throttles now.
+  const AuthCounts& counts() const { return gate_.counts(); }
+  std::size_t throttled_addresses() const { return gate_.throttled_addresses(now_()); }
 
  private:
   AuthGate gate_;

@@ -92,13 +92,18 @@ AuthAttempt AuthGate::begin(std::optional<std::string_view> authorization, const
     attempt.verdict = AuthVerdict::allowed;
     return attempt;
   }
-  if (!authorization) return attempt;  // a client's first try, as browsers do: not a failure
+  if (!authorization) {  // a client's first try, as browsers do: not a failure
+    ++counts_.missing;
+    return attempt;
+  }
   auto credentials = parse_basic_authorization(*authorization);
   if (!credentials) {
     if (is_throttled(client, now)) {
+      ++counts_.throttled;
       attempt.verdict = AuthVerdict::throttled;
       return attempt;
     }
+    ++counts_.malformed;
     count_failure(client, now);
     return attempt;
   }
@@ -109,15 +114,18 @@ AuthAttempt AuthGate::begin(std::optional<std::string_view> authorization, const
   if (attempt.known_user) {
     const auto hit = cache_.find(attempt.key);
     if (hit != cache_.end() && hit->second > now) {
+      ++counts_.cached;
       attempt.verdict = AuthVerdict::allowed;
       return attempt;
     }
   }
   if (is_throttled(client, now)) {
+    ++counts_.throttled;
     attempt.verdict = AuthVerdict::throttled;
     return attempt;
   }
   if (running_ >= limits_.max_concurrent_checks) {
+    ++counts_.busy;
     attempt.verdict = AuthVerdict::busy;
     return attempt;
   }
@@ -134,8 +142,10 @@ AuthVerdict AuthGate::finish(const AuthAttempt& attempt, const std::string& clie
   const auto user = users_.find(attempt.user);
   if (matched && attempt.known_user && user != users_.end() && user->second == attempt.hash) {
     remember_success(attempt.key, now);
+    ++counts_.ok;
     return AuthVerdict::allowed;
   }
+  ++counts_.wrong;
   count_failure(client, now);
   return AuthVerdict::unauthorized;
 }
@@ -150,10 +160,18 @@ bool AuthGate::is_throttled(const std::string& client, TimePoint now) {
   return entry->second.count >= limits_.max_failures;
 }
 
+bool AuthGate::refuses(const Failures& failures, TimePoint now) const {
+  return now - failures.since < limits_.failure_window && failures.count >= limits_.max_failures;
+}
+
 bool AuthGate::throttled(const std::string& client, TimePoint now) const {
   const auto entry = failures_.find(client);
-  return entry != failures_.end() && now - entry->second.since < limits_.failure_window &&
-         entry->second.count >= limits_.max_failures;
+  return entry != failures_.end() && refuses(entry->second, now);
+}
+
+std::size_t AuthGate::throttled_addresses(TimePoint now) const {
+  return static_cast<std::size_t>(
+      std::count_if(failures_.begin(), failures_.end(), [&](const auto& entry) { return refuses(entry.second, now); }));
 }
 
 void AuthGate::remember_success(const Sha256& key, TimePoint now) {

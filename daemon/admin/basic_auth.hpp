@@ -11,11 +11,13 @@
 // - A client address with max_failures wrong passwords inside failure_window gets `throttled`
 //   without a check until the window ends; already proven credentials still pass from it.
 // - At most max_concurrent_checks checks run at once (`busy` beyond that), whoever sends them.
+// - Every decision is counted (AuthCounts) for /metrics, so an operator sees someone guessing.
 #pragma once
 
 #include <array>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -51,6 +53,19 @@ enum class AuthVerdict {
 
 using Sha256 = std::array<unsigned char, 32>;
 
+// How the gate answered requests while users were configured, for /metrics. An unknown user counts
+// as `wrong`, like a wrong password: as in the answer's timing, the counts do not tell which user
+// names exist. Requests let in because no users are configured are not counted.
+struct AuthCounts {
+  std::uint64_t ok = 0;         // password checked, and right
+  std::uint64_t cached = 0;     // credentials proven within cache_ttl: let in without a check
+  std::uint64_t wrong = 0;      // password checked, and wrong (or the user unknown)
+  std::uint64_t malformed = 0;  // an Authorization header that is not Basic user:password; a failure
+  std::uint64_t missing = 0;    // no Authorization header: a client's first try, not a failure
+  std::uint64_t throttled = 0;  // 429 without a check
+  std::uint64_t busy = 0;       // 503: too many checks running
+};
+
 struct AuthAttempt {
   AuthVerdict verdict = AuthVerdict::unauthorized;
   // For verify only:
@@ -82,12 +97,16 @@ class AuthGate {
 
   std::size_t cached() const { return cache_.size(); }
   std::size_t checks_running() const { return running_; }
+  const AuthCounts& counts() const { return counts_; }
+  // Addresses refused as `throttled` now. Walks the failure table (at most max_clients_tracked).
+  std::size_t throttled_addresses(TimePoint now) const;
 
  private:
   struct Failures {
     std::size_t count = 0;
     TimePoint since{};
   };
+  bool refuses(const Failures& failures, TimePoint now) const;  // within the window and over the limit
   bool is_throttled(const std::string& client, TimePoint now);
   void remember_success(const Sha256& key, TimePoint now);
   void count_failure(const std::string& client, TimePoint now);
@@ -97,6 +116,7 @@ class AuthGate {
   std::map<Sha256, TimePoint> cache_;  // key -> expiry
   std::map<std::string, Failures> failures_;
   std::size_t running_ = 0;
+  AuthCounts counts_;
 };
 
 }  // namespace apsis::admin

@@ -4,6 +4,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
+#include "admin/auth_service.hpp"
 #include "admin/listen_address.hpp"
 #include "admin/tls_context.hpp"
 #include "jobs/job_steps.hpp"
@@ -104,6 +105,23 @@ void write_counters(PrometheusText& out, const metrics::Metrics& m) {
       .sample(static_cast<double>(m.job_row_writes));
 }
 
+// Someone guessing passwords shows as `wrong` and `throttled` rising. Written only while users are
+// configured: without them every request passes unchecked and there is nothing to count.
+void write_admin_auth(PrometheusText& out, const admin::AuthService& auth) {
+  const auto& c = auth.counts();
+  out.family("apsis_admin_auth_total",
+             "Admin endpoint requests by authentication result (an unknown user counts as wrong)",
+             MetricType::counter);
+  for (const auto& [result, count] : {std::pair{"ok", c.ok}, std::pair{"cached", c.cached},
+                                      std::pair{"wrong", c.wrong}, std::pair{"malformed", c.malformed},
+                                      std::pair{"missing", c.missing}, std::pair{"throttled", c.throttled},
+                                      std::pair{"busy", c.busy}})
+    out.sample({{"result", result}}, static_cast<double>(count));
+  out.family("apsis_admin_auth_throttled_addresses", "Client addresses refused with 429 for too many wrong passwords",
+             MetricType::gauge)
+      .sample(static_cast<double>(auth.throttled_addresses()));
+}
+
 void write_lateness(PrometheusText& out, const metrics::MillisecondHistogram& lateness) {
   std::vector<double> bounds;
   std::vector<std::uint64_t> counts;
@@ -200,6 +218,7 @@ admin::AdminResponse Daemon::metrics_page() {
              MetricType::gauge);
   for (const auto& [name, task] : schedules_) out.sample({{"export", name}}, seconds_since_epoch(task->next));
   if (keeper_) write_leases(out);
+  if (admin_auth_ && admin_auth_->enabled()) write_admin_auth(out, *admin_auth_);
   return {200, std::string(PrometheusText::kContentType), out.str()};
 }
 

@@ -1,8 +1,8 @@
 """The admin endpoint over a network: HTTPS with the operator's certificate and basic auth with bcrypt
 hashes (admin_web), seen by a real TLS client. Right, wrong and missing passwords; plain HTTP on the
-TLS port; a client that guesses too often is throttled while proven logins still pass; a flood of
-wrong passwords from many addresses does not stop a job from polling to its end; SIGHUP swaps the
-users."""
+TLS port; a client that guesses too often is throttled, and counted on /metrics, while proven logins
+still pass; a flood of wrong passwords from many addresses does not stop a job from polling to its
+end; SIGHUP swaps the users."""
 
 import base64
 import http.client
@@ -116,6 +116,11 @@ class AdminAuthTest(unittest.TestCase):
         self.assertEqual(statuses[:10], [401] * 10)
         self.assertEqual(statuses[10:], [429, 429])
         self.assertEqual(self.daemon.log().count("10 wrong passwords from 127.0.0.7 within 60 s"), 1)
+        # The operator sees the guessing on /metrics (alice's login from before is cached).
+        body = self.get("/metrics", ALICE)[2]
+        self.assertIn('apsis_admin_auth_total{result="wrong"} 10\n', body)
+        self.assertIn('apsis_admin_auth_total{result="throttled"} 2\n', body)
+        self.assertIn("apsis_admin_auth_throttled_addresses 1\n", body)
         # A new guess, even for another user, is not checked; alice's proven login still passes.
         self.assertEqual(self.get("/metrics", basic("bob", "x"), source=guesser)[0], 429)
         self.assertEqual(self.get("/metrics", ALICE, source=guesser)[0], 200)

@@ -171,6 +171,40 @@ TEST_CASE("a reload that removes the user or changes the hash during a check ref
   CHECK(gate.cached() == 0);
 }
 
+TEST_CASE("the gate counts its answers, an unknown user as wrong, and the addresses it throttles") {
+  AuthGate open;
+  run(open, std::nullopt, "10.0.0.1", kStart);
+  CHECK(open.counts().missing == 0);  // without users nothing is checked, so nothing is counted
+  AuthGate gate({{"alice", kHash}}, small_limits());
+  CHECK(run(gate, kRight, "10.0.0.9", kStart) == AuthVerdict::allowed);
+  CHECK(run(gate, kRight, "10.0.0.9", kStart + 1s) == AuthVerdict::allowed);
+  run(gate, std::nullopt, "10.0.0.1", kStart + 1s);
+  run(gate, kWrong, "10.0.0.1", kStart + 1s);
+  run(gate, kStranger, "10.0.0.1", kStart + 1s);
+  CHECK(gate.throttled_addresses(kStart + 1s) == 0);
+  run(gate, "Basic !!", "10.0.0.1", kStart + 1s);
+  CHECK(gate.throttled_addresses(kStart + 1s) == 1);
+  CHECK(run(gate, kWrong, "10.0.0.1", kStart + 2s) == AuthVerdict::throttled);
+  CHECK(run(gate, "Basic !!", "10.0.0.1", kStart + 2s) == AuthVerdict::throttled);
+  const auto a = gate.begin(kWrong, "10.0.0.2", kStart + 2s);
+  const auto b = gate.begin(kWrong, "10.0.0.3", kStart + 2s);
+  CHECK(gate.begin(kWrong, "10.0.0.4", kStart + 2s).verdict == AuthVerdict::busy);
+  gate.finish(a, "10.0.0.2", false, kStart + 2s);
+  gate.finish(b, "10.0.0.3", false, kStart + 2s);
+  const auto& c = gate.counts();
+  CHECK(c.ok == 1);
+  CHECK(c.cached == 1);
+  CHECK(c.missing == 1);
+  CHECK(c.wrong == 4);  // alice's wrong password and mallory alike: the names stay secret
+  CHECK(c.malformed == 1);
+  CHECK(c.throttled == 2);
+  CHECK(c.busy == 1);
+  CHECK(gate.throttled_addresses(kStart + 60s) == 1);
+  CHECK(gate.throttled_addresses(kStart + 61s) == 0);  // the window is over
+  gate.set_users({{"alice", kHash}});
+  CHECK(gate.counts().ok == 1);  // a reload keeps the counts: they are counters
+}
+
 namespace {
 
 const std::string kCert(test_pem::kCertificate);
