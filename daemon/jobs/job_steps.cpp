@@ -53,6 +53,17 @@ std::vector<std::filesystem::path> collision_names(const config::ExportDefinitio
 // client has already retried what heals; cancellation never gets here (it stays an exception).
 Event api_failed(const apsis_one::ApiFailure& failure) { return event::ApiFailed{failure.message, failure.status}; }
 
+enum class SinkCall { write, publish };
+
+// What a sink failure does to the job. A piece that cannot be written ends the job with the
+// file system's message. At publish, a file system failure (the last piece, fsync, the move into
+// place) ends it as "publishing the file failed"; content that fails its own check (a gzip stream
+// cut short, an empty file), whole by HTTP framing, is fetched again.
+Event sink_failed(SinkCall call, const sink::SinkFailure& failure) {
+  if (call == SinkCall::write) return event::Failed{failure.message};
+  return event::DownloadFailed{failure.message, failure.kind == sink::SinkFailure::Kind::unverified};
+}
+
 // One job's step, with everything it touches at hand.
 class Step {
  public:
@@ -164,7 +175,14 @@ class Step {
       for (auto bytes = co_await body->read_some(); !bytes.empty(); bytes = co_await body->read_some()) {
         job_.bytes_received += bytes.size();
         if (context_.metrics) context_.metrics->bytes_downloaded += bytes.size();
-        co_await download->write(bytes);
+        const auto written = co_await download->write(bytes);
+        if (!written) {
+          failure = sink_failed(SinkCall::write, written.error());
+          // The staged file and the connection go before the row says failed.
+          download.reset();
+          body.reset();
+          break;
+        }
       }
     } catch (const http::NetworkError& e) {
       if (is_cancellation(e.code())) throw;
@@ -179,20 +197,12 @@ class Step {
     }
     body.reset();  // the connection goes back to the pool
     co_await confirm_lease();  // a file another instance may publish too is never published here
-    sink::Published published;
-    try {
-      published = co_await download->publish();
-    } catch (const std::system_error& e) {
-      failure = event::DownloadFailed{e.what(), false};
-    } catch (const boost::system::system_error& e) {
-      if (is_cancellation(e.code())) throw;
-      failure = event::DownloadFailed{e.what(), false};
-    } catch (const std::exception& e) {
-      // Whole by HTTP framing but failing its own integrity check: fetch again.
-      failure = event::DownloadFailed{e.what(), true};
+    const auto published = co_await download->publish();
+    if (!published) {
+      failure = sink_failed(SinkCall::publish, published.error());
+      co_return co_await apply(*failure);
     }
-    if (failure) co_return co_await apply(*failure);
-    co_return co_await deliver(published, content_type, encoding);
+    co_return co_await deliver(*published, content_type, encoding);
   }
 
   // Several instances on one PostgreSQL table: LeaseLost (the step ends, the job goes to the lease's
