@@ -154,9 +154,11 @@ http::Request ApsisClient::submit_request(const config::ExportDefinition& defini
   return request;
 }
 
-asio::awaitable<Submitted> ApsisClient::submit(const config::ExportDefinition& definition, const std::string& body,
-                                               const std::function<boost::asio::awaitable<void>()>& on_attempt, const SubmitLimits& limits,
-                                               budget::AccountBudget::Ticket first) {
+asio::awaitable<Result<Submitted, ApiFailure>> ApsisClient::submit(
+    const config::ExportDefinition& definition, const std::string& body,
+    const std::function<boost::asio::awaitable<void>()>& on_attempt, const SubmitLimits& limits,
+    budget::AccountBudget::Ticket first) {
+  using Kind = ApiFailure::Kind;
   const CallSpec call{apsis_one::Call::submit, definition.kind == config::ExportKind::events
                                                ? budget::CallKind::event_submit
                                                : budget::CallKind::submit};
@@ -165,6 +167,7 @@ asio::awaitable<Submitted> ApsisClient::submit(const config::ExportDefinition& d
   for (int attempt = 0; attempt < retry_.max_attempts; ++attempt) {
     std::optional<Milliseconds> retry_after;
     std::string asked;  // what the answer's Retry-After said, for the log
+    std::optional<ApiFailure> failure;  // ends the submit, never retried
     try {
       auto request = submit_request(definition, body);
       auto ticket = attempt == 0 ? std::move(first) : budget::AccountBudget::Ticket();
@@ -175,67 +178,89 @@ asio::awaitable<Submitted> ApsisClient::submit(const config::ExportDefinition& d
         // The export exists at APSIS now: a second POST would create another, so no retry.
         std::string why;
         auto poll_url = find_poll_url(response.body, account_.poll_url_field, &why);
-        if (!poll_url)
-          throw ApsisError("APSIS One accepted the export (" + std::to_string(response.status) + ") but " + why +
-                               "; not submitting again, since each submit creates another export",
-                           response.status);
-        co_return Submitted{std::move(*poll_url), response.status};
+        if (poll_url) co_return Submitted{std::move(*poll_url), response.status};
+        failure = ApiFailure{Kind::bad_answer,
+                             "APSIS One accepted the export (" + std::to_string(response.status) + ") but " + why +
+                                 "; not submitting again, since each submit creates another export",
+                             response.status};
+      } else {
+        last_problem = describe_failure(call.call, response.status, response.body);
+        last_status = response.status;
+        if (verdict != Verdict::transient && verdict != Verdict::rate_limited) {
+          failure = ApiFailure{Kind::refused, last_problem, response.status};
+        } else {
+          const auto header = response.headers["Retry-After"];
+          retry_after = parse_retry_after(header, now_());
+          if (retry_after) asked = " (Retry-After: " + std::string(header.data(), header.size()) + ")";
+          retry_after = bounded_retry_after(retry_after, retry_.backoff.max_delay);
+        }
       }
-      last_problem = describe_failure(call.call, response.status, response.body);
-      last_status = response.status;
-      if (verdict != Verdict::transient && verdict != Verdict::rate_limited)
-        throw ApsisError(last_problem, response.status);
-      const auto header = response.headers["Retry-After"];
-      retry_after = parse_retry_after(header, now_());
-      if (retry_after) asked = " (Retry-After: " + std::string(header.data(), header.size()) + ")";
-      retry_after = bounded_retry_after(retry_after, retry_.backoff.max_delay);
     } catch (const TokenUnavailable& e) {
       // Not sent: the account's token fetch failed, and nobody asks again before its retry time.
       last_problem = e.what();
       last_status.reset();
       retry_after = until(e.retry_at(), now_());
+    } catch (const ApsisError& e) {
+      // The token endpoint refused the account's credentials (or answered without a token).
+      failure = ApiFailure{Kind::refused, e.what(), e.status()};
     } catch (const http::NetworkError& e) {
       if (http::is_cancellation(e.code())) throw;
-      // Sent but unanswered: APSIS may have created the export, and a second POST would create another.
-      if (e.request_may_have_arrived())
-        throw ApsisError(std::string("export submit: ") + e.what() +
-                         " after the request was sent; it may have reached APSIS One, so it is not sent again "
-                         "(each submit creates another export)");
-      if (!http::is_transient_network_error(e.code())) throw ApsisError(std::string("export submit: ") + e.what());
-      last_problem = std::string("export submit: ") + e.what();
-      last_status.reset();
+      if (e.request_may_have_arrived()) {
+        // Sent but unanswered: APSIS may have created the export, and a second POST would create another.
+        failure = ApiFailure{Kind::maybe_sent,
+                             std::string("export submit: ") + e.what() +
+                                 " after the request was sent; it may have reached APSIS One, so it is not sent "
+                                 "again (each submit creates another export)",
+                             std::nullopt};
+      } else if (!http::is_transient_network_error(e.code())) {
+        failure = ApiFailure{Kind::network, std::string("export submit: ") + e.what(), std::nullopt};
+      } else {
+        last_problem = std::string("export submit: ") + e.what();
+        last_status.reset();
+      }
     } catch (const boost::system::system_error& e) {
       if (http::is_cancellation(e.code())) throw;
-      if (!http::is_transient_network_error(e.code())) throw ApsisError(std::string("export submit: ") + e.what());
-      last_problem = std::string("export submit: ") + e.what();
-      last_status.reset();
+      if (!http::is_transient_network_error(e.code())) {
+        failure = ApiFailure{Kind::network, std::string("export submit: ") + e.what(), std::nullopt};
+      } else {
+        last_problem = std::string("export submit: ") + e.what();
+        last_status.reset();
+      }
     }
+    if (failure) co_return std::move(*failure);
     if (attempt + 1 >= retry_.max_attempts) break;
     const auto delay = retry_after.value_or(backoff_delay(retry_.backoff, attempt, random_));
     const std::string attempt_text = "submit attempt " + std::to_string(attempt + 1) + " of " +
                                      std::to_string(retry_.max_attempts) + ": " + last_problem + asked;
     if (limits.retry_deadline && now_() + delay > *limits.retry_deadline)
-      throw ApsisError(attempt_text + "; waiting " + format_duration(delay) +
-                           " to retry would pass the export's next scheduled slot (" +
-                           format_iso8601(*limits.retry_deadline) + "), so this slot gives up",
-                       last_status);
+      co_return ApiFailure{Kind::past_deadline,
+                           attempt_text + "; waiting " + format_duration(delay) +
+                               " to retry would pass the export's next scheduled slot (" +
+                               format_iso8601(*limits.retry_deadline) + "), so this slot gives up",
+                           last_status};
     if (limits.on_retry) limits.on_retry(attempt_text + "; retrying in " + format_duration(delay));
     co_await sleep_for(delay);
   }
-  throw ApsisError("gave up after " + std::to_string(retry_.max_attempts) + " submit attempts; last: " + last_problem,
-                   last_status);
+  co_return ApiFailure{Kind::gave_up,
+                       "gave up after " + std::to_string(retry_.max_attempts) + " submit attempts; last: " +
+                           last_problem,
+                       last_status};
 }
 
-asio::awaitable<PollAnswer> ApsisClient::poll(const std::string& poll_url, config::PollUrlField field,
-                                              const config::ExportDefinition& definition,
-                                              budget::AccountBudget::Ticket ticket) {
+asio::awaitable<Result<PollAnswer, ApiFailure>> ApsisClient::poll(const std::string& poll_url,
+                                                                  config::PollUrlField field,
+                                                                  const config::ExportDefinition& definition,
+                                                                  budget::AccountBudget::Ticket ticket) {
+  using Kind = ApiFailure::Kind;
   const CallSpec call{apsis_one::Call::poll, budget::CallKind::poll, field};
   std::string error;
   const auto url = http::resolve_reference(base_, poll_url, &error);
-  if (!url) throw ApsisError("APSIS One gave an unusable poll URL: " + error);
+  if (!url) co_return ApiFailure{Kind::bad_url, "APSIS One gave an unusable poll URL: " + error, std::nullopt};
   if (url->origin() != base_.origin())
-    throw ApsisError("the poll URL is on " + url->origin() + ", not on the account's origin " + base_.origin() +
-                     "; refusing to send the API token there");
+    co_return ApiFailure{Kind::foreign_origin, "the poll URL is on " + url->origin() +
+                                                   ", not on the account's origin " + base_.origin() +
+                                                   "; refusing to send the API token there",
+                         std::nullopt};
 
   http::Request request;
   request.url = *url;
@@ -245,18 +270,26 @@ asio::awaitable<PollAnswer> ApsisClient::poll(const std::string& poll_url, confi
   request.timeout = account_.request_timeout;
 
   PollAnswer answer;
+  std::optional<ApiFailure> failure;
+  bool answered = false;
   try {
     answer.response = co_await send_authorized(call, std::move(request), std::move(ticket), nullptr, nullptr);
+    answered = true;
   } catch (const TokenUnavailable& e) {
     answer.detail = std::string("poll: ") + e.what();
     answer.retry_after = until(e.retry_at(), now_());
-    co_return answer;
+  } catch (const ApsisError& e) {
+    // The token endpoint refused the account's credentials (or answered without a token).
+    failure = ApiFailure{Kind::refused, e.what(), e.status()};
   } catch (const boost::system::system_error& e) {
     if (http::is_cancellation(e.code())) throw;
-    if (!http::is_transient_network_error(e.code())) throw ApsisError(std::string("poll: ") + e.what());
-    answer.detail = std::string("poll: ") + e.what();
-    co_return answer;
+    if (!http::is_transient_network_error(e.code()))
+      failure = ApiFailure{Kind::network, std::string("poll: ") + e.what(), std::nullopt};
+    else
+      answer.detail = std::string("poll: ") + e.what();
   }
+  if (failure) co_return std::move(*failure);
+  if (!answered) co_return std::move(answer);
   auto& response = answer.response;
   answer.status = response.status;
   answer.verdict = classify(call.call, response.status, response.body, field);
@@ -267,7 +300,7 @@ asio::awaitable<PollAnswer> ApsisClient::poll(const std::string& poll_url, confi
   if (answer.verdict == Verdict::rate_limited || answer.verdict == Verdict::transient)
     answer.retry_after =
         bounded_retry_after(parse_retry_after(response.headers["Retry-After"], now_()), retry_.backoff.max_delay);
-  co_return answer;
+  co_return std::move(answer);
 }
 
 }  // namespace apsis::apsis_one

@@ -30,14 +30,15 @@ class ApsisClient final : public ExportApi {
   ApsisClient(std::shared_ptr<http::Client> http, const config::Account& account, const config::RetryPolicy& retry,
               NowFunction now, Random& random, metrics::Metrics* metrics = nullptr);
 
-  boost::asio::awaitable<Submitted> submit(const config::ExportDefinition& definition, const std::string& body,
-                                           const std::function<boost::asio::awaitable<void>()>& on_attempt, const SubmitLimits& limits,
-                                           budget::AccountBudget::Ticket first) override;
+  boost::asio::awaitable<Result<Submitted, ApiFailure>> submit(
+      const config::ExportDefinition& definition, const std::string& body,
+      const std::function<boost::asio::awaitable<void>()>& on_attempt, const SubmitLimits& limits,
+      budget::AccountBudget::Ticket first) override;
   // A 200's body stays unread in PollAnswer::body, holding one of the account's max_connections
   // request slots until it is drained or dropped.
-  boost::asio::awaitable<PollAnswer> poll(const std::string& poll_url, config::PollUrlField field,
-                                          const config::ExportDefinition& definition,
-                                          budget::AccountBudget::Ticket ticket) override;
+  boost::asio::awaitable<Result<PollAnswer, ApiFailure>> poll(const std::string& poll_url, config::PollUrlField field,
+                                                              const config::ExportDefinition& definition,
+                                                              budget::AccountBudget::Ticket ticket) override;
   budget::AccountBudget& budget() override { return budget_; }
   const budget::AccountBudget& budget() const { return budget_; }
 

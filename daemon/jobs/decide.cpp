@@ -41,9 +41,9 @@ class Decider {
     return poll_after(backoff_delay(policy_.polling.backoff, 0, random_), JobState::submitted, RowWrite::submitted);
   }
 
-  Decision operator()(const event::SubmitRefused& refused) {
-    if (refused.status) row().last_http_status = static_cast<std::int32_t>(*refused.status);
-    return finish(JobState::failed, refused.reason);
+  Decision operator()(const event::ApiFailed& failed) {
+    if (failed.status) row().last_http_status = static_cast<std::int32_t>(*failed.status);
+    return finish(JobState::failed, failed.reason);
   }
 
   Decision operator()(const event::PollAnswered& answer) {

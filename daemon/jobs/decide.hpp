@@ -40,7 +40,7 @@ struct SubmitAccepted {
   config::PollUrlField field{config::PollUrlField::file_download_url};
   unsigned status{0};
 };
-struct SubmitRefused {  // refused for good, or retries ran out
+struct ApiFailed {  // a submit or a poll failed for good (apsis_one::ApiFailure): refused, retries ran out, an unusable URL
   std::string reason;
   std::optional<unsigned> status;
 };
@@ -60,7 +60,7 @@ struct Failed {  // anything else that ends the job: an unusable answer, a file 
   std::string reason;
 };
 }  // namespace event
-using Event = std::variant<event::Resumed, event::PollTurn, event::SubmitAccepted, event::SubmitRefused,
+using Event = std::variant<event::Resumed, event::PollTurn, event::SubmitAccepted, event::ApiFailed,
                            event::PollAnswered, event::DownloadFailed, event::Published, event::Failed>;
 
 enum class Action {

@@ -4,7 +4,6 @@
 #include <boost/system/system_error.hpp>
 
 #include "after_publish/after_publish.hpp"
-#include "apsis/errors.hpp"
 #include "config/output_template.hpp"
 #include "http/client.hpp"
 #include "jobs/submit_body.hpp"
@@ -49,6 +48,22 @@ std::vector<std::filesystem::path> collision_names(const config::ExportDefinitio
   return names;
 }
 
+// What an API failure does to the job, whichever step met it and whatever its kind: the job fails
+// with the failure's message, and the HTTP status that refused it (if any) becomes its last. The
+// client has already retried what heals; cancellation never gets here (it stays an exception).
+Event api_failed(const apsis_one::ApiFailure& failure) { return event::ApiFailed{failure.message, failure.status}; }
+
+enum class SinkCall { write, publish };
+
+// What a sink failure does to the job. A piece that cannot be written ends the job with the
+// file system's message. At publish, a file system failure (the last piece, fsync, the move into
+// place) ends it as "publishing the file failed"; content that fails its own check (a gzip stream
+// cut short, an empty file), whole by HTTP framing, is fetched again.
+Event sink_failed(SinkCall call, const sink::SinkFailure& failure) {
+  if (call == SinkCall::write) return event::Failed{failure.message};
+  return event::DownloadFailed{failure.message, failure.kind == sink::SinkFailure::Kind::unverified};
+}
+
 // One job's step, with everything it touches at hand.
 class Step {
  public:
@@ -83,14 +98,14 @@ class Step {
     };
     const apsis_one::SubmitLimits limits{[this](const std::string& message) { log(Level::warning, message); },
                                          next_slot(definition, now())};
+    const auto body = submit_body(definition, job_.row);
+    const auto submitted = co_await api_.submit(definition, body, on_attempt, limits, std::move(ticket));
     Event outcome;
-    try {
-      const auto body = submit_body(definition, job_.row);
-      const auto submitted = co_await api_.submit(definition, body, on_attempt, limits, std::move(ticket));
-      if (!submitted.poll_url.note.empty()) log(Level::warning, submitted.poll_url.note);
-      outcome = event::SubmitAccepted{submitted.poll_url.url, submitted.poll_url.field, submitted.status};
-    } catch (const apsis_one::ApsisError& e) {
-      outcome = event::SubmitRefused{e.what(), e.status()};
+    if (submitted) {
+      if (!submitted->poll_url.note.empty()) log(Level::warning, submitted->poll_url.note);
+      outcome = event::SubmitAccepted{submitted->poll_url.url, submitted->poll_url.field, submitted->status};
+    } else {
+      outcome = api_failed(submitted.error());
     }
     auto decision = co_await apply(outcome);
     if (decision.row.state == JobState::submitted)
@@ -104,7 +119,12 @@ class Step {
     if (turn.action != Action::poll) co_return co_await record(std::move(turn));
     record_timer_lateness();
     job_.last_polled_at = now();
-    auto answer = co_await api_.poll(job_.row.poll_url, job_.row.poll_url_field, *job_.definition, std::move(ticket));
+    auto polled = co_await api_.poll(job_.row.poll_url, job_.row.poll_url_field, *job_.definition, std::move(ticket));
+    if (!polled) {
+      const Event failed = api_failed(polled.error());
+      co_return co_await apply(failed);
+    }
+    auto& answer = *polled;
     auto body = std::move(answer.body);
     const Event answered =
         event::PollAnswered{answer.verdict, answer.status, answer.detail, answer.retry_after, answer.body_cut};
@@ -155,7 +175,14 @@ class Step {
       for (auto bytes = co_await body->read_some(); !bytes.empty(); bytes = co_await body->read_some()) {
         job_.bytes_received += bytes.size();
         if (context_.metrics) context_.metrics->bytes_downloaded += bytes.size();
-        co_await download->write(bytes);
+        const auto written = co_await download->write(bytes);
+        if (!written) {
+          failure = sink_failed(SinkCall::write, written.error());
+          // The staged file and the connection go before the row says failed.
+          download.reset();
+          body.reset();
+          break;
+        }
       }
     } catch (const http::NetworkError& e) {
       if (is_cancellation(e.code())) throw;
@@ -170,20 +197,12 @@ class Step {
     }
     body.reset();  // the connection goes back to the pool
     co_await confirm_lease();  // a file another instance may publish too is never published here
-    sink::Published published;
-    try {
-      published = co_await download->publish();
-    } catch (const std::system_error& e) {
-      failure = event::DownloadFailed{e.what(), false};
-    } catch (const boost::system::system_error& e) {
-      if (is_cancellation(e.code())) throw;
-      failure = event::DownloadFailed{e.what(), false};
-    } catch (const std::exception& e) {
-      // Whole by HTTP framing but failing its own integrity check: fetch again.
-      failure = event::DownloadFailed{e.what(), true};
+    const auto published = co_await download->publish();
+    if (!published) {
+      failure = sink_failed(SinkCall::publish, published.error());
+      co_return co_await apply(*failure);
     }
-    if (failure) co_return co_await apply(*failure);
-    co_return co_await deliver(published, content_type, encoding);
+    co_return co_await deliver(*published, content_type, encoding);
   }
 
   // Several instances on one PostgreSQL table: LeaseLost (the step ends, the job goes to the lease's
@@ -260,14 +279,12 @@ class Step {
   }
 
   // ---- decisions ----------------------------------------------------------------------------------
-  // Anything a step throws but cancellation ends the job as failed, written like any decision.
+  // Anything a step throws but cancellation ends the job as failed, written like any decision. (The
+  // API's failures are results, handled where they arrive: this is for the unexpected.)
   asio::awaitable<Decision> guarded(const std::function<asio::awaitable<Decision>()>& step) {
     std::string failure;
     try {
       co_return co_await step();
-    } catch (const apsis_one::ApsisError& e) {
-      if (e.status()) job_.row.last_http_status = static_cast<std::int32_t>(*e.status());
-      failure = e.what();
     } catch (const std::exception& e) {
       if (is_cancellation(e)) throw;
       failure = e.what();

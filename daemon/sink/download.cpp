@@ -4,6 +4,7 @@
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <stdexcept>
 
 #include "util/blocking.hpp"
+#include "util/errors.hpp"
 
 namespace apsis::sink {
 
@@ -34,6 +36,24 @@ bool holds(const std::filesystem::path& path, std::uint64_t bytes, const std::st
   }
   ::close(fd);
   return n == 0 && size == bytes && hash.hex_digest() == sha256;
+}
+
+// What the sink threw, as the failure its caller acts on. A failed system call is io, with its
+// operation, path and errno; any other failure (the content's own check) is unverified.
+SinkFailure failure_of(const std::exception& error) {
+  SinkFailure failure{SinkFailure::Kind::unverified, {}, {}, {}, error.what()};
+  if (const auto* io = dynamic_cast<const IoError*>(&error)) {
+    failure.operation = io->operation();
+    failure.path = io->path();
+  }
+  if (const auto* system = dynamic_cast<const std::system_error*>(&error)) {
+    failure.kind = SinkFailure::Kind::io;
+    failure.code = system->code();
+  } else if (const auto* boost_system = dynamic_cast<const boost::system::system_error*>(&error)) {
+    failure.kind = SinkFailure::Kind::io;
+    failure.code = boost_system->code();
+  }
+  return failure;
 }
 
 }  // namespace
@@ -83,7 +103,31 @@ asio::awaitable<void> Download::wait_for_piece() {
   if (state_->failure) std::rethrow_exception(std::exchange(state_->failure, nullptr));
 }
 
-asio::awaitable<void> Download::write(std::span<const char> bytes) {
+asio::awaitable<Result<void, SinkFailure>> Download::write(std::span<const char> bytes) {
+  std::optional<SinkFailure> failure;
+  try {
+    co_await hand_over(bytes);
+  } catch (const std::system_error& e) {
+    failure = failure_of(e);
+  }
+  if (failure) co_return std::move(*failure);
+  co_return Result<void, SinkFailure>();
+}
+
+asio::awaitable<Result<Published, SinkFailure>> Download::publish() {
+  std::optional<SinkFailure> failure;
+  try {
+    co_return co_await publish_or_throw();
+  } catch (const boost::system::system_error& e) {
+    if (is_cancellation(e.code())) throw;
+    failure = failure_of(e);
+  } catch (const std::exception& e) {
+    failure = failure_of(e);
+  }
+  co_return std::move(*failure);
+}
+
+asio::awaitable<void> Download::hand_over(std::span<const char> bytes) {
   if (!worker_) {
     state_->sink.write(bytes);
     co_return;
@@ -109,7 +153,7 @@ asio::awaitable<void> Download::write(std::span<const char> bytes) {
   });
 }
 
-asio::awaitable<Published> Download::publish() {
+asio::awaitable<Published> Download::publish_or_throw() {
   co_await wait_for_piece();
   std::optional<Published> published;
   std::exception_ptr failure;

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "sink/gzip_check.hpp"
+#include "sink/sink_failure.hpp"
 #include "sink/sha256.hpp"
 #include "sink/staged_file.hpp"
 
@@ -45,11 +46,13 @@ class Download {
   Download(const Download&) = delete;
   Download& operator=(const Download&) = delete;
 
-  // Takes a copy of `bytes`. Waits for the previous piece first; rethrows its error (disk full...).
-  boost::asio::awaitable<void> write(std::span<const char> bytes);
-  // Throws std::runtime_error (the file is then discarded) if the gzip stream is incomplete or
-  // corrupt or the content is empty when it must not be, std::system_error if the file cannot be made durable.
-  boost::asio::awaitable<Published> publish();
+  // Takes a copy of `bytes`. Waits for the previous piece first, and returns its failure (disk
+  // full...) as an io SinkFailure.
+  boost::asio::awaitable<Result<void, SinkFailure>> write(std::span<const char> bytes);
+  // Returns an unverified SinkFailure (the file is then discarded) if the gzip stream is incomplete
+  // or corrupt or the content is empty when it must not be, an io one if the last piece failed or the
+  // file cannot be made durable or put in place. Throws only for cancellation (shutdown).
+  boost::asio::awaitable<Result<Published, SinkFailure>> publish();
 
  private:
   // Touched by one thread at a time: the worker while a piece is in flight, else the event loop.
@@ -78,6 +81,8 @@ class Download {
   };
 
   boost::asio::awaitable<void> wait_for_piece();
+  boost::asio::awaitable<void> hand_over(std::span<const char> bytes);
+  boost::asio::awaitable<Published> publish_or_throw();
 
   boost::asio::thread_pool* worker_;
   std::shared_ptr<State> state_;

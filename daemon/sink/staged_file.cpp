@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "sink/sink_failure.hpp"
 #include "util/directories.hpp"
 #include "util/fault_injection.hpp"
 
@@ -23,9 +24,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-[[noreturn]] void throw_errno(const std::string& what, const fs::path& path) {
-  throw std::system_error(errno, std::generic_category(), what + " " + path.string());
-}
+[[noreturn]] void throw_errno(const std::string& what, const fs::path& path) { throw IoError(errno, what, path); }
 
 std::string random_suffix() {
   static constexpr char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";

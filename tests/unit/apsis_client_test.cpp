@@ -162,7 +162,9 @@ TEST_CASE("two accounts on one origin share one connection pool, each with its o
   const auto url = server.base_url() + "/exports/1/file";
   test::run_with(io, server, [&]() -> asio::awaitable<void> {
     for (auto* client : {&a, &b, &a}) {
-      const auto answer = co_await client->poll(url, config::PollUrlField::file_download_url, definition, {});
+      const auto polled = co_await client->poll(url, config::PollUrlField::file_download_url, definition, {});
+      REQUIRE(polled.has_value());
+      const auto& answer = *polled;
       CHECK(answer.verdict == apsis_one::Verdict::in_progress);
       CHECK_FALSE(answer.body);
     }
@@ -196,8 +198,10 @@ TEST_CASE("a poll answered 200 leaves the file unread and releases the caller's 
   test::run_with(io, server, [&]() -> asio::awaitable<void> {
     auto ticket = client.budget().try_acquire(budget::CallKind::poll);
     REQUIRE(ticket);
-    auto answer = co_await client.poll(server.base_url() + "/exports/1/file", config::PollUrlField::file_download_url,
+    auto polled = co_await client.poll(server.base_url() + "/exports/1/file", config::PollUrlField::file_download_url,
                                        kDefinition, std::move(*ticket));
+    REQUIRE(polled.has_value());
+    auto& answer = *polled;
     CHECK(answer.verdict == apsis_one::Verdict::success);
     CHECK(answer.status == 200);
     REQUIRE(answer.body);
@@ -227,8 +231,10 @@ TEST_CASE("a rejected token is renewed once and the poll sent again with a secon
   Random random(7);
   apsis_one::ApsisClient client(pool.client_for(std::nullopt), account_on(server, "a"), {}, clock.function(), random);
   test::run_with(io, server, [&]() -> asio::awaitable<void> {
-    const auto answer = co_await client.poll(server.base_url() + "/exports/1/file",
+    const auto polled = co_await client.poll(server.base_url() + "/exports/1/file",
                                              config::PollUrlField::file_download_url, kDefinition, {});
+    REQUIRE(polled.has_value());
+    const auto& answer = *polled;
     CHECK(answer.verdict == apsis_one::Verdict::in_progress);
   });
   CHECK(tokens_issued == 2);
@@ -247,9 +253,11 @@ TEST_CASE("a poll without a token for now is a transient answer that spends no b
   test::run_with(io, server, [&]() -> asio::awaitable<void> {
     auto ticket = client.budget().try_acquire(budget::CallKind::poll);
     REQUIRE(ticket);
-    const auto answer = co_await client.poll(server.base_url() + "/exports/1/file",
+    const auto polled = co_await client.poll(server.base_url() + "/exports/1/file",
                                              config::PollUrlField::file_download_url, kDefinition,
                                              std::move(*ticket));
+    REQUIRE(polled.has_value());
+    const auto& answer = *polled;
     CHECK(answer.verdict == apsis_one::Verdict::transient);
     CHECK(answer.status == 0);
     CHECK(answer.detail.find("API token") != std::string::npos);
@@ -267,16 +275,15 @@ TEST_CASE("the token is never sent to a poll URL on another origin") {
   VirtualClock clock;
   Random random(7);
   apsis_one::ApsisClient client(pool.client_for(std::nullopt), account_on(server, "a"), {}, clock.function(), random);
-  bool refused = false;
+  std::optional<apsis_one::ApiFailure> refused;
   test::run_with(io, server, [&]() -> asio::awaitable<void> {
-    try {
-      co_await client.poll("http://127.0.0.2:1/file", config::PollUrlField::file_download_url,
-                           kDefinition, {});
-    } catch (const apsis_one::ApsisError& e) {
-      refused = std::string(e.what()).find("refusing to send the API token") != std::string::npos;
-    }
+    auto answer = co_await client.poll("http://127.0.0.2:1/file", config::PollUrlField::file_download_url,
+                                       kDefinition, {});
+    if (!answer) refused = answer.error();
   });
-  CHECK(refused);
+  REQUIRE(refused);
+  CHECK(refused->kind == apsis_one::ApiFailure::Kind::foreign_origin);
+  CHECK(refused->message.find("refusing to send the API token") != std::string::npos);
   CHECK(server.seen().empty());
 }
 
@@ -305,7 +312,8 @@ TEST_CASE("a submit waits out the token endpoint's retry time as a failed attemp
   test::run_with(io, server, [&]() -> asio::awaitable<void> {
     budget::AccountBudget::Ticket none;
     const auto submitted = co_await client.submit(kDefinition, body, on_attempt, limits, std::move(none));
-    CHECK(submitted.poll_url.url == "/exports/1/file");
+    REQUIRE(submitted.has_value());
+    CHECK(submitted->poll_url.url == "/exports/1/file");
   });
   CHECK(attempts == 1);  // POSTs: the attempts without a token sent nothing
   REQUIRE(retries.size() == 2);

@@ -63,7 +63,7 @@ TEST_CASE("decide: the table") {
       {"an accepted submit polls after the first back-off", pending,
        event::SubmitAccepted{"https://api.example/exports/9", config::PollUrlField::file_download_url, 200},
        JobState::submitted, Action::poll, RowWrite::submitted},
-      {"a refused submit fails", pending, event::SubmitRefused{"400 bad request", 400u}, JobState::failed,
+      {"a refused submit fails", pending, event::ApiFailed{"400 bad request", 400u}, JobState::failed,
        Action::finish, RowWrite::finished},
       {"its turn, URL valid: poll now", polling_row(), event::PollTurn{}, JobState::submitted, Action::poll,
        RowWrite::none},

@@ -13,7 +13,6 @@
 #include <deque>
 #include <variant>
 
-#include "apsis/errors.hpp"
 #include "jobs/job_steps.hpp"
 #include "store/sqlite_job_store.hpp"
 #include "temp_dir.hpp"
@@ -54,42 +53,43 @@ struct File {
   bool cut{false};
 };
 struct Hang {};  // never answers: the step waits until it is cancelled
-using PollScript = std::variant<apsis_one::Verdict, File, Hang>;
-using SubmitScript = std::variant<std::string /* poll URL */, apsis_one::ApsisError, Hang>;
+using PollScript = std::variant<apsis_one::Verdict, File, apsis_one::ApiFailure, Hang>;
+using SubmitScript = std::variant<std::string /* poll URL */, apsis_one::ApiFailure, Hang>;
 
 // APSIS One as a script: each submit and each poll takes the next entry.
 class ScriptedApi : public apsis_one::ExportApi {
  public:
   explicit ScriptedApi(asio::any_io_executor executor) : budget_(executor, {}), hang_(executor) {}
 
-  asio::awaitable<apsis_one::Submitted> submit(const config::ExportDefinition&, const std::string&,
-                                               const std::function<asio::awaitable<void>()>& on_attempt,
-                                               const apsis_one::SubmitLimits&, budget::AccountBudget::Ticket) override {
+  asio::awaitable<Result<apsis_one::Submitted, apsis_one::ApiFailure>> submit(
+      const config::ExportDefinition&, const std::string&, const std::function<asio::awaitable<void>()>& on_attempt,
+      const apsis_one::SubmitLimits&, budget::AccountBudget::Ticket) override {
     co_await on_attempt();
     REQUIRE_FALSE(submits.empty());
     auto next = submits.front();
     submits.pop_front();
     ++submitted;
     if (std::holds_alternative<Hang>(next)) co_await wait_forever();
-    if (const auto* refused = std::get_if<apsis_one::ApsisError>(&next)) throw *refused;
+    if (const auto* refused = std::get_if<apsis_one::ApiFailure>(&next)) co_return *refused;
     co_return apsis_one::Submitted{{std::get<std::string>(next), config::PollUrlField::file_download_url, ""}, 201};
   }
 
-  asio::awaitable<apsis_one::PollAnswer> poll(const std::string& url, config::PollUrlField, const config::ExportDefinition&,
-                                              budget::AccountBudget::Ticket) override {
+  asio::awaitable<Result<apsis_one::PollAnswer, apsis_one::ApiFailure>> poll(
+      const std::string& url, config::PollUrlField, const config::ExportDefinition&, budget::AccountBudget::Ticket) override {
     polled.push_back(url);
     REQUIRE_FALSE(polls.empty());
     auto next = polls.front();
     polls.pop_front();
     apsis_one::PollAnswer answer;
     if (std::holds_alternative<Hang>(next)) co_await wait_forever();
+    if (const auto* failure = std::get_if<apsis_one::ApiFailure>(&next)) co_return *failure;
     if (const auto* file = std::get_if<File>(&next)) {
       answer.verdict = Verdict::success;
       answer.status = 200;
       answer.response.status = 200;
       answer.response.headers.set(boost::beast::http::field::content_type, kCsv);
       answer.body = std::make_unique<ScriptedBody>(std::vector<std::string>{file->content}, file->cut);
-      co_return answer;
+      co_return std::move(answer);
     }
     answer.verdict = std::get<Verdict>(next);
     answer.status = answer.verdict == Verdict::in_progress ? 404
@@ -98,7 +98,7 @@ class ScriptedApi : public apsis_one::ExportApi {
                     : answer.verdict == Verdict::transient     ? 0
                                                                : 400;
     answer.detail = "scripted " + std::to_string(answer.status);
-    co_return answer;
+    co_return std::move(answer);
   }
 
   budget::AccountBudget& budget() override { return budget_; }
@@ -296,13 +296,39 @@ TEST_CASE("job: no token / network trouble on a poll → polled again, not faile
 TEST_CASE("job: a refused submit fails the job with the reason") {
   JobRig rig;
   rig.create();
-  rig.api.submits = {apsis_one::ApsisError("400 Bad Request: unknown attribute", 400u)};
+  rig.api.submits = {apsis_one::ApiFailure{apsis_one::ApiFailure::Kind::refused, "400 Bad Request: unknown attribute", 400u}};
   const auto decision = rig.run_to_end();
   CHECK(decision.row.state == JobState::failed);
   const auto row = rig.row();
   CHECK(row.error == "400 Bad Request: unknown attribute");
   CHECK(row.last_http_status == 400);
   CHECK(row.submit_attempts == 1);
+}
+
+TEST_CASE("job: a submit that gave up fails the job with the last answer's status") {
+  JobRig rig;
+  rig.create();
+  rig.api.submits = {apsis_one::ApiFailure{apsis_one::ApiFailure::Kind::gave_up,
+                                           "gave up after 3 submit attempts; last: 503 Service Unavailable", 503u}};
+  CHECK(rig.run_to_end().row.state == JobState::failed);
+  const auto row = rig.row();
+  CHECK(row.error == "gave up after 3 submit attempts; last: 503 Service Unavailable");
+  CHECK(row.last_http_status == 503);
+}
+
+TEST_CASE("job: a poll URL the client refuses fails the job with the reason, keeping the last status") {
+  JobRig rig;
+  rig.create();
+  rig.api.submits = {std::string("https://other.example/exports/1")};
+  rig.api.polls = {apsis_one::ApiFailure{apsis_one::ApiFailure::Kind::foreign_origin,
+                                         "the poll URL is on https://other.example; refusing to send the API token there",
+                                         std::nullopt}};
+  const auto decision = rig.run_to_end();
+  CHECK(decision.row.state == JobState::failed);
+  const auto row = rig.row();
+  CHECK(row.error == "the poll URL is on https://other.example; refusing to send the API token there");
+  CHECK(row.last_http_status == 201);  // the submit's: the refused poll never went out
+  CHECK(row.polls == 0);
 }
 
 TEST_CASE("job: a cut body leaves no file and is fetched again from the same URL") {

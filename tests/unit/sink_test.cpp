@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <fstream>
+
 #include <boost/json.hpp>
 
 #include <zlib.h>
@@ -284,8 +286,14 @@ void check_download(boost::asio::thread_pool* pool) {
   {
     Download download(io.get_executor(), dir.path() / "a.csv", false, pool);
     const auto published = run_on_loop(io, [&]() -> boost::asio::awaitable<Published> {
-      for (std::size_t at = 0; at < text.size(); at += 4096) co_await download.write(bytes(text.substr(at, 4096)));
-      co_return co_await download.publish();
+      for (std::size_t at = 0; at < text.size(); at += 4096) {
+        const auto piece = text.substr(at, 4096);
+        const auto written = co_await download.write(bytes(piece));
+        REQUIRE(written.has_value());
+      }
+      auto result = co_await download.publish();
+      REQUIRE(result.has_value());
+      co_return *result;
     }());
     CHECK(published.bytes == text.size());
     CHECK(read_file(dir.path() / "a.csv") == text);
@@ -296,31 +304,64 @@ void check_download(boost::asio::thread_pool* pool) {
   {
     Download download(io.get_executor(), dir.path() / "b.csv", false, pool);
     const auto published = run_on_loop(io, [&]() -> boost::asio::awaitable<Published> {
-      co_await download.write(bytes("abc"));
-      co_return co_await download.publish();
+      const auto written = co_await download.write(bytes("abc"));
+      REQUIRE(written.has_value());
+      auto result = co_await download.publish();
+      REQUIRE(result.has_value());
+      co_return *result;
     }());
     CHECK(published.sha256 == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   }
   const auto compressed = gzip("hello");
   {
     Download download(io.get_executor(), dir.path() / "c.csv.gz", true, pool);
-    CHECK_THROWS_WITH(run_on_loop(io, [&]() -> boost::asio::awaitable<Published> {
-                        co_await download.write(bytes(compressed.substr(0, compressed.size() - 3)));
-                        co_return co_await download.publish();
-                      }()),
-                      doctest::Contains("gzip"));
+    const auto failure = run_on_loop(io, [&]() -> boost::asio::awaitable<SinkFailure> {
+      const auto cut = compressed.substr(0, compressed.size() - 3);
+      const auto written = co_await download.write(bytes(cut));
+      REQUIRE(written.has_value());
+      auto result = co_await download.publish();
+      REQUIRE(result.has_error());
+      co_return result.error();
+    }());
+    CHECK(failure.kind == SinkFailure::Kind::unverified);  // fetched again, not a disk failure
+    CHECK(failure.message.find("gzip") != std::string::npos);
   }
   {
     // Abandoned right after handing a piece over: the piece may still be in flight.
     Download download(io.get_executor(), dir.path() / "d.csv", false, pool);
     run_on_loop(io, [&]() -> boost::asio::awaitable<int> {
-      co_await download.write(bytes(std::string(1 << 20, 'x')));
-      co_return 0;
+      const auto big = std::string(1 << 20, 'x');
+      const auto written = co_await download.write(bytes(big));
+      co_return written.has_value() ? 0 : 1;
     }());
   }
   if (pool) pool->wait();  // the piece lands; its completion is queued on the loop
   io.run();
   CHECK(entries(dir.path()) == 2);  // a.csv and b.csv; nothing of c or d, no temporary files
+}
+
+TEST_CASE("a download that cannot take its name fails as io, with the operation, path and errno") {
+  TempDir dir;
+  boost::asio::io_context io;
+  const auto taken = dir.path() / "taken.csv";
+  std::ofstream(taken) << "another job's file";
+  Download download(io.get_executor(), taken, false, nullptr);
+  const auto failure = run_on_loop(io, [&]() -> boost::asio::awaitable<SinkFailure> {
+    const std::string text = "id\n1\n";
+    const auto written = co_await download.write(bytes(text));
+    REQUIRE(written.has_value());
+    auto result = co_await download.publish();
+    REQUIRE(result.has_error());
+    co_return result.error();
+  }());
+  CHECK(failure.kind == SinkFailure::Kind::io);
+  CHECK(failure.code == std::errc::file_exists);
+  CHECK(failure.path == taken);
+  CHECK(failure.operation.find("every name is taken") != std::string::npos);
+  // The message is what the row and log said before: "<operation> <path>: <strerror>".
+  CHECK(failure.message == failure.operation + " " + taken.string() + ": " + failure.code.message());
+  CHECK(read_file(taken) == "another job's file");
+  CHECK(entries(dir.path()) == 1);
 }
 
 TEST_CASE("a download publishes with its size and SHA-256, or not at all (inline)") { check_download(nullptr); }

@@ -5,9 +5,11 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <memory>
 #include <vector>
 
 #include "util/async_semaphore.hpp"
+#include "util/result.hpp"
 #include "util/sleep.hpp"
 
 using namespace apsis;
@@ -75,4 +77,29 @@ TEST_CASE("errors: shutdown is told apart from a failure the same way everywhere
   CHECK_FALSE(apsis::is_cancellation(std::make_exception_ptr(42)));
   CHECK(apsis::describe(plain) == "disk full");
   CHECK(apsis::describe(std::make_exception_ptr(42)) == "unknown error");
+}
+
+namespace result_test {
+struct Failure {
+  std::string message;
+  int code{0};
+};
+[[noreturn]] inline void throw_exception_from_error(const Failure& failure, const boost::source_location&) {
+  apsis::throw_failure(failure);
+}
+apsis::Result<std::unique_ptr<int>, Failure> parse(bool ok) {
+  if (!ok) return Failure{"no number here", 7};
+  return std::make_unique<int>(42);
+}
+}  // namespace result_test
+
+TEST_CASE("a result holds a move-only value or an error that says what failed") {
+  auto good = result_test::parse(true);
+  REQUIRE(good.has_value());
+  CHECK(**good == 42);
+  auto bad = result_test::parse(false);
+  REQUIRE(bad.has_error());
+  CHECK(bad.error().message == "no number here");
+  CHECK(bad.error().code == 7);
+  CHECK_THROWS_WITH(bad.value(), "no number here");
 }
